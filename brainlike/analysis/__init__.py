@@ -1,0 +1,1 @@
+"""Analyses: pure functions from arrays to numbers."""

@@ -1,0 +1,1 @@
+"""Architectures: Reset networks, parallel subnetworks, baselines."""

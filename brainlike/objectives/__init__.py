@@ -1,0 +1,1 @@
+"""Losses: supervised, codes, reconstruction, spatial correlation."""

@@ -1,0 +1,1 @@
+"""Figures, movies and self-contained HTML reports."""

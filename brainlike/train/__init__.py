@@ -1,0 +1,1 @@
+"""The training loop (HF Accelerate), checkpoints, snapshots."""
