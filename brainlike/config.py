@@ -1,0 +1,279 @@
+"""Experiment configs: YAML files validated by pydantic, with errors that name the key.
+
+A config is the four choices of the goal-driven recipe (data stream, architecture,
+objective, training) plus the analysis settings. ``load_config(path)`` returns an
+:class:`ExperimentConfig` or raises :class:`ConfigError` listing every problem with the
+offending key, what came and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers")
+SUBNETS = ("small", "resnet20")
+
+
+class ConfigError(ValueError):
+    """A config file or dict that cannot describe an experiment; the message lists why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _is_square(n: int) -> bool:
+    return n >= 1 and math.isqrt(n) ** 2 == n
+
+
+class DataConfig(_Strict):
+    """The data stream."""
+
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers"] = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    input_size: int | None = Field(default=None, ge=4, le=512)
+    channels: Literal[1, 3] | None = None
+    augment: bool = False
+    train_size: int | None = Field(default=None, ge=10)
+    test_size: int | None = Field(default=None, ge=10)
+    normalize: bool = True
+
+    @model_validator(mode="after")
+    def _needs_dir(self) -> DataConfig:
+        if self.dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100") and self.download and not self.data_dir:
+            raise ValueError(
+                f"data.download is true but data.data_dir is empty: say where to put {self.dataset} "
+                "(e.g. data_dir: ~/data, or --data-dir on the command line)"
+            )
+        return self
+
+
+class LevelConfig(_Strict):
+    """One level of parallel subnetworks (spec: topography.md §1)."""
+
+    subnets: int = Field(ge=1, le=1024, description="number of parallel subnetworks (a square: n x n)")
+    outputs: int = Field(ge=1, le=65536, description="outputs per subnetwork (a square: one s x s tile)")
+    subnet: Literal["small", "resnet20"] = "small"
+    channels: list[int] | None = Field(default=None, description="conv channels of 'small' subnetworks")
+    depth: int | None = Field(default=None, description="depth of 'resnet20'-type subnetworks (6n+2)")
+
+    @field_validator("subnets")
+    @classmethod
+    def _square_subnets(cls, v: int) -> int:
+        if not _is_square(v):
+            near = sorted({math.isqrt(v) ** 2, (math.isqrt(v) + 1) ** 2})
+            raise ValueError(
+                f"{v} subnetworks cannot be tiled into a square n x n grid; use a square number "
+                f"such as {' or '.join(map(str, near))} (1, 4, 16, 64 give Reset(1/2/4/8))"
+            )
+        return v
+
+    @field_validator("outputs")
+    @classmethod
+    def _square_outputs(cls, v: int) -> int:
+        if not _is_square(v):
+            near = sorted({math.isqrt(v) ** 2, (math.isqrt(v) + 1) ** 2})
+            raise ValueError(
+                f"{v} outputs per subnetwork cannot form a square s x s tile; use a square number "
+                f"such as {' or '.join(map(str, near))}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> LevelConfig:
+        if self.subnet == "resnet20" and self.channels is not None:
+            raise ValueError("'channels' applies to subnet: small only; remove it or set subnet: small")
+        if self.subnet == "small" and self.depth is not None:
+            raise ValueError("'depth' applies to subnet: resnet20 only; remove it or set subnet: resnet20")
+        if self.depth is not None and (self.depth - 2) % 6:
+            raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56), got {self.depth}")
+        if self.channels is not None and (not self.channels or min(self.channels) < 1):
+            raise ValueError("channels must be a non-empty list of positive integers, e.g. [16, 32]")
+        return self
+
+    def subnet_kwargs(self) -> dict[str, Any]:
+        if self.subnet == "small" and self.channels is not None:
+            return {"channels": list(self.channels)}
+        if self.subnet == "resnet20" and self.depth is not None:
+            return {"depth": self.depth}
+        return {}
+
+
+class ModelConfig(_Strict):
+    """The architecture."""
+
+    kind: Literal["reset"] = "reset"
+    levels: list[LevelConfig] = Field(default_factory=lambda: [LevelConfig(subnets=16, outputs=64)])
+    master: Literal["small", "resnet20"] = "resnet20"
+    master_channels: list[int] | None = None
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    autoencoder: bool = False
+    execution: Literal["auto", "loop", "fused"] = "auto"
+
+    @field_validator("levels")
+    @classmethod
+    def _nonempty(cls, v: list[LevelConfig]) -> list[LevelConfig]:
+        if not v:
+            raise ValueError("a Reset network needs at least one level")
+        return v
+
+
+class SpatialLossConfig(_Strict):
+    """spec: topography.md §4, spatial correlation loss (TDANN)."""
+
+    weight: float = Field(default=0.0, ge=0.0)
+    neighbourhood: int = Field(default=500, ge=4, description="units sampled per step")
+    level: int = Field(default=0, ge=0)
+
+
+class ObjectiveConfig(_Strict):
+    """The objective."""
+
+    task: Literal["classification", "codes"] = "classification"
+    class_weighted: bool = False
+    reconstruction_weight: float = Field(default=0.0, ge=0.0)
+    reconstruction_loss: Literal["bce", "mse"] = "bce"
+    spatial: SpatialLossConfig = Field(default_factory=SpatialLossConfig)
+
+
+class TrainConfig(_Strict):
+    """The learning rule and schedule (backprop with Adam or SGD)."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    batch_size: int = Field(default=100, ge=1)
+    epochs: int = Field(default=10, ge=0)
+    snapshots_per_epoch: int = Field(default=2, ge=0, le=1000)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    num_workers: int = Field(default=0, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+
+
+class AnalysisConfig(_Strict):
+    """Topography analysis settings (spec: topography.md §2)."""
+
+    threshold: float = Field(default=2.0, gt=0.0)
+    dprime: Literal["class", "trial"] = "class"
+    null_model: Literal["pixel", "tile"] = "pixel"
+    n_shuffles: int = Field(default=100, ge=1)
+    ordered: bool = False
+    target_sets: dict[str, list[int]] | None = None
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment: data, model, objective, training, analysis, one seed."""
+
+    name: str = Field(default="experiment", min_length=1, max_length=120)
+    seed: int = Field(default=0, ge=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ExperimentConfig:
+        if self.objective.reconstruction_weight > 0 and not self.model.autoencoder:
+            raise ValueError(
+                "objective.reconstruction_weight > 0 needs model.autoencoder: true "
+                "(the reconstruction head); set one or set the weight to 0"
+            )
+        if self.objective.task == "codes" and self.data.dataset != "numbers":
+            raise ValueError(
+                f"objective.task 'codes' needs data.dataset 'numbers' (got {self.data.dataset!r}); "
+                "use task: classification for class labels"
+            )
+        if self.data.dataset == "numbers" and self.objective.task != "codes":
+            raise ValueError("data.dataset 'numbers' provides number codes: set objective.task: codes")
+        if self.objective.spatial.level >= len(self.model.levels):
+            raise ValueError(
+                f"objective.spatial.level is {self.objective.spatial.level} but the model has "
+                f"{len(self.model.levels)} level(s); use 0..{len(self.model.levels) - 1}"
+            )
+        if self.analysis.ordered and self.analysis.target_sets:
+            raise ValueError("analysis.ordered (numbers) and analysis.target_sets (categories) exclude each other")
+        if self.model.master == "resnet20" and self.model.master_channels is not None:
+            raise ValueError("model.master_channels applies to master: small only")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} problem(s) in the config"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(ExperimentConfig, e["loc"][:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "?"
+            lines.append(f"  - {loc}: unknown key; allowed keys here: {allowed}")
+        elif e["type"] == "literal_error":
+            lines.append(f"  - {loc}: got {e.get('input')!r}; {e['msg'].replace('Input should be', 'allowed values are')}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {loc}: {msg} (got {e.get('input')!r})" if not isinstance(e.get("input"), dict) else f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """Walk a pydantic model class along an error location (skipping list indices)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann, *(inner or ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a dict into an :class:`ExperimentConfig` (raises :class:`ConfigError`)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment file (``yaml.safe_load``) and validate it.
+
+    ``overrides`` maps dotted keys (``"train.epochs"``) to values applied before validation.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist; list the shipped recipes with `brainlike configs`"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: cannot set {key}: {p} is not a mapping")
+        node[parts[-1]] = value
+    return config_from_dict(data, str(path))

@@ -1,0 +1,101 @@
+"""Registered models: the Reset(n) family of the source and the ResNet-20 baseline."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from brainlike.models.parallel import StackedResNet20
+from brainlike.models.reset import LevelSpec, ResetNetwork, reset_n
+from brainlike.registry import register_model
+
+
+class ResNet20(nn.Module):
+    """CIFAR-style ResNet-20 (one network; the single-network baseline of the source)."""
+
+    def __init__(self, in_channels: int = 1, out_features: int = 10, depth: int = 20) -> None:
+        super().__init__()
+        self.net = StackedResNet20(1, in_channels, out_features, depth)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x, execution="fused")[:, 0]
+
+
+def _reset(n: int, subnet: str):
+    def build(
+        in_channels: int = 1, out_features: int = 10, master: str = "resnet20", **kwargs: object
+    ) -> ResetNetwork:
+        return reset_n(n, in_channels, out_features, subnet=subnet, master=master, **kwargs)  # type: ignore[arg-type]
+
+    build.__doc__ = (
+        f"Reset({n}): {n * n} {'ResNet-20' if subnet == 'resnet20' else 'small CNN'} subnetworks "
+        f"with {(32 // n) ** 2} outputs each, tiled into a 32x32 grid, ResNet-20 master"
+    )
+    return build
+
+
+for _n in (1, 2, 4, 8):
+    register_model(f"reset{_n}", in_channels=1, out_features=10)(_reset(_n, "resnet20"))
+    register_model(f"reset{_n}-small", in_channels=1, out_features=10)(_reset(_n, "small"))
+
+
+@register_model("reset8-cifar100", in_channels=3, out_features=100)
+def reset8_cifar100(in_channels: int = 3, out_features: int = 100, **kwargs: object) -> ResetNetwork:
+    """Reset(8) for CIFAR-100 as in the source (17,562,454 parameters)."""
+    return reset_n(8, in_channels, out_features, **kwargs)  # type: ignore[arg-type]
+
+
+@register_model("reset4-numbers", in_channels=3, out_features=100)
+def reset4_numbers(in_channels: int = 3, out_features: int = 100, **kwargs: object) -> ResetNetwork:
+    """Reset(4) mapping digit images to 100-d number codes (4,646,998 parameters)."""
+    return reset_n(4, in_channels, out_features, **kwargs)  # type: ignore[arg-type]
+
+
+@register_model("resnet20", in_channels=1, out_features=10)
+def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> ResNet20:
+    """ResNet-20 baseline (1 channel, 10 classes: 269,434 parameters)."""
+    return ResNet20(in_channels, out_features, depth)
+
+
+def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> ResetNetwork:
+    """Build the model an :class:`~brainlike.config.ModelConfig` describes."""
+    levels = []
+    for lv in model_cfg.levels:
+        side = int(round(lv.subnets**0.5))
+        tile = int(round(lv.outputs**0.5))
+        levels.append(LevelSpec(side=side, tile=tile, subnet=lv.subnet, subnet_kwargs=lv.subnet_kwargs()))
+    master_kwargs = {"channels": list(model_cfg.master_channels)} if model_cfg.master_channels else {}
+    return ResetNetwork(
+        in_channels,
+        out_features,
+        levels,
+        master=model_cfg.master,
+        master_kwargs=master_kwargs,
+        dropout=model_cfg.dropout,
+        autoencoder=model_cfg.autoencoder,
+        input_size=input_size,
+        execution=model_cfg.execution,
+    )
+
+
+def build_from_description(desc: dict) -> ResetNetwork:
+    """Rebuild a model from :meth:`ResetNetwork.describe` (as stored in checkpoints)."""
+    levels = [
+        LevelSpec(side=lv["side"], tile=lv["tile"], subnet=lv["subnet"], subnet_kwargs=dict(lv["subnet_kwargs"]))
+        for lv in desc["levels"]
+    ]
+    model = ResetNetwork(
+        desc["in_channels"],
+        desc["out_features"],
+        levels,
+        master=desc["master"],
+        master_kwargs=dict(desc["master_kwargs"]),
+        dropout=desc["dropout"],
+        autoencoder=desc["autoencoder"],
+        input_size=desc["input_size"],
+        execution=desc.get("execution", "auto"),
+    )
+    for level, lv in zip(model.levels, desc["levels"]):
+        extra = lv["n_subnets"] - level.subnets.groups
+        if extra > 0:
+            level.add_subnetworks(extra)
+    return model

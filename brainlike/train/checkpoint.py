@@ -1,0 +1,98 @@
+"""Atomic checkpoints and run-directory files.
+
+Every file a run depends on is written to a temporary file in the same folder and renamed
+over the old one (``os.replace`` is atomic on POSIX and Windows), so a kill at any moment
+leaves either the previous complete file or the new complete file, never a torn one.
+Checkpoints load with ``weights_only=True``: they hold tensors, numbers, strings and lists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "brainlike-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, foreign, or from another experiment."""
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write ``path`` through ``write(fileobj)`` into a temp file, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Save ``state`` (tensors, numbers, strings, lists, dicts) atomically, tagged with the format."""
+    payload = {"format": CHECKPOINT_FORMAT, **state}
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a brainlike checkpoint safely (``weights_only=True``) and check its format.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, unreadable, truncated, not a torch file, or not a brainlike
+        checkpoint. Nothing is written.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); it may be "
+            "truncated or corrupt. Delete it to start over, or restore it from a backup"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is a torch file but not a brainlike checkpoint (expected format "
+            f"{CHECKPOINT_FORMAT!r}); brainlike only resumes from checkpoints it wrote"
+        )
+    return state

@@ -1,0 +1,473 @@
+"""The training loop: one config in, one run directory out.
+
+Runs on HF Accelerate, so the same code trains on one CPU, one GPU or several. A run
+directory holds::
+
+    config.yaml        the validated config (what was run)
+    metrics.jsonl      one JSON line per epoch: losses, accuracies, seconds
+    snapshots.npz      class-mean grid maps over training: means/vars (S, C, H, W), counts (S, C),
+                       step, epoch (fractional; 0 = before training), accuracy, class_names, tile
+    checkpoints/last.pt  the last complete epoch (atomic), for --resume
+    summary.json       final numbers: accuracies, topography metrics with nulls, time, seed
+
+Snapshots are taken before training and ``snapshots_per_epoch`` times per epoch, on the test
+set in eval mode; they hold per-class variances and counts so trial-level d' can be computed
+later without re-running the model (spec: topography.md §2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import brainlike
+from brainlike.config import ExperimentConfig, config_from_dict
+from brainlike.train.checkpoint import (
+    CheckpointError,
+    atomic_save_npz,
+    atomic_write_json,
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+class RunDirectoryError(FileExistsError):
+    """The run directory exists and neither resume nor overwrite was asked for."""
+
+
+@dataclass
+class SnapshotRecorder:
+    """Accumulates class-mean grid maps (and variances, counts) over training."""
+
+    means: list[np.ndarray] = field(default_factory=list)
+    vars: list[np.ndarray] = field(default_factory=list)
+    counts: list[np.ndarray] = field(default_factory=list)
+    step: list[int] = field(default_factory=list)
+    epoch: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+
+    def add(self, means, vars_, counts, step: int, epoch: float, accuracy: float) -> None:
+        self.means.append(means)
+        self.vars.append(vars_)
+        self.counts.append(counts)
+        self.step.append(step)
+        self.epoch.append(epoch)
+        self.accuracy.append(accuracy)
+
+    def arrays(self, class_names: list[str], tile: int) -> dict[str, np.ndarray]:
+        return {
+            "means": np.stack(self.means).astype(np.float32),
+            "vars": np.stack(self.vars).astype(np.float32),
+            "counts": np.stack(self.counts).astype(np.int64),
+            "step": np.asarray(self.step, dtype=np.int64),
+            "epoch": np.asarray(self.epoch, dtype=np.float64),
+            "accuracy": np.asarray(self.accuracy, dtype=np.float64),
+            "class_names": np.asarray(class_names),
+            "tile": np.asarray(tile),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "means": torch.from_numpy(np.stack(self.means)) if self.means else torch.zeros(0),
+            "vars": torch.from_numpy(np.stack(self.vars)) if self.vars else torch.zeros(0),
+            "counts": torch.from_numpy(np.stack(self.counts)) if self.counts else torch.zeros(0),
+            "step": list(self.step),
+            "epoch": list(self.epoch),
+            "accuracy": list(self.accuracy),
+        }
+
+    @classmethod
+    def from_state(cls, st: dict[str, Any]) -> SnapshotRecorder:
+        rec = cls()
+        if st["step"]:
+            rec.means = list(st["means"].numpy())
+            rec.vars = list(st["vars"].numpy())
+            rec.counts = list(st["counts"].numpy())
+        rec.step, rec.epoch, rec.accuracy = list(st["step"]), list(st["epoch"]), list(st["accuracy"])
+        return rec
+
+
+def seed_everything(seed: int) -> None:
+    """One seed for Python, NumPy and torch (the run's single source of randomness)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Create ``run_dir`` or refuse to clobber an existing one."""
+    if resume and overwrite:
+        raise ValueError("choose either --resume or --overwrite, not both")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            shutil.rmtree(run_dir)
+        elif not resume:
+            raise RunDirectoryError(
+                f"run directory {run_dir} already exists; pass --resume to continue it from its last "
+                "checkpoint, --overwrite to delete it and start again, or choose another --out"
+            )
+    elif resume:
+        raise CheckpointError(f"cannot resume: {run_dir} does not exist or is empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _labels_from_codes(codes: Tensor, codebook: Tensor) -> Tensor:
+    return torch.cdist(codes.float(), codebook.to(codes.device).float()).argmin(dim=1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    num_classes: int,
+    device: torch.device,
+    codebook: Tensor | None = None,
+    level: int = 0,
+    record_grid: bool = True,
+) -> dict[str, Any]:
+    """Test loss, accuracy and per-class grid statistics (mean, population variance, count)."""
+    from brainlike.objectives.supervised import classification_loss, code_loss, decode_codes
+
+    was = model.training
+    model.eval()
+    total, correct, loss_sum = 0, 0, 0.0
+    s1 = s2 = None
+    counts = torch.zeros(num_classes, dtype=torch.float64)
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x, return_all=True)
+        if codebook is not None:
+            labels = _labels_from_codes(y, codebook)
+            loss = code_loss(out.logits, y.float())
+            pred = decode_codes(out.logits, codebook)
+        else:
+            labels = y
+            loss = classification_loss(out.logits, y)
+            pred = out.logits.argmax(dim=1)
+        n = x.shape[0]
+        total += n
+        loss_sum += float(loss) * n
+        correct += int((pred == labels).sum())
+        if record_grid:
+            g = out.grids[level].double().cpu()
+            onehot = torch.nn.functional.one_hot(labels.cpu(), num_classes).double()  # (B, C)
+            flat = g.flatten(1)
+            if s1 is None:
+                s1 = torch.zeros(num_classes, flat.shape[1], dtype=torch.float64)
+                s2 = torch.zeros_like(s1)
+                shape = g.shape[1:]
+            s1 += onehot.T @ flat
+            s2 += onehot.T @ flat.square()
+            counts += onehot.sum(0)
+    model.train(was)
+    result: dict[str, Any] = {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1)}
+    if record_grid and s1 is not None:
+        c = counts.clamp_min(1).unsqueeze(1)
+        mean = s1 / c
+        var = (s2 / c - mean.square()).clamp_min(0)
+        result["means"] = mean.view(num_classes, *shape).numpy()
+        result["vars"] = var.view(num_classes, *shape).numpy()
+        result["counts"] = counts.numpy().astype(np.int64)
+    return result
+
+
+def _snapshot_steps(steps_per_epoch: int, per_epoch: int) -> set[int]:
+    """1-based step indices within an epoch at which to snapshot (the last one ends the epoch)."""
+    if per_epoch <= 0:
+        return set()
+    per_epoch = min(per_epoch, steps_per_epoch)
+    return {math.ceil(steps_per_epoch * (i + 1) / per_epoch) for i in range(per_epoch)}
+
+
+def train(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    analyse: bool = True,
+    stop_after_epochs: int | None = None,
+) -> dict[str, Any]:
+    """Train the experiment ``cfg`` into ``run_dir`` and return its summary.
+
+    Parameters
+    ----------
+    cfg : the validated experiment.
+    run_dir : output folder (refused if it exists, unless ``resume`` or ``overwrite``).
+    resume : continue from ``run_dir/checkpoints/last.pt`` (the last complete epoch).
+    overwrite : delete ``run_dir`` first.
+    progress : show a progress bar with loss and accuracy.
+    analyse : compute topography metrics of the final snapshot into summary.json.
+    stop_after_epochs : stop (as if interrupted) after this many epochs of this call; for tests
+        and for splitting long runs.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed  # noqa: F401  (kept for users of accelerate launch)
+
+    from brainlike.data.images import class_weights, load_dataset
+    from brainlike.models.zoo import build_from_config
+    from brainlike.objectives.spatial import spatial_correlation_loss
+    from brainlike.objectives.supervised import (
+        classification_loss,
+        code_loss,
+        decode_codes,
+        reconstruction_loss,
+    )
+
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir).expanduser()
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    state = None
+    if resume:
+        state = load_checkpoint(ckpt_path)  # fails loudly before anything is touched
+        stored = config_from_dict(state["config"], f"{ckpt_path} (stored config)")
+        if stored.model_dump(exclude={"train": {"epochs"}}) != cfg.model_dump(exclude={"train": {"epochs"}}):
+            raise CheckpointError(
+                f"{ckpt_path} was written by a different experiment config; resume with the same "
+                "config (only train.epochs may change), or use --overwrite to start again"
+            )
+    prepare_run_dir(run_dir, resume, overwrite)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.seed)
+
+    d = cfg.data
+    bundle = load_dataset(
+        d.dataset,
+        data_dir=d.data_dir,
+        download=d.download,
+        input_size=d.input_size,
+        channels=d.channels,
+        seed=cfg.seed,
+        augment=d.augment,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        normalize=d.normalize,
+    )
+    codes = bundle.targets_kind == "code"
+    codebook = torch.as_tensor(bundle.codes, dtype=torch.float32) if codes else None
+    out_features = codebook.shape[1] if codes else bundle.num_classes
+    n_classes = bundle.num_classes
+
+    cpu = cfg.train.device == "cpu"
+    accelerator = Accelerator(cpu=cpu)
+    device = accelerator.device
+    if cfg.train.device == "cuda" and device.type != "cuda":
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available; use device: auto or cpu")
+
+    torch.manual_seed(cfg.seed)
+    model = build_from_config(cfg.model, bundle.in_channels, out_features, bundle.input_size)
+    opt_cls = torch.optim.Adam if cfg.train.optimizer == "adam" else torch.optim.SGD
+    opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
+    if cfg.train.optimizer == "sgd":
+        opt_kwargs["momentum"] = cfg.train.momentum
+    optimizer = opt_cls(model.parameters(), **opt_kwargs)
+
+    start_epoch, global_step, metrics = 0, 0, []
+    recorder = SnapshotRecorder()
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise CheckpointError(f"{ckpt_path} does not fit this model: {str(err)[:300]}") from None
+        start_epoch, global_step = int(state["epoch"]), int(state["step"])
+        metrics = list(state["metrics"])
+        recorder = SnapshotRecorder.from_state(state["snapshots"])
+        torch.set_rng_state(state["torch_rng"])
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw_model = accelerator.unwrap_model(model)
+    weights = None
+    if cfg.objective.class_weighted and not codes:
+        targets = torch.as_tensor([int(bundle.train[i][1]) for i in range(len(bundle.train))])
+        weights = class_weights(targets, n_classes).to(device)
+
+    test_loader = torch.utils.data.DataLoader(
+        bundle.test, batch_size=max(cfg.train.batch_size, 256), shuffle=False, num_workers=cfg.train.num_workers
+    )
+    level = cfg.objective.spatial.level
+    sheet_coords = torch.as_tensor(raw_model.sheet[f"levels.{level}.grid"], dtype=torch.float32)
+    tile = raw_model.levels[0].spec.tile
+
+    def snapshot(epoch_pos: float) -> dict[str, Any]:
+        ev = evaluate(raw_model, test_loader, n_classes, device, codebook, level=0)
+        recorder.add(ev["means"], ev["vars"], ev["counts"], global_step, epoch_pos, ev["acc"])
+        return ev
+
+    if not recorder.step:
+        snapshot(0.0)
+    n_train = len(bundle.train)
+    steps_per_epoch = math.ceil(n_train / cfg.train.batch_size)
+    snap_at = _snapshot_steps(steps_per_epoch, cfg.train.snapshots_per_epoch)
+    epochs_this_call = 0
+    interrupted = False
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not progress or not accelerator.is_local_main_process,
+        transient=False,
+    )
+    try:
+        with bar:
+            for epoch in range(start_epoch, cfg.train.epochs):
+                if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
+                    interrupted = True
+                    break
+                t_epoch = time.perf_counter()
+                model.train()
+                # Shuffling depends only on (seed, epoch), so a resumed run sees the same batches.
+                g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+                loader = torch.utils.data.DataLoader(
+                    bundle.train,
+                    batch_size=cfg.train.batch_size,
+                    shuffle=True,
+                    generator=g,
+                    num_workers=cfg.train.num_workers,
+                    drop_last=False,
+                )
+                loader = accelerator.prepare_data_loader(loader)
+                spatial_gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
+                task = bar.add_task(f"epoch {epoch + 1}/{cfg.train.epochs}", total=steps_per_epoch, info="")
+                seen, correct, loss_sum = 0, 0, 0.0
+                for i, (x, y) in enumerate(loader, start=1):
+                    out = model(x, return_all=True)
+                    if codes:
+                        loss = code_loss(out.logits, y.float())
+                        pred, labels = decode_codes(out.logits, codebook), _labels_from_codes(y, codebook)
+                    else:
+                        loss = classification_loss(out.logits, y, weights)
+                        pred, labels = out.logits.argmax(1), y
+                    total_loss = loss
+                    if cfg.objective.reconstruction_weight > 0:
+                        total_loss = total_loss + cfg.objective.reconstruction_weight * reconstruction_loss(
+                            out.reconstruction, x, cfg.objective.reconstruction_loss
+                        )
+                    if cfg.objective.spatial.weight > 0:
+                        resp = out.grids[level].flatten(1)
+                        total_loss = total_loss + cfg.objective.spatial.weight * spatial_correlation_loss(
+                            resp, sheet_coords, cfg.objective.spatial.neighbourhood, spatial_gen
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    accelerator.backward(total_loss)
+                    optimizer.step()
+                    global_step += 1
+                    n = x.shape[0]
+                    seen += n
+                    loss_sum += float(loss.detach()) * n
+                    correct += int((pred == labels).sum())
+                    bar.update(task, advance=1, info=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+                    if i in snap_at:
+                        snapshot(epoch + i / steps_per_epoch)
+                ev = evaluate(raw_model, test_loader, n_classes, device, codebook, record_grid=False)
+                row = {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / max(seen, 1),
+                    "train_acc": correct / max(seen, 1),
+                    "test_loss": ev["loss"],
+                    "test_acc": ev["acc"],
+                    "seconds": time.perf_counter() - t_epoch,
+                    "step": global_step,
+                }
+                metrics.append(row)
+                bar.update(task, info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}")
+                epochs_this_call += 1
+                if accelerator.is_main_process:
+                    _write_epoch(run_dir, raw_model, optimizer, cfg, epoch + 1, global_step, metrics, recorder, bundle, tile)
+    except KeyboardInterrupt:
+        # The last complete checkpoint (atomic) survives; the partial epoch is discarded.
+        accelerator.print(f"\ninterrupted: {run_dir} keeps the checkpoint of the last complete epoch; "
+                          "continue with --resume")
+        raise
+
+    summary = build_summary(cfg, run_dir, raw_model, metrics, recorder, bundle, time.perf_counter() - t_start,
+                            analyse=analyse and not interrupted, complete=not interrupted)
+    if accelerator.is_main_process:
+        atomic_write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _write_epoch(run_dir, model, optimizer, cfg, epoch, step, metrics, recorder, bundle, tile) -> None:
+    atomic_save_npz(run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile))
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+    save_checkpoint(
+        run_dir / "checkpoints" / "last.pt",
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "metrics": metrics,
+            "snapshots": recorder.state(),
+            "torch_rng": torch.get_rng_state(),
+            "config": cfg.model_dump(mode="json"),
+            "architecture": model.describe(),
+            "version": brainlike.__version__,
+        },
+    )
+
+
+def build_summary(cfg, run_dir, model, metrics, recorder, bundle, wall, analyse=True, complete=True) -> dict[str, Any]:
+    """The machine-readable final numbers of a run."""
+    from brainlike.models.reset import count_parameters
+
+    last = metrics[-1] if metrics else {}
+    summary: dict[str, Any] = {
+        "name": cfg.name,
+        "run_dir": str(run_dir),
+        "complete": complete,
+        "epochs": len(metrics),
+        "seed": cfg.seed,
+        "dataset": cfg.data.dataset,
+        "parameters": count_parameters(model),
+        "test_acc": last.get("test_acc"),
+        "train_acc": last.get("train_acc"),
+        "test_loss": last.get("test_loss"),
+        "wall_seconds": wall,
+        "brainlike_version": brainlike.__version__,
+        "torch_version": torch.__version__,
+        "execution": {f"level{i}": lv.resolved_execution() for i, lv in enumerate(model.levels)},
+    }
+    if analyse and recorder.step:
+        summary["topography"] = analyse_snapshot(cfg, recorder.means[-1], recorder.vars[-1], recorder.counts[-1],
+                                                 model.levels[0].spec.tile)
+    return summary
+
+
+def analyse_snapshot(cfg: ExperimentConfig, means, vars_, counts, tile: int) -> dict[str, Any]:
+    """Topography metrics of one snapshot with the config's analysis settings."""
+    from brainlike.analysis.topography import topography_summary
+
+    a = cfg.analysis
+    return topography_summary(
+        means,
+        vars_,
+        counts,
+        threshold=a.threshold,
+        dprime=a.dprime,
+        ordered=a.ordered,
+        target_sets=list(a.target_sets.values()) if a.target_sets else None,
+        null=a.null_model,
+        tile=tile if a.null_model == "tile" else None,
+        n_shuffles=a.n_shuffles,
+        seed=cfg.seed,
+    )
