@@ -149,6 +149,9 @@ class TrainConfig(_Strict):
     lr: float = Field(default=1e-3, gt=0.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
+    schedule: Literal["constant", "cosine"] = Field(
+        default="constant", description="learning-rate schedule over all steps (cosine decays to 0)"
+    )
     batch_size: int = Field(default=100, ge=1)
     epochs: int = Field(default=10, ge=0)
     snapshots_per_epoch: int = Field(default=2, ge=0, le=1000)

@@ -93,10 +93,13 @@ class StackedBatchNorm2d(nn.BatchNorm2d):
         c = self.channels
         ws, bs = self.weight.split(c), self.bias.split(c)
         rms, rvs = self.running_mean.split(c), self.running_var.split(c)
+        momentum = 0.0 if self.momentum is None else self.momentum
         if self.training:
             self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm2d does
+                momentum = 1.0 / float(self.num_batches_tracked)
         return [
-            F.batch_norm(x, rm, rv, w, b, self.training, self.momentum, self.eps)
+            F.batch_norm(x, rm, rv, w, b, self.training, momentum, self.eps)
             for x, rm, rv, w, b in zip(xs, rms, rvs, ws, bs)
         ]
 

@@ -147,7 +147,7 @@ class ResetLevel(nn.Module):
 
     def add_subnetworks(self, extra: int = 1) -> None:
         """Recruit ``extra`` new subnetworks (new tiles) keeping the trained ones intact."""
-        self.subnets = grow_stacked(self.subnets, extra)
+        self.subnets = grow_stacked(self.subnets, extra).train(self.training)
         self.layout = TileLayout(self.subnets.groups, self.spec.tile, self.layout.cols)
         self._resolved.clear()
 
@@ -256,7 +256,8 @@ class ResetNetwork(nn.Module):
 
     def add_level(self, spec: LevelSpec) -> None:
         """Deepen: insert a new level between the last grid and the master network."""
-        self.levels.append(ResetLevel(1, spec, self.dropout_p, self.execution).to(self._device()))
+        level = ResetLevel(1, spec, self.dropout_p, self.execution).to(self._device())
+        self.levels.append(level.train(self.training))
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device

@@ -216,7 +216,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import set_seed  # noqa: F401  (kept for users of accelerate launch)
 
-    from brainlike.data.images import class_weights, load_dataset
+    from brainlike.data.images import class_weights, dataset_labels, load_dataset
     from brainlike.models.zoo import build_from_config
     from brainlike.objectives.spatial import spatial_correlation_loss
     from brainlike.objectives.supervised import (
@@ -274,6 +274,14 @@ def train(
     if cfg.train.optimizer == "sgd":
         opt_kwargs["momentum"] = cfg.train.momentum
     optimizer = opt_cls(model.parameters(), **opt_kwargs)
+    steps_per_epoch = math.ceil(len(bundle.train) / cfg.train.batch_size)
+    total_steps = max(1, steps_per_epoch * cfg.train.epochs)
+    if cfg.train.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
     start_epoch, global_step, metrics = 0, 0, []
     recorder = SnapshotRecorder()
@@ -281,6 +289,7 @@ def train(
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, KeyError, ValueError) as err:
             raise CheckpointError(f"{ckpt_path} does not fit this model: {str(err)[:300]}") from None
         start_epoch, global_step = int(state["epoch"]), int(state["step"])
@@ -293,8 +302,7 @@ def train(
     raw_model = accelerator.unwrap_model(model)
     weights = None
     if cfg.objective.class_weighted and not codes:
-        targets = torch.as_tensor([int(bundle.train[i][1]) for i in range(len(bundle.train))])
-        weights = class_weights(targets, n_classes).to(device)
+        weights = class_weights(dataset_labels(bundle.train), n_classes).to(device)
 
     test_loader = torch.utils.data.DataLoader(
         bundle.test, batch_size=max(cfg.train.batch_size, 256), shuffle=False, num_workers=cfg.train.num_workers
@@ -310,8 +318,6 @@ def train(
 
     if not recorder.step:
         snapshot(0.0)
-    n_train = len(bundle.train)
-    steps_per_epoch = math.ceil(n_train / cfg.train.batch_size)
     snap_at = _snapshot_steps(steps_per_epoch, cfg.train.snapshots_per_epoch)
     epochs_this_call = 0
     interrupted = False
@@ -370,6 +376,7 @@ def train(
                     optimizer.zero_grad(set_to_none=True)
                     accelerator.backward(total_loss)
                     optimizer.step()
+                    scheduler.step()
                     global_step += 1
                     n = x.shape[0]
                     seen += n
@@ -387,12 +394,13 @@ def train(
                     "test_acc": ev["acc"],
                     "seconds": time.perf_counter() - t_epoch,
                     "step": global_step,
+                    "lr": optimizer.param_groups[0]["lr"],
                 }
                 metrics.append(row)
                 bar.update(task, info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}")
                 epochs_this_call += 1
                 if accelerator.is_main_process:
-                    _write_epoch(run_dir, raw_model, optimizer, cfg, epoch + 1, global_step, metrics, recorder, bundle, tile)
+                    _write_epoch(run_dir, raw_model, optimizer, scheduler, cfg, epoch + 1, global_step, metrics, recorder, bundle, tile)
     except KeyboardInterrupt:
         # The last complete checkpoint (atomic) survives; the partial epoch is discarded.
         accelerator.print(f"\ninterrupted: {run_dir} keeps the checkpoint of the last complete epoch; "
@@ -406,7 +414,7 @@ def train(
     return summary
 
 
-def _write_epoch(run_dir, model, optimizer, cfg, epoch, step, metrics, recorder, bundle, tile) -> None:
+def _write_epoch(run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile) -> None:
     atomic_save_npz(run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile))
     atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     save_checkpoint(
@@ -414,6 +422,7 @@ def _write_epoch(run_dir, model, optimizer, cfg, epoch, step, metrics, recorder,
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
             "epoch": epoch,
             "step": step,
             "metrics": metrics,

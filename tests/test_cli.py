@@ -1,0 +1,83 @@
+"""The `brainlike` command: light start-up, machine-readable output, clear errors."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from brainlike.cli import app
+
+runner = CliRunner()
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; import brainlike.cli as c; "
+        "heavy = [m for m in ('torch', 'matplotlib', 'sklearn', 'accelerate') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("demo", "train", "topo", "report", "models"):
+        assert cmd in res.stdout
+
+
+def test_models_json_lists_source_parameter_counts():
+    res = runner.invoke(app, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r["parameters"] for r in json.loads(res.stdout)}
+    assert rows["reset8-cifar100"] == 17_562_454
+    assert rows["reset4-numbers"] == 4_646_998
+    assert rows["resnet20"] == 269_434
+
+
+def test_train_rejects_a_bad_config_with_the_key_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  levels:\n    - {subnets: 15, outputs: 64}\n")
+    res = runner.invoke(app, ["train", str(bad), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert "model.levels.0.subnets" in res.output and "16" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_dataset_says_how_to_provide_it(tmp_path):
+    cfg = tmp_path / "mnist.yaml"
+    cfg.write_text("data: {dataset: mnist}\nmodel: {levels: [{subnets: 4, outputs: 16}]}\n")
+    res = runner.invoke(app, ["train", str(cfg), "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert "--download" in res.output
+
+
+def test_train_topo_report_end_to_end(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "name: tiny\n"
+        "data: {dataset: digits, input_size: 8, train_size: 200, test_size: 100}\n"
+        "model: {levels: [{subnets: 4, outputs: 16, subnet: small, channels: [4]}], master: small, master_channels: [8]}\n"
+        "train: {batch_size: 50, epochs: 1, snapshots_per_epoch: 1, device: cpu}\n"
+        "analysis: {n_shuffles: 10, ordered: true}\n"
+    )
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["epochs"] == 1 and "topography" in summary
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--no-progress"])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    res = runner.invoke(app, ["topo", str(run), "--json", "--shuffles", "5", "--dprime", "trial"])
+    assert res.exit_code == 0, res.output
+    topo = json.loads(res.stdout)
+    assert len(topo["snapshots"]) == 2 and topo["settings"]["n_shuffles"] == 5
+    assert (run / "topography.json").is_file()
+    res = runner.invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    html = (run / "report" / "report.html").read_text()
+    assert "data:image/png;base64" in html and "data:image/gif;base64" in html
+
+
+def test_topo_on_a_folder_that_is_not_a_run(tmp_path):
+    res = runner.invoke(app, ["topo", str(tmp_path)])
+    assert res.exit_code == 2 and "brainlike train" in res.output
