@@ -269,6 +269,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
     for key, value in (overrides or {}).items():
         if value is None:
             continue

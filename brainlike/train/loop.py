@@ -105,13 +105,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``run_dir`` or refuse to clobber an existing one."""
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, create: bool = True) -> None:
+    """Create ``run_dir`` or refuse to clobber an existing one (``create=False``: only check)."""
     if resume and overwrite:
         raise ValueError("choose either --resume or --overwrite, not both")
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:
-            shutil.rmtree(run_dir)
+            if create:
+                shutil.rmtree(run_dir)
         elif not resume:
             raise RunDirectoryError(
                 f"run directory {run_dir} already exists; pass --resume to continue it from its last "
@@ -119,7 +120,8 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
             )
     elif resume:
         raise CheckpointError(f"cannot resume: {run_dir} does not exist or is empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _labels_from_codes(codes: Tensor, codebook: Tensor) -> Tensor:
@@ -238,11 +240,7 @@ def train(
                 f"{ckpt_path} was written by a different experiment config; resume with the same "
                 "config (only train.epochs may change), or use --overwrite to start again"
             )
-    prepare_run_dir(run_dir, resume, overwrite)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.seed)
-
+    prepare_run_dir(run_dir, resume, overwrite, create=False)  # refuse early, before loading data
     d = cfg.data
     bundle = load_dataset(
         d.dataset,
@@ -260,6 +258,17 @@ def train(
     codebook = torch.as_tensor(bundle.codes, dtype=torch.float32) if codes else None
     out_features = codebook.shape[1] if codes else bundle.num_classes
     n_classes = bundle.num_classes
+    for set_name, members in (cfg.analysis.target_sets or {}).items():
+        bad = [m for m in members if not 0 <= m < n_classes]
+        if bad:
+            raise ValueError(
+                f"analysis.target_sets.{set_name} names classes {bad}, but {d.dataset} has classes "
+                f"0..{n_classes - 1}; fix the indices"
+            )
+    prepare_run_dir(run_dir, resume, overwrite)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.seed)
 
     cpu = cfg.train.device == "cpu"
     accelerator = Accelerator(cpu=cpu)
