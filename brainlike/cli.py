@@ -39,7 +39,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from brainlike.train.checkpoint import CheckpointError
     from brainlike.train.loop import RunDirectoryError
 
-    errs: list[type[BaseException]] = [ConfigError, CheckpointError, RunDirectoryError, FileNotFoundError, ValueError]
+    errs: list[type[BaseException]] = [
+        ConfigError,
+        CheckpointError,
+        RunDirectoryError,
+        FileNotFoundError,
+        ValueError,
+    ]
     return tuple(errs)
 
 
@@ -60,14 +66,24 @@ def resolve_config_path(path: str) -> Path:
 @app.command()
 def train(
     config: str = typer.Argument(..., help="YAML experiment file, or the name of a shipped recipe"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="run directory (default runs/<config name>)"),
-    data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding (or receiving) real datasets"),
-    download: bool = typer.Option(False, "--download", help="download the dataset into --data-dir if missing"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="run directory (default runs/<config name>)"
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", help="folder holding (or receiving) real datasets"
+    ),
+    download: bool = typer.Option(
+        False, "--download", help="download the dataset into --data-dir if missing"
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="override train.epochs"),
     seed: int | None = typer.Option(None, "--seed", help="override the seed"),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the run's last complete checkpoint"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="delete an existing run directory first"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue from the run's last complete checkpoint"
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="delete an existing run directory first"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
@@ -75,13 +91,20 @@ def train(
     from brainlike.config import load_config
     from brainlike.train.loop import train as run_train
 
-    overrides: dict[str, Any] = {"data.data_dir": data_dir, "train.epochs": epochs, "seed": seed, "train.device": device}
+    overrides: dict[str, Any] = {
+        "data.data_dir": data_dir,
+        "train.epochs": epochs,
+        "seed": seed,
+        "train.device": device,
+    }
     if download:
         overrides["data.download"] = True
     try:
         cfg = load_config(resolve_config_path(config), overrides)
         run_dir = out or Path("runs") / cfg.name
-        summary = run_train(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress and not as_json)
+        summary = run_train(
+            cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress and not as_json
+        )
     except _known_errors() as err:
         _fail(str(err))
     except KeyboardInterrupt:
@@ -106,8 +129,17 @@ def _print_summary(summary: dict) -> None:
     )
     topo = summary.get("topography")
     if topo:
-        con.print(f"  fraction selective (d' > {topo['threshold']}): {topo['fraction_selective']:.3f}", highlight=False)
-        for key in ("clustering_index", "topography_index", "neighbour_agreement", "morans_i", "smoothness"):
+        con.print(
+            f"  fraction selective (d' > {topo['threshold']}): {topo['fraction_selective']:.3f}",
+            highlight=False,
+        )
+        for key in (
+            "clustering_index",
+            "topography_index",
+            "neighbour_agreement",
+            "morans_i",
+            "smoothness",
+        ):
             if key in topo:
                 extra = ""
                 if key == "neighbour_agreement":
@@ -119,8 +151,12 @@ def _print_summary(summary: dict) -> None:
 def topo(
     run: Path = typer.Argument(..., help="run directory (with snapshots.npz)"),
     threshold: float | None = typer.Option(None, help="d' threshold T (default: the run's config)"),
-    dprime: str | None = typer.Option(None, help="'class' (class-mean d') or 'trial' (trial-level d')"),
-    null: str | None = typer.Option(None, help="'pixel' shuffles or 'tile' (shuffles within tiles)"),
+    dprime: str | None = typer.Option(
+        None, help="'class' (class-mean d') or 'trial' (trial-level d')"
+    ),
+    null: str | None = typer.Option(
+        None, help="'pixel' shuffles or 'tile' (shuffles within tiles)"
+    ),
     shuffles: int | None = typer.Option(None, "--shuffles", help="number of shuffles of the null"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as JSON"),
 ) -> None:
@@ -128,7 +164,9 @@ def topo(
     from brainlike.analysis.history import topography_history
 
     try:
-        result = topography_history(run, threshold=threshold, dprime=dprime, null=null, n_shuffles=shuffles)
+        result = topography_history(
+            run, threshold=threshold, dprime=dprime, null=null, n_shuffles=shuffles
+        )
     except _known_errors() as err:
         _fail(str(err))
     if as_json:
@@ -136,9 +174,18 @@ def topo(
         return
     from rich.table import Table
 
-    table = Table(title=f"topography of {run} (null: {result['settings']['null']}, "
-                  f"{result['settings']['n_shuffles']} shuffles, T = {result['settings']['threshold']})")
-    for col in ("epoch", "acc", "selective", "clustering (null, p)", "neighbour agr. (chance, p)", "smoothness (null, p)"):
+    table = Table(
+        title=f"topography of {run} (null: {result['settings']['null']}, "
+        f"{result['settings']['n_shuffles']} shuffles, T = {result['settings']['threshold']})"
+    )
+    for col in (
+        "epoch",
+        "acc",
+        "selective",
+        "clustering (null, p)",
+        "neighbour agr. (chance, p)",
+        "smoothness (null, p)",
+    ):
         table.add_column(col, justify="right")
     for s in result["snapshots"]:
         c, n, sm = s["clustering_index"], s["neighbour_agreement"], s["smoothness"]
@@ -180,7 +227,14 @@ def models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) 
     for name in list_models():
         _, desc, kwargs = model_entry(name)
         model = create_model(name, **kwargs)
-        rows.append({"name": name, "parameters": count_parameters(model), "example_kwargs": kwargs, "description": desc})
+        rows.append(
+            {
+                "name": name,
+                "parameters": count_parameters(model),
+                "example_kwargs": kwargs,
+                "description": desc,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -192,7 +246,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) 
     table.add_column("built with")
     table.add_column("description")
     for r in rows:
-        table.add_row(r["name"], f"{r['parameters']:,}", json.dumps(r["example_kwargs"]), r["description"])
+        table.add_row(
+            r["name"], f"{r['parameters']:,}", json.dumps(r["example_kwargs"]), r["description"]
+        )
     _console().print(table)
 
 
@@ -210,9 +266,13 @@ def configs() -> None:
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="folder for the two runs and the report"),
+    out: Path = typer.Option(
+        Path("runs/demo"), "--out", "-o", help="folder for the two runs and the report"
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="override the epochs of both runs"),
-    overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="replace an earlier demo"),
+    overwrite: bool = typer.Option(
+        True, "--overwrite/--no-overwrite", help="replace an earlier demo"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
 ) -> None:
@@ -220,7 +280,9 @@ def demo(
     from brainlike.demo import run_demo
 
     try:
-        result = run_demo(out, epochs=epochs, overwrite=overwrite, progress=progress and not as_json)
+        result = run_demo(
+            out, epochs=epochs, overwrite=overwrite, progress=progress and not as_json
+        )
     except _known_errors() as err:
         _fail(str(err))
     if as_json:

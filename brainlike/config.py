@@ -34,7 +34,9 @@ def _is_square(n: int) -> bool:
 class DataConfig(_Strict):
     """The data stream."""
 
-    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers"] = "digits"
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers"] = (
+        "digits"
+    )
     data_dir: str | None = None
     download: bool = False
     input_size: int | None = Field(default=None, ge=4, le=512)
@@ -46,7 +48,11 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _needs_dir(self) -> DataConfig:
-        if self.dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100") and self.download and not self.data_dir:
+        if (
+            self.dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100")
+            and self.download
+            and not self.data_dir
+        ):
             raise ValueError(
                 f"data.download is true but data.data_dir is empty: say where to put {self.dataset} "
                 "(e.g. data_dir: ~/data, or --data-dir on the command line)"
@@ -57,11 +63,19 @@ class DataConfig(_Strict):
 class LevelConfig(_Strict):
     """One level of parallel subnetworks (spec: topography.md §1)."""
 
-    subnets: int = Field(ge=1, le=1024, description="number of parallel subnetworks (a square: n x n)")
-    outputs: int = Field(ge=1, le=65536, description="outputs per subnetwork (a square: one s x s tile)")
+    subnets: int = Field(
+        ge=1, le=1024, description="number of parallel subnetworks (a square: n x n)"
+    )
+    outputs: int = Field(
+        ge=1, le=65536, description="outputs per subnetwork (a square: one s x s tile)"
+    )
     subnet: Literal["small", "resnet20"] = "small"
-    channels: list[int] | None = Field(default=None, description="conv channels of 'small' subnetworks")
-    depth: int | None = Field(default=None, description="depth of 'resnet20'-type subnetworks (6n+2)")
+    channels: list[int] | None = Field(
+        default=None, description="conv channels of 'small' subnetworks"
+    )
+    depth: int | None = Field(
+        default=None, description="depth of 'resnet20'-type subnetworks (6n+2)"
+    )
 
     @field_validator("subnets")
     @classmethod
@@ -88,13 +102,19 @@ class LevelConfig(_Strict):
     @model_validator(mode="after")
     def _kind_options(self) -> LevelConfig:
         if self.subnet == "resnet20" and self.channels is not None:
-            raise ValueError("'channels' applies to subnet: small only; remove it or set subnet: small")
+            raise ValueError(
+                "'channels' applies to subnet: small only; remove it or set subnet: small"
+            )
         if self.subnet == "small" and self.depth is not None:
-            raise ValueError("'depth' applies to subnet: resnet20 only; remove it or set subnet: resnet20")
+            raise ValueError(
+                "'depth' applies to subnet: resnet20 only; remove it or set subnet: resnet20"
+            )
         if self.depth is not None and (self.depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56), got {self.depth}")
         if self.channels is not None and (not self.channels or min(self.channels) < 1):
-            raise ValueError("channels must be a non-empty list of positive integers, e.g. [16, 32]")
+            raise ValueError(
+                "channels must be a non-empty list of positive integers, e.g. [16, 32]"
+            )
         return self
 
     def subnet_kwargs(self) -> dict[str, Any]:
@@ -195,14 +215,18 @@ class ExperimentConfig(_Strict):
                 "use task: classification for class labels"
             )
         if self.data.dataset == "numbers" and self.objective.task != "codes":
-            raise ValueError("data.dataset 'numbers' provides number codes: set objective.task: codes")
+            raise ValueError(
+                "data.dataset 'numbers' provides number codes: set objective.task: codes"
+            )
         if self.objective.spatial.level >= len(self.model.levels):
             raise ValueError(
                 f"objective.spatial.level is {self.objective.spatial.level} but the model has "
                 f"{len(self.model.levels)} level(s); use 0..{len(self.model.levels) - 1}"
             )
         if self.analysis.ordered and self.analysis.target_sets:
-            raise ValueError("analysis.ordered (numbers) and analysis.target_sets (categories) exclude each other")
+            raise ValueError(
+                "analysis.ordered (numbers) and analysis.target_sets (categories) exclude each other"
+            )
         if self.model.master == "resnet20" and self.model.master_channels is not None:
             raise ValueError("model.master_channels applies to master: small only")
         return self
@@ -220,10 +244,16 @@ def _format_errors(err: ValidationError, source: str) -> str:
             allowed = ", ".join(parent.model_fields) if parent else "?"
             lines.append(f"  - {loc}: unknown key; allowed keys here: {allowed}")
         elif e["type"] == "literal_error":
-            lines.append(f"  - {loc}: got {e.get('input')!r}; {e['msg'].replace('Input should be', 'allowed values are')}")
+            lines.append(
+                f"  - {loc}: got {e.get('input')!r}; {e['msg'].replace('Input should be', 'allowed values are')}"
+            )
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"  - {loc}: {msg} (got {e.get('input')!r})" if not isinstance(e.get("input"), dict) else f"  - {loc}: {msg}")
+            lines.append(
+                f"  - {loc}: {msg} (got {e.get('input')!r})"
+                if not isinstance(e.get("input"), dict)
+                else f"  - {loc}: {msg}"
+            )
     return "\n".join(lines)
 
 
@@ -238,7 +268,9 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
         ann = field.annotation
         inner = getattr(ann, "__args__", None)
         candidates = [ann, *(inner or ())]
-        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        nxt = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
         if nxt is None:
             return None
         model = nxt
@@ -248,7 +280,9 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """Validate a dict into an :class:`ExperimentConfig` (raises :class:`ConfigError`)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
@@ -270,7 +304,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
     for key, value in (overrides or {}).items():
         if value is None:
             continue

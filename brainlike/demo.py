@@ -46,7 +46,9 @@ def run_demo(
         atomic_write_json(run_dir / "summary.json", summary)
         summaries.append(summary)
         run_dirs.append(run_dir)
-    report = write_report(run_dirs, out / "report", title="Reset(4) on digits: plain vs spatial correlation loss")
+    report = write_report(
+        run_dirs, out / "report", title="Reset(4) on digits: plain vs spatial correlation loss"
+    )
     result = {"runs": summaries, "report": str(report), "wall_seconds": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", result)
     return result

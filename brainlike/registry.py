@@ -21,7 +21,11 @@ def register_model(name: str, description: str = "", **example_kwargs: Any) -> C
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = (fn, description or (fn.__doc__ or "").strip().splitlines()[0], example_kwargs)
+        _MODELS[name] = (
+            fn,
+            description or (fn.__doc__ or "").strip().splitlines()[0],
+            example_kwargs,
+        )
         return fn
 
     return deco

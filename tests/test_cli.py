@@ -46,7 +46,9 @@ def test_train_rejects_a_bad_config_with_the_key_named(tmp_path):
 def test_missing_dataset_says_how_to_provide_it(tmp_path):
     cfg = tmp_path / "mnist.yaml"
     cfg.write_text("data: {dataset: mnist}\nmodel: {levels: [{subnets: 4, outputs: 16}]}\n")
-    res = runner.invoke(app, ["train", str(cfg), "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "r")])
+    res = runner.invoke(
+        app, ["train", str(cfg), "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 2
     assert "--download" in res.output
 

@@ -27,7 +27,9 @@ def load_snapshots(run_dir: str | Path) -> dict[str, np.ndarray]:
     if missing:
         raise ValueError(f"{path} lacks {sorted(missing)}; it was not written by brainlike")
     if snaps["means"].ndim != 4:
-        raise ValueError(f"{path}: 'means' must be (snapshots, classes, H, W), got shape {snaps['means'].shape}")
+        raise ValueError(
+            f"{path}: 'means' must be (snapshots, classes, H, W), got shape {snaps['means'].shape}"
+        )
     return snaps
 
 
@@ -71,7 +73,9 @@ def topography_history(
         raise ValueError(f"the null needs at least 1 shuffle, got {settings['n_shuffles']}")
     tile = int(snaps["tile"]) if "tile" in snaps else 0
     if settings["null"] == "tile" and tile <= 0:
-        raise ValueError("null 'tile' needs a run with tiles (snapshots.npz 'tile' > 0); use null 'pixel'")
+        raise ValueError(
+            "null 'tile' needs a run with tiles (snapshots.npz 'tile' > 0); use null 'pixel'"
+        )
     out = []
     for i in range(snaps["means"].shape[0]):
         acc = float(snaps["accuracy"][i])
@@ -88,8 +92,14 @@ def topography_history(
             n_shuffles=settings["n_shuffles"],
             seed=i,
         )
-        out.append({"epoch": float(snaps["epoch"][i]), "step": int(snaps["step"][i]),
-                    "accuracy": None if np.isnan(acc) else acc, **metrics})
+        out.append(
+            {
+                "epoch": float(snaps["epoch"][i]),
+                "step": int(snaps["step"][i]),
+                "accuracy": None if np.isnan(acc) else acc,
+                **metrics,
+            }
+        )
     result: dict[str, Any] = {"settings": settings, "snapshots": out}
     if write:
         path = atomic_write_json(run_dir / "topography.json", result)

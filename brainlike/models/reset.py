@@ -111,7 +111,11 @@ class ResetLevel(nn.Module):
             raise ValueError(f"execution must be 'auto', 'loop' or 'fused', got {execution!r}")
         self.in_channels, self.spec = in_channels, spec
         self.subnets: StackedNet = build_stacked(
-            spec.subnet, spec.side * spec.side, in_channels, spec.tile * spec.tile, **spec.subnet_kwargs
+            spec.subnet,
+            spec.side * spec.side,
+            in_channels,
+            spec.tile * spec.tile,
+            **spec.subnet_kwargs,
         )
         self.layout = TileLayout(spec.side * spec.side, spec.tile, spec.side)
         self.dropout = nn.Dropout(dropout)
@@ -126,7 +130,11 @@ class ResetLevel(nn.Module):
         key = f"{x.device}:{tuple(x.shape[1:])}"
         if key not in self._resolved:
             timing = choose_execution(
-                self.subnets, x.shape[1], x.shape[-1], batch_size=min(32, max(2, x.shape[0])), device=x.device
+                self.subnets,
+                x.shape[1],
+                x.shape[-1],
+                batch_size=min(32, max(2, x.shape[0])),
+                device=x.device,
             )
             self._resolved[key] = str(timing["execution"])
         return self._resolved[key]
@@ -175,7 +183,9 @@ class ReconstructionDecoder(nn.Module):
     def forward(self, grid: Tensor) -> Tensor:
         out = self.net(grid)
         if out.shape[-2:] != (self.out_size, self.out_size):
-            out = F.interpolate(out, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False)
+            out = F.interpolate(
+                out, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False
+            )
         return out
 
 

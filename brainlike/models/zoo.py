@@ -39,7 +39,9 @@ for _n in (1, 2, 4, 8):
 
 
 @register_model("reset8-cifar100", in_channels=3, out_features=100)
-def reset8_cifar100(in_channels: int = 3, out_features: int = 100, **kwargs: object) -> ResetNetwork:
+def reset8_cifar100(
+    in_channels: int = 3, out_features: int = 100, **kwargs: object
+) -> ResetNetwork:
     """Reset(8) for CIFAR-100 as in the source (17,562,454 parameters)."""
     return reset_n(8, in_channels, out_features, **kwargs)  # type: ignore[arg-type]
 
@@ -56,14 +58,20 @@ def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> R
     return ResNet20(in_channels, out_features, depth)
 
 
-def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> ResetNetwork:
+def build_from_config(
+    model_cfg, in_channels: int, out_features: int, input_size: int
+) -> ResetNetwork:
     """Build the model an :class:`~brainlike.config.ModelConfig` describes."""
     levels = []
     for lv in model_cfg.levels:
         side = int(round(lv.subnets**0.5))
         tile = int(round(lv.outputs**0.5))
-        levels.append(LevelSpec(side=side, tile=tile, subnet=lv.subnet, subnet_kwargs=lv.subnet_kwargs()))
-    master_kwargs = {"channels": list(model_cfg.master_channels)} if model_cfg.master_channels else {}
+        levels.append(
+            LevelSpec(side=side, tile=tile, subnet=lv.subnet, subnet_kwargs=lv.subnet_kwargs())
+        )
+    master_kwargs = (
+        {"channels": list(model_cfg.master_channels)} if model_cfg.master_channels else {}
+    )
     return ResetNetwork(
         in_channels,
         out_features,
@@ -80,7 +88,12 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
 def build_from_description(desc: dict) -> ResetNetwork:
     """Rebuild a model from :meth:`ResetNetwork.describe` (as stored in checkpoints)."""
     levels = [
-        LevelSpec(side=lv["side"], tile=lv["tile"], subnet=lv["subnet"], subnet_kwargs=dict(lv["subnet_kwargs"]))
+        LevelSpec(
+            side=lv["side"],
+            tile=lv["tile"],
+            subnet=lv["subnet"],
+            subnet_kwargs=dict(lv["subnet_kwargs"]),
+        )
         for lv in desc["levels"]
     ]
     model = ResetNetwork(
@@ -94,7 +107,7 @@ def build_from_description(desc: dict) -> ResetNetwork:
         input_size=desc["input_size"],
         execution=desc.get("execution", "auto"),
     )
-    for level, lv in zip(model.levels, desc["levels"]):
+    for level, lv in zip(model.levels, desc["levels"], strict=True):
         extra = lv["n_subnets"] - level.subnets.groups
         if extra > 0:
             level.add_subnetworks(extra)

@@ -7,7 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def classification_loss(logits: Tensor, target: Tensor, class_weights: Tensor | None = None) -> Tensor:
+def classification_loss(
+    logits: Tensor, target: Tensor, class_weights: Tensor | None = None
+) -> Tensor:
     """Cross-entropy, optionally class-weighted (the MNIST recipe of spec topography.md §1)."""
     return F.cross_entropy(logits, target, weight=class_weights)
 

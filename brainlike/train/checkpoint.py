@@ -82,7 +82,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: nothing to resume; train without --resume first")
+        raise CheckpointError(
+            f"no checkpoint at {path}: nothing to resume; train without --resume first"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files

@@ -94,7 +94,11 @@ class SnapshotRecorder:
             rec.means = list(st["means"].numpy())
             rec.vars = list(st["vars"].numpy())
             rec.counts = list(st["counts"].numpy())
-        rec.step, rec.epoch, rec.accuracy = list(st["step"]), list(st["epoch"]), list(st["accuracy"])
+        rec.step, rec.epoch, rec.accuracy = (
+            list(st["step"]),
+            list(st["epoch"]),
+            list(st["accuracy"]),
+        )
         return rec
 
 
@@ -235,7 +239,9 @@ def train(
     if resume:
         state = load_checkpoint(ckpt_path)  # fails loudly before anything is touched
         stored = config_from_dict(state["config"], f"{ckpt_path} (stored config)")
-        if stored.model_dump(exclude={"train": {"epochs"}}) != cfg.model_dump(exclude={"train": {"epochs"}}):
+        if stored.model_dump(exclude={"train": {"epochs"}}) != cfg.model_dump(
+            exclude={"train": {"epochs"}}
+        ):
             raise CheckpointError(
                 f"{ckpt_path} was written by a different experiment config; resume with the same "
                 "config (only train.epochs may change), or use --overwrite to start again"
@@ -274,7 +280,9 @@ def train(
     accelerator = Accelerator(cpu=cpu)
     device = accelerator.device
     if cfg.train.device == "cuda" and device.type != "cuda":
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available; use device: auto or cpu")
+        raise RuntimeError(
+            "train.device is 'cuda' but no CUDA device is available; use device: auto or cpu"
+        )
 
     torch.manual_seed(cfg.seed)
     model = build_from_config(cfg.model, bundle.in_channels, out_features, bundle.input_size)
@@ -287,7 +295,8 @@ def train(
     total_steps = max(1, steps_per_epoch * cfg.train.epochs)
     if cfg.train.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+            optimizer,
+            lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)),
         )
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -300,7 +309,9 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, KeyError, ValueError) as err:
-            raise CheckpointError(f"{ckpt_path} does not fit this model: {str(err)[:300]}") from None
+            raise CheckpointError(
+                f"{ckpt_path} does not fit this model: {str(err)[:300]}"
+            ) from None
         start_epoch, global_step = int(state["epoch"]), int(state["step"])
         metrics = list(state["metrics"])
         recorder = SnapshotRecorder.from_state(state["snapshots"])
@@ -314,7 +325,10 @@ def train(
         weights = class_weights(dataset_labels(bundle.train), n_classes).to(device)
 
     test_loader = torch.utils.data.DataLoader(
-        bundle.test, batch_size=max(cfg.train.batch_size, 256), shuffle=False, num_workers=cfg.train.num_workers
+        bundle.test,
+        batch_size=max(cfg.train.batch_size, 256),
+        shuffle=False,
+        num_workers=cfg.train.num_workers,
     )
     level = cfg.objective.spatial.level
     sheet_coords = torch.as_tensor(raw_model.sheet[f"levels.{level}.grid"], dtype=torch.float32)
@@ -331,7 +345,13 @@ def train(
     epochs_this_call = 0
     interrupted = False
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -362,25 +382,38 @@ def train(
                 )
                 loader = accelerator.prepare_data_loader(loader)
                 spatial_gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
-                task = bar.add_task(f"epoch {epoch + 1}/{cfg.train.epochs}", total=steps_per_epoch, info="")
+                task = bar.add_task(
+                    f"epoch {epoch + 1}/{cfg.train.epochs}", total=steps_per_epoch, info=""
+                )
                 seen, correct, loss_sum = 0, 0, 0.0
                 for i, (x, y) in enumerate(loader, start=1):
                     out = model(x, return_all=True)
                     if codes:
                         loss = code_loss(out.logits, y.float())
-                        pred, labels = decode_codes(out.logits, codebook), _labels_from_codes(y, codebook)
+                        pred, labels = (
+                            decode_codes(out.logits, codebook),
+                            _labels_from_codes(y, codebook),
+                        )
                     else:
                         loss = classification_loss(out.logits, y, weights)
                         pred, labels = out.logits.argmax(1), y
                     total_loss = loss
                     if cfg.objective.reconstruction_weight > 0:
-                        total_loss = total_loss + cfg.objective.reconstruction_weight * reconstruction_loss(
-                            out.reconstruction, x, cfg.objective.reconstruction_loss
+                        total_loss = (
+                            total_loss
+                            + cfg.objective.reconstruction_weight
+                            * reconstruction_loss(
+                                out.reconstruction, x, cfg.objective.reconstruction_loss
+                            )
                         )
                     if cfg.objective.spatial.weight > 0:
                         resp = out.grids[level].flatten(1)
-                        total_loss = total_loss + cfg.objective.spatial.weight * spatial_correlation_loss(
-                            resp, sheet_coords, cfg.objective.spatial.neighbourhood, spatial_gen
+                        total_loss = (
+                            total_loss
+                            + cfg.objective.spatial.weight
+                            * spatial_correlation_loss(
+                                resp, sheet_coords, cfg.objective.spatial.neighbourhood, spatial_gen
+                            )
                         )
                     optimizer.zero_grad(set_to_none=True)
                     accelerator.backward(total_loss)
@@ -391,10 +424,14 @@ def train(
                     seen += n
                     loss_sum += float(loss.detach()) * n
                     correct += int((pred == labels).sum())
-                    bar.update(task, advance=1, info=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+                    bar.update(
+                        task, advance=1, info=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}"
+                    )
                     if i in snap_at:
                         snapshot(epoch + i / steps_per_epoch)
-                ev = evaluate(raw_model, test_loader, n_classes, device, codebook, record_grid=False)
+                ev = evaluate(
+                    raw_model, test_loader, n_classes, device, codebook, record_grid=False
+                )
                 row = {
                     "epoch": epoch + 1,
                     "train_loss": loss_sum / max(seen, 1),
@@ -406,24 +443,52 @@ def train(
                     "lr": optimizer.param_groups[0]["lr"],
                 }
                 metrics.append(row)
-                bar.update(task, info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}")
+                bar.update(
+                    task,
+                    info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}",
+                )
                 epochs_this_call += 1
                 if accelerator.is_main_process:
-                    _write_epoch(run_dir, raw_model, optimizer, scheduler, cfg, epoch + 1, global_step, metrics, recorder, bundle, tile)
+                    _write_epoch(
+                        run_dir,
+                        raw_model,
+                        optimizer,
+                        scheduler,
+                        cfg,
+                        epoch + 1,
+                        global_step,
+                        metrics,
+                        recorder,
+                        bundle,
+                        tile,
+                    )
     except KeyboardInterrupt:
         # The last complete checkpoint (atomic) survives; the partial epoch is discarded.
-        accelerator.print(f"\ninterrupted: {run_dir} keeps the checkpoint of the last complete epoch; "
-                          "continue with --resume")
+        accelerator.print(
+            f"\ninterrupted: {run_dir} keeps the checkpoint of the last complete epoch; "
+            "continue with --resume"
+        )
         raise
 
-    summary = build_summary(cfg, run_dir, raw_model, metrics, recorder, bundle, time.perf_counter() - t_start,
-                            analyse=analyse and not interrupted, complete=not interrupted)
+    summary = build_summary(
+        cfg,
+        run_dir,
+        raw_model,
+        metrics,
+        recorder,
+        bundle,
+        time.perf_counter() - t_start,
+        analyse=analyse and not interrupted,
+        complete=not interrupted,
+    )
     if accelerator.is_main_process:
         atomic_write_json(run_dir / "summary.json", summary)
     return summary
 
 
-def _write_epoch(run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile) -> None:
+def _write_epoch(
+    run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile
+) -> None:
     atomic_save_npz(run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile))
     atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     save_checkpoint(
@@ -444,7 +509,9 @@ def _write_epoch(run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics
     )
 
 
-def build_summary(cfg, run_dir, model, metrics, recorder, bundle, wall, analyse=True, complete=True) -> dict[str, Any]:
+def build_summary(
+    cfg, run_dir, model, metrics, recorder, bundle, wall, analyse=True, complete=True
+) -> dict[str, Any]:
     """The machine-readable final numbers of a run."""
     from brainlike.models.reset import count_parameters
 
@@ -466,8 +533,13 @@ def build_summary(cfg, run_dir, model, metrics, recorder, bundle, wall, analyse=
         "execution": {f"level{i}": lv.resolved_execution() for i, lv in enumerate(model.levels)},
     }
     if analyse and recorder.step:
-        summary["topography"] = analyse_snapshot(cfg, recorder.means[-1], recorder.vars[-1], recorder.counts[-1],
-                                                 model.levels[0].spec.tile)
+        summary["topography"] = analyse_snapshot(
+            cfg,
+            recorder.means[-1],
+            recorder.vars[-1],
+            recorder.counts[-1],
+            model.levels[0].spec.tile,
+        )
     return summary
 
 

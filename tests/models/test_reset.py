@@ -57,8 +57,17 @@ def test_tile_outputs_places_every_unit_where_the_layout_says():
 
 def test_reset_forward_shapes_and_sheet():
     torch.manual_seed(0)
-    model = reset_n(4, 1, 10, subnet="small", master="small", input_size=16, execution="fused",
-                    subnet_kwargs={"channels": [4]}, master_kwargs={"channels": [8]})
+    model = reset_n(
+        4,
+        1,
+        10,
+        subnet="small",
+        master="small",
+        input_size=16,
+        execution="fused",
+        subnet_kwargs={"channels": [4]},
+        master_kwargs={"channels": [8]},
+    )
     x = torch.randn(3, 1, 16, 16)
     out = model(x, return_all=True)
     assert out.logits.shape == (3, 10)
@@ -70,8 +79,17 @@ def test_reset_forward_shapes_and_sheet():
 
 def test_loop_and_fused_reset_networks_agree():
     torch.manual_seed(0)
-    model = reset_n(2, 3, 5, subnet="small", master="small", input_size=16, execution="loop",
-                    subnet_kwargs={"channels": [4, 8]}, master_kwargs={"channels": [8]})
+    model = reset_n(
+        2,
+        3,
+        5,
+        subnet="small",
+        master="small",
+        input_size=16,
+        execution="loop",
+        subnet_kwargs={"channels": [4, 8]},
+        master_kwargs={"channels": [8]},
+    )
     model.eval()
     x = torch.randn(4, 3, 16, 16)
     a = model(x)
@@ -83,8 +101,16 @@ def test_loop_and_fused_reset_networks_agree():
 
 def _small_model(**kw):
     torch.manual_seed(1)
-    return ResetNetwork(1, 10, [LevelSpec(side=2, tile=4, subnet="small", subnet_kwargs={"channels": [4]})],
-                        master="small", master_kwargs={"channels": [8]}, input_size=8, execution="fused", **kw)
+    return ResetNetwork(
+        1,
+        10,
+        [LevelSpec(side=2, tile=4, subnet="small", subnet_kwargs={"channels": [4]})],
+        master="small",
+        master_kwargs={"channels": [8]},
+        input_size=8,
+        execution="fused",
+        **kw,
+    )
 
 
 def test_adding_a_subnetwork_keeps_the_trained_tiles():

@@ -33,7 +33,7 @@ def test_smooth_sheet_has_low_loss_and_gradients_flow():
     yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
     coords = torch.stack([yy.ravel(), xx.ravel()], 1).float()
     centres = torch.rand(64, 2) * side
-    smooth = torch.exp(-torch.cdist(centres, coords) ** 2 / 8.0)
+    smooth = torch.exp(-(torch.cdist(centres, coords) ** 2) / 8.0)
     rough = torch.randn(64, side * side, requires_grad=True)
     assert float(spatial_correlation_loss(smooth, coords)) < 0.25
     loss = spatial_correlation_loss(rough, coords)
@@ -61,7 +61,9 @@ def test_code_decoding_and_reconstruction_losses():
     book = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     logits = torch.tensor([[5.0, -5.0, -5.0], [-5.0, 5.0, 4.0]])
     assert decode_codes(logits, book).tolist() == [0, 1]
-    assert float(code_loss(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]))) == pytest.approx(np.log(2))
+    assert float(code_loss(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]))) == pytest.approx(
+        np.log(2)
+    )
     img = torch.tensor([[[[0.0, 2.0], [4.0, 2.0]]]])  # rescaled target [0, .5, 1, .5]
     assert float(reconstruction_loss(torch.zeros_like(img), img, "bce")) == pytest.approx(np.log(2))
     assert float(reconstruction_loss(img, img, "mse")) == 0.0

@@ -23,7 +23,13 @@ def tiny_config(**over):
             "execution": "fused",
         },
         "objective": {"spatial": {"weight": 0.5, "neighbourhood": 40}},
-        "train": {"batch_size": 50, "epochs": 2, "snapshots_per_epoch": 2, "device": "cpu", "schedule": "cosine"},
+        "train": {
+            "batch_size": 50,
+            "epochs": 2,
+            "snapshots_per_epoch": 2,
+            "device": "cpu",
+            "schedule": "cosine",
+        },
         "analysis": {"n_shuffles": 10},
     }
     for key, value in over.items():
@@ -42,7 +48,13 @@ def _weights(run_dir):
 def test_run_directory_holds_every_output(tmp_path):
     summary = train(tiny_config(), tmp_path / "run", progress=False)
     run = tmp_path / "run"
-    for name in ("config.yaml", "metrics.jsonl", "snapshots.npz", "summary.json", "checkpoints/last.pt"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "snapshots.npz",
+        "summary.json",
+        "checkpoints/last.pt",
+    ):
         assert (run / name).is_file(), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -70,7 +82,9 @@ def test_same_seed_same_run(tmp_path):
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     train(tiny_config(), tmp_path / "full", progress=False, analyse=False)
-    part = train(tiny_config(), tmp_path / "part", progress=False, analyse=False, stop_after_epochs=1)
+    part = train(
+        tiny_config(), tmp_path / "part", progress=False, analyse=False, stop_after_epochs=1
+    )
     assert part["complete"] is False and part["epochs"] == 1
     train(tiny_config(), tmp_path / "part", resume=True, progress=False, analyse=False)
     wa, wb = _weights(tmp_path / "full"), _weights(tmp_path / "part")
@@ -80,7 +94,10 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     mb = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(ma) == strip(mb)
-    with np.load(tmp_path / "full" / "snapshots.npz") as za, np.load(tmp_path / "part" / "snapshots.npz") as zb:
+    with (
+        np.load(tmp_path / "full" / "snapshots.npz") as za,
+        np.load(tmp_path / "part" / "snapshots.npz") as zb,
+    ):
         np.testing.assert_array_equal(za["means"], zb["means"])
 
 
@@ -111,7 +128,13 @@ def test_existing_run_directory_is_refused_unless_asked(tmp_path):
     train(tiny_config(**{"train.epochs": 1}), tmp_path / "run", progress=False, analyse=False)
     with pytest.raises(RunDirectoryError, match="--resume"):
         train(tiny_config(), tmp_path / "run", progress=False)
-    summary = train(tiny_config(**{"train.epochs": 1}), tmp_path / "run", overwrite=True, progress=False, analyse=False)
+    summary = train(
+        tiny_config(**{"train.epochs": 1}),
+        tmp_path / "run",
+        overwrite=True,
+        progress=False,
+        analyse=False,
+    )
     assert summary["epochs"] == 1
 
 
@@ -138,18 +161,22 @@ def test_resume_with_another_config_is_refused(tmp_path):
 
 
 def test_checkpoints_load_with_weights_only(tmp_path):
-    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.ones(2)}, "epoch": 1, "metrics": [{"a": 1.0}]})
+    path = save_checkpoint(
+        tmp_path / "c.pt", {"model": {"w": torch.ones(2)}, "epoch": 1, "metrics": [{"a": 1.0}]}
+    )
     state = load_checkpoint(path)
     assert state["epoch"] == 1 and state["metrics"] == [{"a": 1.0}]
 
 
 def test_number_codes_task_trains(tmp_path):
-    cfg = tiny_config(**{
-        "data": {"dataset": "numbers", "input_size": 8, "train_size": 100, "test_size": 50},
-        "objective.task": "codes",
-        "train.epochs": 1,
-        "analysis.ordered": True,
-    })
+    cfg = tiny_config(
+        **{
+            "data": {"dataset": "numbers", "input_size": 8, "train_size": 100, "test_size": 50},
+            "objective.task": "codes",
+            "train.epochs": 1,
+            "analysis.ordered": True,
+        }
+    )
     summary = train(cfg, tmp_path / "run", progress=False)
     assert 0.0 <= summary["test_acc"] <= 1.0
     assert "topography_index" in summary["topography"]
