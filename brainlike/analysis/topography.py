@@ -803,8 +803,9 @@ def shuffle_pixels(maps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def shuffle_within_tiles(maps: np.ndarray, tile: int, rng: np.random.Generator) -> np.ndarray:
     """Shuffle units only within each ``tile x tile`` block of the grid.
 
-    Keeps each tile's content (a Reset subnetwork's units) while destroying order inside tiles,
-    so topography across tiles is tested. The same permutation applies to every leading slice.
+    Keeps each tile's content (a Reset subnetwork's units) in place and destroys only the
+    order inside tiles: the null keeps whatever comes from which subnetwork sits where, so a
+    real value above it needs order among units within tiles. The same permutation applies to every leading slice.
 
     Parameters
     ----------

@@ -457,18 +457,7 @@ def plot_metric_history(
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, key in zip(axes, present, strict=False):
         series = metric_series(snapshots, key)
-        if np.isfinite(series["mean"]).any():
-            std = np.nan_to_num(series["std"])
-            ax.fill_between(
-                epochs,
-                series["mean"] - std,
-                series["mean"] + std,
-                color="0.6",
-                alpha=0.35,
-                lw=0,
-                label="null ± std",
-            )
-            ax.plot(epochs, series["mean"], color="0.4", ls="--", lw=1, label="null mean")
+        draw_null_band(ax, epochs, series)
         if key == "neighbour_agreement":
             chance = np.array(
                 [
@@ -590,3 +579,26 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float = 100, close: bool 
     if close:
         fig.clear()
     return path
+
+
+def draw_null_band(
+    ax: Any,
+    epochs: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    label: str = "null ± std",
+    mean_label: str | None = "null mean",
+) -> None:
+    """Shade a metric's null mean ± std over training and draw the null mean (dashed)."""
+    if not np.isfinite(series["mean"]).any():
+        return
+    std = np.nan_to_num(series["std"])
+    ax.fill_between(
+        epochs,
+        series["mean"] - std,
+        series["mean"] + std,
+        color="0.6",
+        alpha=0.35,
+        lw=0,
+        label=label,
+    )
+    ax.plot(epochs, series["mean"], color="0.4", ls="--", lw=1, label=mean_label)

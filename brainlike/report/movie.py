@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from brainlike.report.figures import (
+    draw_null_band,
     metric_series,
     new_figure,
     plain_text,
@@ -241,12 +242,12 @@ def write_preference_movie(
     acc_ax.set_ylabel("accuracy", fontsize=7)
 
     clu_ax = right[1]
-    _null_band(clu_ax, epochs, clustering)
+    draw_null_band(clu_ax, epochs, clustering, "shuffled ± std", None)
     clu_line = _series_line(clu_ax, epochs, clustering["value"], "C0", "clustering")
     clu_ax.set_ylabel("clustering", fontsize=7)
     grown_lines = [(accuracy, *acc_line), (clustering["value"], *clu_line)]
     if has_topo:
-        _null_band(right[2], epochs, topo)
+        draw_null_band(right[2], epochs, topo, "shuffled ± std", None)
         grown_lines.append(
             (topo["value"], *_series_line(right[2], epochs, topo["value"], "C4", ""))
         )
@@ -337,20 +338,3 @@ def _accuracy(
         if not np.isfinite(accuracy[s]) and isinstance(value, (int, float)):
             accuracy[s] = value
     return accuracy
-
-
-def _null_band(ax: Any, epochs: np.ndarray, series: Mapping[str, np.ndarray]) -> None:
-    """Shade the null mean +- std of a metric series."""
-    if not np.isfinite(series["mean"]).any():
-        return
-    std = np.nan_to_num(series["std"])
-    ax.fill_between(
-        epochs,
-        series["mean"] - std,
-        series["mean"] + std,
-        color="0.6",
-        alpha=0.35,
-        lw=0,
-        label="shuffled ± std",
-    )
-    ax.plot(epochs, series["mean"], color="0.4", ls="--", lw=1)
