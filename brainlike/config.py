@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -126,7 +126,7 @@ class LevelConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """The architecture."""
+    """A Reset network (spec: topography.md §1)."""
 
     kind: Literal["reset"] = "reset"
     levels: list[LevelConfig] = Field(default_factory=lambda: [LevelConfig(subnets=16, outputs=64)])
@@ -144,12 +144,71 @@ class ModelConfig(_Strict):
         return v
 
 
+class LocalityPriorConfig(_Strict):
+    """The locality prior of a fully connected layer (spec: topography.md §3)."""
+
+    enabled: bool = True
+    decay: Literal["linear", "sqrt", "square", "gaussian", "exponential"] = "linear"
+    metric: str = Field(default="euclidean", description="any scipy.spatial.distance.cdist metric")
+    scale: float = Field(
+        default=1.0, gt=0.0, description="sigma (gaussian) or lambda (exponential)"
+    )
+    normalize: Literal["none", "rows"] = "none"
+    bias_modulation: bool = False
+
+    @field_validator("metric")
+    @classmethod
+    def _scipy_metric(cls, v: str) -> str:
+        allowed = (
+            "braycurtis canberra chebyshev cityblock correlation cosine euclidean jensenshannon "
+            "minkowski seuclidean sqeuclidean"
+        ).split()
+        if v not in allowed:
+            raise ValueError(f"unknown distance metric {v!r}; allowed: {', '.join(allowed)}")
+        return v
+
+
+class LeNetModelConfig(_Strict):
+    """The LeNet-style MNIST network with a locality-prior (or control) layer on a 7x7 grid."""
+
+    kind: Literal["lenet"]
+    locality: LocalityPriorConfig = Field(default_factory=LocalityPriorConfig)
+
+
+class AlexNetModelConfig(_Strict):
+    """The AlexNet variant with a 4096 -> 4096 locality-prior (or control) layer on a 64x64 grid."""
+
+    kind: Literal["alexnet"]
+    locality: LocalityPriorConfig = Field(default_factory=LocalityPriorConfig)
+
+
+MODEL_KINDS: dict[str, type[BaseModel]] = {
+    "reset": ModelConfig,
+    "lenet": LeNetModelConfig,
+    "alexnet": AlexNetModelConfig,
+}
+AnyModelConfig = Annotated[
+    Union[ModelConfig, LeNetModelConfig, AlexNetModelConfig],  # noqa: UP007
+    Field(discriminator="kind"),
+]
+
+
 class SpatialLossConfig(_Strict):
     """spec: topography.md §4, spatial correlation loss (TDANN)."""
 
     weight: float = Field(default=0.0, ge=0.0)
     neighbourhood: int = Field(default=500, ge=4, description="units sampled per step")
-    level: int = Field(default=0, ge=0)
+    level: int = Field(default=0, ge=0, description="Reset networks: the level whose grid is used")
+    sheet: str | None = Field(
+        default=None, description="sheet name (default: the level's grid / first sheet)"
+    )
+
+
+class WiringCostConfig(_Strict):
+    """Wiring costs on locality-prior layers (spec: topography.md §3); weight decay is train.weight_decay."""
+
+    l1: float = Field(default=0.0, ge=0.0, description="weight of sum |W|")
+    distance: float = Field(default=0.0, ge=0.0, description="weight of sum |W_ij| d_ij")
 
 
 class ObjectiveConfig(_Strict):
@@ -160,6 +219,7 @@ class ObjectiveConfig(_Strict):
     reconstruction_weight: float = Field(default=0.0, ge=0.0)
     reconstruction_loss: Literal["bce", "mse"] = "bce"
     spatial: SpatialLossConfig = Field(default_factory=SpatialLossConfig)
+    wiring: WiringCostConfig = Field(default_factory=WiringCostConfig)
 
 
 class TrainConfig(_Strict):
@@ -189,6 +249,9 @@ class AnalysisConfig(_Strict):
     n_shuffles: int = Field(default=100, ge=1)
     ordered: bool = False
     target_sets: dict[str, list[int]] | None = None
+    sheet: str | None = Field(
+        default=None, description="sheet to snapshot (default: the model's first)"
+    )
 
 
 class ExperimentConfig(_Strict):
@@ -197,14 +260,27 @@ class ExperimentConfig(_Strict):
     name: str = Field(default="experiment", min_length=1, max_length=120)
     seed: int = Field(default=0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: AnyModelConfig = Field(default_factory=ModelConfig)
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        # Reset networks are the default architecture: `kind` may be left out for them.
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("model"), dict)
+            and "kind" not in data["model"]
+        ):
+            data = {**data, "model": {"kind": "reset", **data["model"]}}
+        return data
+
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
-        if self.objective.reconstruction_weight > 0 and not self.model.autoencoder:
+        reset = isinstance(self.model, ModelConfig)
+        if self.objective.reconstruction_weight > 0 and not (reset and self.model.autoencoder):
             raise ValueError(
                 "objective.reconstruction_weight > 0 needs model.autoencoder: true "
                 "(the reconstruction head); set one or set the weight to 0"
@@ -218,7 +294,7 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 "data.dataset 'numbers' provides number codes: set objective.task: codes"
             )
-        if self.objective.spatial.level >= len(self.model.levels):
+        if reset and self.objective.spatial.level >= len(self.model.levels):
             raise ValueError(
                 f"objective.spatial.level is {self.objective.spatial.level} but the model has "
                 f"{len(self.model.levels)} level(s); use 0..{len(self.model.levels) - 1}"
@@ -227,7 +303,7 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 "analysis.ordered (numbers) and analysis.target_sets (categories) exclude each other"
             )
-        if self.model.master == "resnet20" and self.model.master_channels is not None:
+        if reset and self.model.master == "resnet20" and self.model.master_channels is not None:
             raise ValueError("model.master_channels applies to master: small only")
         return self
 
@@ -238,9 +314,12 @@ class ExperimentConfig(_Strict):
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"{source}: {err.error_count()} problem(s) in the config"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        raw = tuple(e["loc"])
+        if len(raw) > 1 and raw[0] == "model" and raw[1] in MODEL_KINDS:
+            raw = (raw[0], *raw[2:])  # drop pydantic's union tag from the location
+        loc = ".".join(str(p) for p in raw) or "(top level)"
         if e["type"] == "extra_forbidden":
-            parent = _model_at(ExperimentConfig, e["loc"][:-1])
+            parent = _model_at(ExperimentConfig, tuple(e["loc"][:-1]))
             allowed = ", ".join(parent.model_fields) if parent else "?"
             lines.append(f"  - {loc}: unknown key; allowed keys here: {allowed}")
         elif e["type"] == "literal_error":
@@ -261,6 +340,9 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """Walk a pydantic model class along an error location (skipping list indices)."""
     for part in loc:
         if isinstance(part, int):
+            continue
+        if part in MODEL_KINDS and model is not ExperimentConfig:
+            model = MODEL_KINDS[part]
             continue
         field = model.model_fields.get(str(part))
         if field is None:

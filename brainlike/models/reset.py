@@ -25,6 +25,7 @@ from brainlike.models.parallel import (
     choose_execution,
     grow_stacked,
 )
+from brainlike.models.sheet import SheetOutput, grid_coordinates
 
 
 @dataclass
@@ -37,14 +38,9 @@ class LevelSpec:
     subnet_kwargs: dict = field(default_factory=dict)
 
 
-@dataclass
-class ResetOutput:
-    """Everything one forward pass produces: task output, grids (before grid processing),
-    and the reconstruction when the autoencoding head is on."""
-
-    logits: Tensor
-    grids: list[Tensor]
-    reconstruction: Tensor | None = None
+# A Reset network's forward pass with ``return_all``: task output, one grid per level (named
+# ``levels.<i>.grid``, before grid processing) and the reconstruction when the head is on.
+ResetOutput = SheetOutput
 
 
 class TileLayout:
@@ -238,12 +234,15 @@ class ResetNetwork(nn.Module):
 
     @property
     def sheet(self) -> dict[str, np.ndarray]:
-        out = {}
-        for i, level in enumerate(self.levels):
-            h, w = level.layout.shape
-            rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-            out[f"levels.{i}.grid"] = np.stack([rr.ravel(), cc.ravel()], 1).astype(np.float64)
-        return out
+        return {
+            f"levels.{i}.grid": grid_coordinates(*lv.layout.shape)
+            for i, lv in enumerate(self.levels)
+        }
+
+    @property
+    def tile(self) -> int:
+        """Tile side of the first level (for within-tile null models)."""
+        return self.levels[0].spec.tile
 
     def forward(self, x: Tensor, return_all: bool = False) -> Tensor | ResetOutput:
         """Task output (B, out_features); with ``return_all`` a :class:`ResetOutput`."""
@@ -256,7 +255,8 @@ class ResetNetwork(nn.Module):
         if not return_all:
             return logits
         recon = self.decoder(h) if self.decoder is not None else None
-        return ResetOutput(logits, grids, recon)
+        sheets = {f"levels.{i}.grid": g for i, g in enumerate(grids)}
+        return SheetOutput(logits, sheets, recon)
 
     def add_subnetworks(self, level: int = 0, extra: int = 1) -> None:
         """Widen ``level`` by ``extra`` subnetworks (seed: recruit new networks for new tasks)."""
@@ -275,6 +275,7 @@ class ResetNetwork(nn.Module):
     def describe(self) -> dict:
         """JSON-serialisable architecture description (enough to rebuild the model)."""
         return {
+            "kind": "reset",
             "in_channels": self.in_channels,
             "out_features": self.out_features,
             "levels": [

@@ -58,10 +58,24 @@ def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> R
     return ResNet20(in_channels, out_features, depth)
 
 
-def build_from_config(
-    model_cfg, in_channels: int, out_features: int, input_size: int
-) -> ResetNetwork:
-    """Build the model an :class:`~brainlike.config.ModelConfig` describes."""
+def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> nn.Module:
+    """Build the model a config's ``model`` section describes (any ``kind``)."""
+    if model_cfg.kind in ("lenet", "alexnet"):
+        from brainlike.models.locality import AlexNetLP, LeNetLP
+
+        lp = model_cfg.locality
+        cls = LeNetLP if model_cfg.kind == "lenet" else AlexNetLP
+        return cls(
+            locality=lp.enabled,
+            num_classes=out_features,
+            in_channels=in_channels,
+            input_size=input_size,
+            decay=lp.decay,
+            metric=lp.metric,
+            scale=lp.scale,
+            normalize=lp.normalize,
+            bias_modulation=lp.bias_modulation,
+        )
     levels = []
     for lv in model_cfg.levels:
         side = int(round(lv.subnets**0.5))
@@ -85,8 +99,14 @@ def build_from_config(
     )
 
 
-def build_from_description(desc: dict) -> ResetNetwork:
-    """Rebuild a model from :meth:`ResetNetwork.describe` (as stored in checkpoints)."""
+def build_from_description(desc: dict) -> nn.Module:
+    """Rebuild a model from its ``describe()`` dict (as stored in checkpoints)."""
+    kind = desc.get("kind", "reset")
+    if kind in ("lenet", "alexnet"):
+        from brainlike.models.locality import AlexNetLP, LeNetLP
+
+        args = {k: v for k, v in desc.items() if k != "kind"}
+        return (LeNetLP if kind == "lenet" else AlexNetLP)(**args)
     levels = [
         LevelSpec(
             side=lv["side"],

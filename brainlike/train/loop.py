@@ -139,7 +139,7 @@ def evaluate(
     num_classes: int,
     device: torch.device,
     codebook: Tensor | None = None,
-    level: int = 0,
+    sheet: str | None = None,
     record_grid: bool = True,
 ) -> dict[str, Any]:
     """Test loss, accuracy and per-class grid statistics (mean, population variance, count)."""
@@ -166,7 +166,7 @@ def evaluate(
         loss_sum += float(loss) * n
         correct += int((pred == labels).sum())
         if record_grid:
-            g = out.grids[level].double().cpu()
+            g = out.sheets[sheet].double().cpu()
             onehot = torch.nn.functional.one_hot(labels.cpu(), num_classes).double()  # (B, C)
             flat = g.flatten(1)
             if s1 is None:
@@ -330,12 +330,21 @@ def train(
         shuffle=False,
         num_workers=cfg.train.num_workers,
     )
-    level = cfg.objective.spatial.level
-    sheet_coords = torch.as_tensor(raw_model.sheet[f"levels.{level}.grid"], dtype=torch.float32)
-    tile = raw_model.levels[0].spec.tile
+    snap_sheet, spatial_sheet = resolve_sheets(cfg, raw_model)
+    sheet_coords = torch.as_tensor(raw_model.sheet[spatial_sheet], dtype=torch.float32)
+    tile = int(getattr(raw_model, "tile", 0))
+    prior_layers = [m for m in raw_model.modules() if hasattr(m, "prior") and hasattr(m, "weight")]
+    wiring = cfg.objective.wiring
+    if prior_layers:
+        from brainlike.objectives.wiring import l1_penalty, wiring_penalty
+    if (wiring.l1 > 0 or wiring.distance > 0) and not prior_layers:
+        raise ValueError(
+            "objective.wiring costs apply to locality-prior layers, and this model has none; "
+            "set model.kind: lenet/alexnet with locality enabled, or set the wiring weights to 0"
+        )
 
     def snapshot(epoch_pos: float) -> dict[str, Any]:
-        ev = evaluate(raw_model, test_loader, n_classes, device, codebook, level=0)
+        ev = evaluate(raw_model, test_loader, n_classes, device, codebook, sheet=snap_sheet)
         recorder.add(ev["means"], ev["vars"], ev["counts"], global_step, epoch_pos, ev["acc"])
         return ev
 
@@ -407,7 +416,7 @@ def train(
                             )
                         )
                     if cfg.objective.spatial.weight > 0:
-                        resp = out.grids[level].flatten(1)
+                        resp = out.sheets[spatial_sheet].flatten(1)
                         total_loss = (
                             total_loss
                             + cfg.objective.spatial.weight
@@ -415,6 +424,11 @@ def train(
                                 resp, sheet_coords, cfg.objective.spatial.neighbourhood, spatial_gen
                             )
                         )
+                    for layer in prior_layers:
+                        if wiring.l1 > 0:
+                            total_loss = total_loss + wiring.l1 * l1_penalty(layer)
+                        if wiring.distance > 0:
+                            total_loss = total_loss + wiring.distance * wiring_penalty(layer)
                     optimizer.zero_grad(set_to_none=True)
                     accelerator.backward(total_loss)
                     optimizer.step()
@@ -486,6 +500,30 @@ def train(
     return summary
 
 
+def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str, str]:
+    """Names of the sheet to snapshot and of the sheet the spatial loss acts on."""
+    sheets = list(getattr(model, "sheet", {}) or {})
+    if not sheets:
+        raise ValueError(f"model {type(model).__name__} has no sheet (unit coordinates) to analyse")
+
+    def check(name: str, key: str) -> str:
+        if name not in sheets:
+            raise ValueError(
+                f"{key} is {name!r}, but the model's sheets are {sheets}; use one of them"
+            )
+        return name
+
+    snap = check(cfg.analysis.sheet, "analysis.sheet") if cfg.analysis.sheet else sheets[0]
+    sp = cfg.objective.spatial
+    if sp.sheet:
+        spatial = check(sp.sheet, "objective.spatial.sheet")
+    elif f"levels.{sp.level}.grid" in sheets:
+        spatial = f"levels.{sp.level}.grid"
+    else:
+        spatial = sheets[0]
+    return snap, spatial
+
+
 def _write_epoch(
     run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile
 ) -> None:
@@ -530,7 +568,10 @@ def build_summary(
         "wall_seconds": wall,
         "brainlike_version": brainlike.__version__,
         "torch_version": torch.__version__,
-        "execution": {f"level{i}": lv.resolved_execution() for i, lv in enumerate(model.levels)},
+        "execution": {
+            f"level{i}": lv.resolved_execution()
+            for i, lv in enumerate(getattr(model, "levels", []))
+        },
     }
     if analyse and recorder.step:
         summary["topography"] = analyse_snapshot(
@@ -538,7 +579,7 @@ def build_summary(
             recorder.means[-1],
             recorder.vars[-1],
             recorder.counts[-1],
-            model.levels[0].spec.tile,
+            int(getattr(model, "tile", 0)),
         )
     return summary
 
