@@ -265,6 +265,127 @@ def configs() -> None:
 
 
 @app.command()
+def compare(
+    config: str = typer.Argument(
+        ..., help="locality-prior experiment (model.kind lenet/alexnet), or a recipe name"
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="output folder (default runs/<name>-compare)"
+    ),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="comma-separated seeds (default: seed, seed+1, seed+2)"
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", help="override train.epochs"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding real datasets"),
+    download: bool = typer.Option(False, "--download", help="download the dataset if missing"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing comparison"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
+) -> None:
+    """Locality prior vs control over several seeds: accuracy, spatial variance, t-tests, pruning."""
+    from brainlike.config import load_config
+    from brainlike.train.compare import compare_locality
+
+    overrides: dict[str, Any] = {"train.epochs": epochs, "data.data_dir": data_dir}
+    if download:
+        overrides["data.download"] = True
+    try:
+        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    except ValueError:
+        _fail(f"--seeds must be comma-separated integers such as 0,1,2; got {seeds!r}")
+    try:
+        cfg = load_config(resolve_config_path(config), overrides)
+        result = compare_locality(
+            cfg,
+            out or Path("runs") / f"{cfg.name}-compare",
+            seeds=seed_list,
+            overwrite=overwrite,
+            progress=progress and not as_json,
+        )
+    except _known_errors() as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(result, indent=2, default=float))
+        return
+    _print_comparison(result)
+
+
+def _print_comparison(result: dict) -> None:
+    from rich.table import Table
+
+    s = result["summary"]
+
+    def ms(d: dict, scale: float = 1.0, fmt: str = ".3f") -> str:
+        return f"{d['mean'] * scale:{fmt}} ± {d['sem'] * scale:{fmt}}"
+
+    table = Table(
+        title=f"{result['name']}: locality prior vs control ({len(result['seeds'])} seeds, mean ± s.e.m.)"
+    )
+    table.add_column("measure")
+    table.add_column("locality", justify="right")
+    table.add_column("control", justify="right")
+    table.add_row(
+        "test accuracy (%)",
+        ms(s["test_acc_locality"], 100, ".2f"),
+        ms(s["test_acc_control"], 100, ".2f"),
+    )
+    table.add_row(
+        "spatial variance, LP input",
+        ms(s["lp_in_variance_locality"]),
+        ms(s["lp_in_variance_control"]),
+    )
+    table.add_row(
+        "spatial variance, LP output",
+        ms(s["lp_out_variance_locality"]),
+        ms(s["lp_out_variance_control"]),
+    )
+    table.add_row(
+        "  shuffled-unit null (output)",
+        ms(s["shuffled_null_lp_out_locality"]),
+        ms(s["shuffled_null_lp_out_control"]),
+    )
+    table.add_row("  uniform map", f"{s['uniform_variance']:.3f}", f"{s['uniform_variance']:.3f}")
+    table.add_row(
+        "clustering index, LP output",
+        ms(s["clustering_lp_out_locality"]),
+        ms(s["clustering_lp_out_control"]),
+    )
+    table.add_row(
+        "smoothness, LP output",
+        ms(s["smoothness_lp_out_locality"]),
+        ms(s["smoothness_lp_out_control"]),
+    )
+    table.add_row(
+        "wiring length sum|W*P| d",
+        ms(s["wiring_length_locality"], 1, ".1f"),
+        ms(s["wiring_length_control"], 1, ".1f"),
+    )
+    con = _console()
+    con.print(table)
+    for key, label in (
+        ("t_lp_out_classes_pooled", "LP output, paired over classes x seeds"),
+        ("t_lp_in_classes_pooled", "LP input, paired over classes x seeds"),
+        ("t_lp_out_images_pooled", "LP output, paired over images x seeds"),
+    ):
+        t = s[key]
+        con.print(
+            f"t-test {label}: t = {t['t']:.2f}, p = {t['p']:.3g}, n = {t['n']}", highlight=False
+        )
+    seed0 = result["per_seed"][0]
+    con.print(
+        f"pruning (seed {seed0['seed']}): fraction -> accuracy locality / control", highlight=False
+    )
+    for a, b in zip(seed0["locality"]["pruning"], seed0["control"]["pruning"], strict=True):
+        con.print(
+            f"  {a['fraction']:.2f}: {a['accuracy']:.3f} / {b['accuracy']:.3f}   "
+            f"wiring saved {a['wiring_length_saved']:.2f} / {b['wiring_length_saved']:.2f}",
+            highlight=False,
+        )
+    con.print(f"figures: {', '.join(result['figures'].values())}", highlight=False)
+    con.print(f"time: {result['wall_seconds']:.1f} s", highlight=False)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(
         Path("runs/demo"), "--out", "-o", help="folder for the two runs and the report"

@@ -99,6 +99,19 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
     )
 
 
+def describe_model(model: nn.Module) -> dict:
+    """JSON-able architecture of any buildable model, tagged with its ``kind`` (for checkpoints)."""
+    from brainlike.models.locality import AlexNetLP, LeNetLP
+
+    if isinstance(model, LeNetLP):
+        return {"kind": "lenet", **model.describe()}
+    if isinstance(model, AlexNetLP):
+        return {"kind": "alexnet", **model.describe()}
+    if isinstance(model, ResetNetwork):
+        return model.describe()
+    raise TypeError(f"no architecture description for {type(model).__name__}")
+
+
 def build_from_description(desc: dict) -> nn.Module:
     """Rebuild a model from its ``describe()`` dict (as stored in checkpoints)."""
     kind = desc.get("kind", "reset")
@@ -132,3 +145,6 @@ def build_from_description(desc: dict) -> nn.Module:
         if extra > 0:
             level.add_subnetworks(extra)
     return model
+
+
+import brainlike.models.locality  # noqa: E402, F401  (registers lenet-lp/-control, alexnet-lp/-control)

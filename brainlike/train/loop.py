@@ -527,6 +527,8 @@ def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str, 
 def _write_epoch(
     run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile
 ) -> None:
+    from brainlike.models.zoo import describe_model
+
     atomic_save_npz(run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile))
     atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     save_checkpoint(
@@ -541,7 +543,7 @@ def _write_epoch(
             "snapshots": recorder.state(),
             "torch_rng": torch.get_rng_state(),
             "config": cfg.model_dump(mode="json"),
-            "architecture": model.describe(),
+            "architecture": describe_model(model),
             "version": brainlike.__version__,
         },
     )
