@@ -585,6 +585,18 @@ class _SheetModel(nn.Module):
         """The constructor arguments (JSON-able): ``type(model)(**model.describe())`` rebuilds."""
         return dict(self._config)
 
+    @property
+    def in_channels(self) -> int:
+        return self._config["in_channels"]
+
+    @property
+    def out_features(self) -> int:
+        return self._config["num_classes"]
+
+    @property
+    def input_size(self) -> int:
+        return self._config["input_size"]
+
     def _trunk(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
