@@ -134,7 +134,7 @@ class ModelConfig(_Strict):
     master_channels: list[int] | None = None
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     autoencoder: bool = False
-    execution: Literal["auto", "loop", "fused"] = "auto"
+    execution: Literal["auto", "loop", "fused", "loop_cl", "fused_cl"] = "auto"
 
     @field_validator("levels")
     @classmethod

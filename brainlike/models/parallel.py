@@ -1,7 +1,7 @@
 """Many small subnetworks that read the same input, run as a loop or as one fused network.
 
 Every layer here stores the parameters of ``G`` independent subnetworks stacked along a
-leading "group" axis. The same parameters can be run two ways:
+leading "group" axis. The same parameters can be run several ways (:data:`EXECUTIONS`):
 
 ``loop``
     One kernel call per subnetwork and layer (the original Reset-network implementation, and
@@ -9,16 +9,31 @@ leading "group" axis. The same parameters can be run two ways:
 ``fused``
     One grouped kernel per layer: activations are a single tensor ``(B, G*C, H, W)`` with
     group-major channels, convolutions use ``groups=G``, linear heads a batched matmul.
+``loop_cl`` / ``fused_cl``
+    The same two paths with activations in channels-last memory format (NHWC), where CPU
+    max-pooling is about 10x faster and many oneDNN convolutions are faster (not all: grouped
+    backward passes can be slower), and with the small CNN's ReLU applied after its max-pool
+    (``max_pool(relu(x)) == relu(max_pool(x))`` exactly, on a quarter of the data).
 
-Both paths give the same outputs and gradients to float tolerance (tests/models). Which is
-faster depends on the device: on a GPU the loop is dominated by kernel-launch overhead; on a
-CPU grouped convolutions are often slower than the loop. :func:`choose_execution` measures
-instead of assuming.
+All paths give the same outputs and gradients to float tolerance (tests/models). Which is
+faster depends on the device, the subnetwork and the batch: on a GPU the loop is dominated by
+kernel-launch overhead; on a CPU the paths are within about 2x of each other and the winner
+changes with the network. :func:`choose_execution` measures instead of assuming.
+
+CPU allocator: activations of many fused subnetworks are large (hundreds of MB), and glibc
+returns freed blocks above 32 MB to the kernel, so every training step page-faults them back
+in (measured: 0.4-0.7x of the speed of the same step without the faults). On the first CPU
+forward pass, :func:`tune_cpu_allocator` raises glibc's mmap and trim thresholds so freed
+activations are reused instead. Set ``BRAINLIKE_TUNE_MALLOC=0`` to leave malloc alone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import os
+import sys
 import time
 from collections.abc import Sequence
 
@@ -26,7 +41,50 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-EXECUTIONS = ("loop", "fused")
+EXECUTIONS = ("loop", "fused", "loop_cl", "fused_cl")
+
+_ALLOCATOR_TUNED: bool | None = None
+
+
+def tune_cpu_allocator(threshold: int = 2**31 - 1) -> bool:
+    """Keep freed large CPU blocks in the heap instead of returning them to the kernel.
+
+    Calls glibc's ``mallopt(M_MMAP_THRESHOLD)`` and ``mallopt(M_TRIM_THRESHOLD)``: blocks below
+    ``threshold`` bytes come from the heap and freed memory is kept for reuse (the process keeps
+    its peak heap). Process-wide and idempotent; returns whether it took effect (False off
+    glibc, e.g. macOS, or when ``BRAINLIKE_TUNE_MALLOC=0``).
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED is not None:
+        return _ALLOCATOR_TUNED
+    _ALLOCATOR_TUNED = False
+    if os.environ.get("BRAINLIKE_TUNE_MALLOC", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    value = min(int(threshold), 2**31 - 1)
+    _ALLOCATOR_TUNED = bool(mallopt(m_mmap_threshold, value)) and bool(
+        mallopt(m_trim_threshold, value)
+    )
+    return _ALLOCATOR_TUNED
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``x`` (B, C, H, W) in channels-last memory format, also for ``C == 1``.
+
+    ``contiguous(memory_format=channels_last)`` leaves a one-channel tensor's strides as they
+    are, and convolutions then keep producing NCHW; the explicit channels-last strides of a
+    one-channel tensor make them produce NHWC.
+    """
+    if x.shape[1] == 1:
+        b, _, h, w = x.shape
+        return x.reshape(b, h, w, 1).permute(0, 3, 1, 2)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _kaiming_(weight: Tensor) -> None:
@@ -69,7 +127,9 @@ class StackedConv2d(nn.Module):
         ws = self.weight.unbind(0)
         if self.shared_input:
             xs = [xs[0]] * self.groups
-        return [F.conv2d(x, w, None, self.stride, self.padding) for x, w in zip(xs, ws)]
+        return [
+            F.conv2d(x, w, None, self.stride, self.padding) for x, w in zip(xs, ws, strict=True)
+        ]
 
     def fused(self, x: Tensor) -> Tensor:
         w = self.weight.flatten(0, 1)
@@ -100,7 +160,7 @@ class StackedBatchNorm2d(nn.BatchNorm2d):
                 momentum = 1.0 / float(self.num_batches_tracked)
         return [
             F.batch_norm(x, rm, rv, w, b, self.training, momentum, self.eps)
-            for x, rm, rv, w, b in zip(xs, rms, rvs, ws, bs)
+            for x, rm, rv, w, b in zip(xs, rms, rvs, ws, bs, strict=True)
         ]
 
     def fused(self, x: Tensor) -> Tensor:
@@ -121,7 +181,10 @@ class StackedLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def loop(self, xs: Sequence[Tensor]) -> list[Tensor]:
-        return [F.linear(x, w, b) for x, w, b in zip(xs, self.weight.unbind(0), self.bias.unbind(0))]
+        return [
+            F.linear(x, w, b)
+            for x, w, b in zip(xs, self.weight.unbind(0), self.bias.unbind(0), strict=True)
+        ]
 
     def fused(self, x: Tensor) -> Tensor:
         """``x`` (B, G, in) -> (B, G, out)."""
@@ -156,18 +219,22 @@ class StackedBasicBlock(nn.Module):
     def _pad(self) -> int:
         return (self.planes - self.in_planes) // 2
 
-    def loop(self, xs: Sequence[Tensor]) -> list[Tensor]:
+    def loop(self, xs: Sequence[Tensor], channels_last: bool = False) -> list[Tensor]:
         out = [F.relu(o) for o in self.bn1.loop(self.conv1.loop(xs))]
         out = self.bn2.loop(self.conv2.loop(out))
         if self.downsample:
             p = self._pad()
             xs = [F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)) for x in xs]
-        return [F.relu(o + x) for o, x in zip(out, xs)]
+            if channels_last:
+                xs = [_channels_last(x) for x in xs]
+        return [F.relu(o + x) for o, x in zip(out, xs, strict=True)]
 
-    def fused(self, x: Tensor) -> Tensor:
+    def fused(self, x: Tensor, channels_last: bool = False) -> Tensor:
         out = self.bn2.fused(self.conv2.fused(F.relu(self.bn1.fused(self.conv1.fused(x)))))
         if self.downsample:
             x = _pad_channels_fused(x[:, :, ::2, ::2], self.groups, self._pad())
+            if channels_last:
+                x = _channels_last(x)
         return F.relu(out + x)
 
 
@@ -178,16 +245,23 @@ class StackedNet(nn.Module):
     out_features: int
 
     def forward(self, x: Tensor, execution: str = "fused") -> Tensor:
+        """``x`` (B, C_in, H, W) -> (B, G, out_features), by the path ``execution``."""
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        if x.device.type == "cpu":
+            tune_cpu_allocator()
         if execution == "loop":
             return torch.stack(self.loop(x), dim=1)
         if execution == "fused":
             return self.fused(x)
-        raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        if execution == "loop_cl":
+            return torch.stack(self.loop(_channels_last(x), channels_last=True), dim=1)
+        return self.fused(_channels_last(x), channels_last=True)
 
-    def loop(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+    def loop(self, x: Tensor, channels_last: bool = False) -> list[Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def fused(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+    def fused(self, x: Tensor, channels_last: bool = False) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def flops_per_image(self, in_channels: int, size: int) -> int:
@@ -251,16 +325,16 @@ class StackedResNet20(StackedNet):
         self.blocks = nn.ModuleList(blocks)
         self.fc = StackedLinear(groups, 64, out_features)
 
-    def loop(self, x: Tensor) -> list[Tensor]:
+    def loop(self, x: Tensor, channels_last: bool = False) -> list[Tensor]:
         xs = [F.relu(o) for o in self.bn1.loop(self.conv1.loop([x]))]
         for block in self.blocks:
-            xs = block.loop(xs)
+            xs = block.loop(xs, channels_last)
         return self.fc.loop([o.mean(dim=(2, 3)) for o in xs])
 
-    def fused(self, x: Tensor) -> Tensor:
+    def fused(self, x: Tensor, channels_last: bool = False) -> Tensor:
         x = F.relu(self.bn1.fused(self.conv1.fused(x)))
         for block in self.blocks:
-            x = block.fused(x)
+            x = block.fused(x, channels_last)
         b = x.shape[0]
         return self.fc.fused(x.mean(dim=(2, 3)).view(b, self.groups, -1))
 
@@ -290,15 +364,23 @@ class StackedSmallCNN(StackedNet):
         self.convs, self.bns = nn.ModuleList(convs), nn.ModuleList(bns)
         self.fc = StackedLinear(groups, c_in, out_features)
 
-    def loop(self, x: Tensor) -> list[Tensor]:
+    @staticmethod
+    def _relu_pool(x: Tensor, channels_last: bool) -> Tensor:
+        # Both orders give the same values and gradients (ReLU is monotone); pooling first
+        # runs the ReLU on a quarter of the data. The NCHW paths keep the original order.
+        if channels_last:
+            return F.relu(F.max_pool2d(x, 2))
+        return F.max_pool2d(F.relu(x), 2)
+
+    def loop(self, x: Tensor, channels_last: bool = False) -> list[Tensor]:
         xs: list[Tensor] = [x]
-        for conv, bn in zip(self.convs, self.bns):
-            xs = [F.max_pool2d(F.relu(o), 2) for o in bn.loop(conv.loop(xs))]
+        for conv, bn in zip(self.convs, self.bns, strict=True):
+            xs = [self._relu_pool(o, channels_last) for o in bn.loop(conv.loop(xs))]
         return self.fc.loop([o.mean(dim=(2, 3)) for o in xs])
 
-    def fused(self, x: Tensor) -> Tensor:
-        for conv, bn in zip(self.convs, self.bns):
-            x = F.max_pool2d(F.relu(bn.fused(conv.fused(x))), 2)
+    def fused(self, x: Tensor, channels_last: bool = False) -> Tensor:
+        for conv, bn in zip(self.convs, self.bns, strict=True):
+            x = self._relu_pool(bn.fused(conv.fused(x)), channels_last)
         b = x.shape[0]
         return self.fc.fused(x.mean(dim=(2, 3)).view(b, self.groups, -1))
 
@@ -347,37 +429,72 @@ def choose_execution(
     batch_size: int = 32,
     device: torch.device | str = "cpu",
     repeats: int = 2,
+    candidates: Sequence[str] = EXECUTIONS,
 ) -> dict[str, float | str]:
-    """Time one training step (forward + backward) of each execution and pick the faster.
+    """Time one training step (forward + backward) of each candidate execution; pick the fastest.
 
-    Returns ``{"execution": best, "loop_s": ..., "fused_s": ...}``. The model's parameters are
-    not changed (gradients are cleared afterwards; BatchNorm statistics are restored).
+    ``"loop"`` is always among the candidates, so the choice is never slower than the loop
+    (up to timing noise). Candidates are timed in interleaved rounds (best of ``repeats``
+    after a warm-up call; those within 10% of the best get ``repeats`` more rounds); one
+    whose warm-up takes more than 2.5x the best time so far is dropped early. Returns ``{"execution": best, "loop_s": ..., "<name>_s": ...}`` with the
+    best time of every candidate timed (``inf`` for a dropped one). The model's parameters
+    are not changed (gradients are cleared afterwards; BatchNorm statistics are restored).
     """
+    bad = [c for c in candidates if c not in EXECUTIONS]
+    if bad:
+        raise ValueError(f"unknown executions {bad}; choose from {EXECUTIONS}")
+    names = ["loop", *dict.fromkeys(c for c in candidates if c != "loop")]
     device = torch.device(device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    x = torch.randn(batch_size, in_channels, size, size, device=device)
+    # A private generator: timing must not advance the run's global random stream (a resumed
+    # run re-times, and must still draw the same dropout masks as an uninterrupted one).
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, in_channels, size, size, generator=gen).to(device)
     was = net.training
     net.train()
-    with torch.enable_grad():
-        times = _time_executions(net, x, device, repeats)
-    net.zero_grad(set_to_none=True)
-    net.load_state_dict(state)
-    net.train(was)
+    try:
+        with torch.enable_grad():
+            times = _time_executions(net, x, device, repeats, names)
+    finally:
+        net.zero_grad(set_to_none=True)
+        net.load_state_dict(state)
+        net.train(was)
     choice = min(times, key=times.__getitem__)
-    return {"execution": choice, "loop_s": times["loop"], "fused_s": times["fused"]}
+    return {"execution": choice, **{f"{k}_s": v for k, v in times.items()}}
 
 
-def _time_executions(net: StackedNet, x: Tensor, device: torch.device, repeats: int) -> dict[str, float]:
+def _time_step(net: StackedNet, x: Tensor, execution: str, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    net(x, execution=execution).square().mean().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def _time_executions(
+    net: StackedNet,
+    x: Tensor,
+    device: torch.device,
+    repeats: int,
+    names: Sequence[str] = EXECUTIONS,
+) -> dict[str, float]:
     times: dict[str, float] = {}
-    for execution in EXECUTIONS:
-        best = math.inf
-        for _ in range(repeats + 1):  # first call warms up
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            net(x, execution=execution).square().mean().backward()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            best = min(best, time.perf_counter() - t0)
-        times[execution] = best
+    for name in names:  # warm-up (one-time kernel and primitive setup); drop clear losers
+        warm = _time_step(net, x, name, device)
+        best = min(times.values(), default=math.inf)
+        times[name] = math.inf if warm > 2.5 * best else warm
+    live = [n for n in names if times[n] < math.inf]
+    for _ in range(max(1, repeats)):
+        for name in live:
+            times[name] = min(times[name], _time_step(net, x, name, device))
+    # Contenders within 10% of the best get as many extra rounds (shared machines are noisy).
+    close = [n for n in live if times[n] <= 1.1 * min(times.values())]
+    if len(close) > 1:
+        for _ in range(max(1, repeats)):
+            for name in close:
+                times[name] = min(times[name], _time_step(net, x, name, device))
     return times

@@ -104,7 +104,7 @@ class ResetLevel(nn.Module):
     ) -> None:
         super().__init__()
         if execution not in (*EXECUTIONS, "auto"):
-            raise ValueError(f"execution must be 'auto', 'loop' or 'fused', got {execution!r}")
+            raise ValueError(f"execution must be 'auto' or one of {EXECUTIONS}, got {execution!r}")
         self.in_channels, self.spec = in_channels, spec
         self.subnets: StackedNet = build_stacked(
             spec.subnet,
