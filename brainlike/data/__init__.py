@@ -1,0 +1,1 @@
+"""Data streams: offline digits, torchvision datasets, generated stimuli."""
