@@ -597,6 +597,19 @@ class _SheetModel(nn.Module):
     def input_size(self) -> int:
         return self._config["input_size"]
 
+    def _build_head(self, n_features: int) -> None:
+        """dropout -> Linear n_features -> side^2 -> ReLU -> dropout -> LP (or control) -> BN ->
+        ReLU -> Linear -> classes: the part both networks share (spec: topography.md §3)."""
+        c = self._config
+        self.drop1 = nn.Dropout(c["dropout"])
+        self.fc1 = nn.Linear(n_features, self.side * self.side)
+        self.drop2 = nn.Dropout(c["dropout"])
+        prior = {k: c[k] for k in ("decay", "metric", "scale", "normalize")}
+        if c["locality"]:
+            prior["bias_modulation"] = c["bias_modulation"]
+        self.head = _LocalityHead(self.side, c["locality"], prior)
+        self.out = nn.Linear(self.side * self.side, c["num_classes"])
+
     def _trunk(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -646,19 +659,7 @@ class LeNetLP(_SheetModel):
         bias_modulation: bool = False,
     ) -> None:
         super().__init__()
-        self._config = dict(
-            locality=bool(locality),
-            num_classes=int(num_classes),
-            in_channels=int(in_channels),
-            input_size=int(input_size),
-            grid=int(grid),
-            dropout=float(dropout),
-            decay=decay,
-            metric=metric,
-            scale=float(scale),
-            normalize=normalize,
-            bias_modulation=bool(bias_modulation),
-        )
+        self._config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.side = int(grid)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 10, 5),
@@ -675,14 +676,7 @@ class LeNetLP(_SheetModel):
             self.features.eval()
             n_flat = self.features(torch.zeros(1, in_channels, input_size, input_size)).shape[1]
             self.features.train(was)
-        self.drop1 = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(n_flat, self.side * self.side)
-        self.drop2 = nn.Dropout(dropout)
-        prior = dict(decay=decay, metric=metric, scale=scale, normalize=normalize)
-        if locality:
-            prior["bias_modulation"] = bias_modulation
-        self.head = _LocalityHead(self.side, locality, prior)
-        self.out = nn.Linear(self.side * self.side, num_classes)
+        self._build_head(n_flat)
 
     def _trunk(self, x: Tensor) -> Tensor:
         return self.drop2(F.relu(self.fc1(self.drop1(self.features(x)))))
@@ -699,6 +693,8 @@ class AlexNetLP(_SheetModel):
     ----------
     locality : bool
     num_classes, in_channels : int
+    input_size : int
+        Image side (224 as run; the adaptive pool accepts others).
     grid : int
         Side of the LP sheet (64 as run).
     dropout : float
@@ -711,6 +707,7 @@ class AlexNetLP(_SheetModel):
         locality: bool = True,
         num_classes: int = 1000,
         in_channels: int = 3,
+        input_size: int = 224,
         grid: int = 64,
         dropout: float = 0.5,
         decay: str = "linear",
@@ -720,18 +717,7 @@ class AlexNetLP(_SheetModel):
         bias_modulation: bool = False,
     ) -> None:
         super().__init__()
-        self._config = dict(
-            locality=bool(locality),
-            num_classes=int(num_classes),
-            in_channels=int(in_channels),
-            grid=int(grid),
-            dropout=float(dropout),
-            decay=decay,
-            metric=metric,
-            scale=float(scale),
-            normalize=normalize,
-            bias_modulation=bool(bias_modulation),
-        )
+        self._config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.side = int(grid)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),
@@ -749,14 +735,7 @@ class AlexNetLP(_SheetModel):
             nn.MaxPool2d(3, 2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.drop1 = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(256 * 6 * 6, self.side * self.side)
-        self.drop2 = nn.Dropout(dropout)
-        prior = dict(decay=decay, metric=metric, scale=scale, normalize=normalize)
-        if locality:
-            prior["bias_modulation"] = bias_modulation
-        self.head = _LocalityHead(self.side, locality, prior)
-        self.out = nn.Linear(self.side * self.side, num_classes)
+        self._build_head(256 * 6 * 6)
 
     def _trunk(self, x: Tensor) -> Tensor:
         x = torch.flatten(self.avgpool(self.features(x)), 1)

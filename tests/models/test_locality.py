@@ -397,3 +397,19 @@ def test_alexnet_control_small_grid_count():
     model = AlexNetLP(locality=False, grid=16, num_classes=10)
     expected = 2_469_696 + (9216 * 256 + 256) + (256 * 256 + 256) + 2 * 256 + (256 * 10 + 10)
     assert type(model.head.lp) is nn.Linear and _n_params(model) == expected
+
+
+def test_alexnet_and_lenet_build_from_configs_and_round_trip():
+    from brainlike.config import config_from_dict
+    from brainlike.models.reset import count_parameters
+    from brainlike.models.zoo import build_from_config, build_from_description, describe_model
+
+    alex = build_from_config(config_from_dict({"model": {"kind": "alexnet"}}).model, 3, 1000, 224)
+    assert count_parameters(alex) == 61_109_032
+    assert describe_model(alex)["kind"] == "alexnet" and alex.input_size == 224
+    assert count_parameters(build_from_description(describe_model(alex))) == 61_109_032
+    cfg = config_from_dict({"model": {"kind": "lenet", "locality": {"enabled": False}}})
+    lenet = build_from_config(cfg.model, 1, 10, 28)
+    desc = describe_model(lenet)
+    assert desc["kind"] == "lenet" and desc["locality"] is False
+    assert count_parameters(lenet) == 24_057
