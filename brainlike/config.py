@@ -254,6 +254,34 @@ class AnalysisConfig(_Strict):
     )
 
 
+class InitConfig(_Strict):
+    """Start from a trained Reset network and grow it (the seed's "recruit new networks").
+
+    The model is rebuilt from the checkpoint's own architecture (``model`` is then only used
+    for its ``execution``), its weights are loaded, new subnetworks / levels are added, and
+    the master's output layer is replaced when the new task has another number of outputs.
+    """
+
+    checkpoint: str = Field(description="a brainlike checkpoint (RUN/checkpoints/last.pt)")
+    add_subnetworks: dict[int, int] = Field(
+        default_factory=dict, description="level -> extra subnetworks"
+    )
+    add_levels: list[LevelConfig] = Field(
+        default_factory=list, description="new levels before the master"
+    )
+    freeze_trained: bool = Field(
+        default=False, description="train only what was added (and a new head)"
+    )
+
+    @field_validator("add_subnetworks")
+    @classmethod
+    def _positive(cls, v: dict[int, int]) -> dict[int, int]:
+        bad = {k: n for k, n in v.items() if k < 0 or n < 1}
+        if bad:
+            raise ValueError(f"levels must be >= 0 and extra subnetworks >= 1; got {bad}")
+        return v
+
+
 class ExperimentConfig(_Strict):
     """A whole experiment: data, model, objective, training, analysis, one seed."""
 
@@ -264,6 +292,7 @@ class ExperimentConfig(_Strict):
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    init: InitConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -280,6 +309,10 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
         reset = isinstance(self.model, ModelConfig)
+        if self.init is not None and not reset:
+            raise ValueError(
+                "init (growing a trained model) applies to Reset networks (model.kind: reset)"
+            )
         if self.objective.reconstruction_weight > 0 and not (reset and self.model.autoencoder):
             raise ValueError(
                 "objective.reconstruction_weight > 0 needs model.autoencoder: true "

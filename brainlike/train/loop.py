@@ -223,7 +223,7 @@ def train(
     from accelerate.utils import set_seed  # noqa: F401  (kept for users of accelerate launch)
 
     from brainlike.data.images import class_weights, dataset_labels, load_dataset
-    from brainlike.models.zoo import build_from_config
+    from brainlike.models.zoo import build_from_config, build_from_description
     from brainlike.objectives.spatial import spatial_correlation_loss
     from brainlike.objectives.supervised import (
         classification_loss,
@@ -285,7 +285,15 @@ def train(
         )
 
     torch.manual_seed(cfg.seed)
-    model = build_from_config(cfg.model, bundle.in_channels, out_features, bundle.input_size)
+    if state is not None:
+        # Resume what was saved: a grown model's structure lives in its checkpoint.
+        model = build_from_description(state["architecture"])
+        model.frozen_rows = dict(state.get("frozen_rows", {}))
+        freeze_rows(model, model.frozen_rows)
+    elif cfg.init is not None:
+        model = grow_from_checkpoint(cfg, bundle.in_channels, out_features)
+    else:
+        model = build_from_config(cfg.model, bundle.in_channels, out_features, bundle.input_size)
     opt_cls = torch.optim.Adam if cfg.train.optimizer == "adam" else torch.optim.SGD
     opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
     if cfg.train.optimizer == "sgd":
@@ -500,6 +508,76 @@ def train(
     return summary
 
 
+def grow_from_checkpoint(
+    cfg: ExperimentConfig, in_channels: int, out_features: int
+) -> torch.nn.Module:
+    """A trained Reset network from ``cfg.init.checkpoint``, widened and deepened as asked."""
+    from brainlike.models.parallel import StackedLinear
+    from brainlike.models.reset import LevelSpec, ResetNetwork
+    from brainlike.models.zoo import build_from_description
+
+    init = cfg.init
+    state = load_checkpoint(Path(init.checkpoint).expanduser())
+    model = build_from_description(state["architecture"])
+    if not isinstance(model, ResetNetwork):
+        raise CheckpointError(
+            f"{init.checkpoint} holds a {type(model).__name__}; init can only grow Reset networks"
+        )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{init.checkpoint}: weights do not fit their own architecture ({err})"
+        ) from None
+    if model.in_channels != in_channels:
+        raise ValueError(
+            f"{init.checkpoint} was trained on {model.in_channels}-channel images but data gives "
+            f"{in_channels}; set data.channels: {model.in_channels}"
+        )
+    model.execution = cfg.model.execution
+    for lv in model.levels:
+        lv.execution = cfg.model.execution
+    # Number of leading rows of each trained parameter to keep frozen (stacked tensors lead with
+    # the subnetwork axis; BatchNorm vectors are group-major), recorded before growing.
+    frozen = (
+        {name: p.shape[0] for name, p in model.named_parameters()} if init.freeze_trained else {}
+    )
+    for level, extra in sorted(init.add_subnetworks.items()):
+        if level >= len(model.levels):
+            raise ValueError(
+                f"init.add_subnetworks names level {level}, but the trained model has "
+                f"{len(model.levels)} level(s)"
+            )
+        model.add_subnetworks(level, extra)
+    for lv in init.add_levels:
+        side, tile = int(round(lv.subnets**0.5)), int(round(lv.outputs**0.5))
+        model.add_level(
+            LevelSpec(side=side, tile=tile, subnet=lv.subnet, subnet_kwargs=lv.subnet_kwargs())
+        )
+    if model.out_features != out_features:
+        head = model.master.fc
+        model.master.fc = StackedLinear(1, head.in_features, out_features)
+        model.out_features = out_features
+        frozen = {k: v for k, v in frozen.items() if not k.startswith("master.fc.")}
+    model.frozen_rows = frozen
+    freeze_rows(model, frozen)
+    return model
+
+
+def freeze_rows(model: torch.nn.Module, frozen: dict[str, int]) -> None:
+    """Zero the gradient of the first ``frozen[name]`` rows of each named parameter.
+
+    Gradient masking (rather than ``requires_grad=False``) keeps every parameter in the
+    optimizer, so a resumed run has the same optimizer state layout.
+    """
+    params = dict(model.named_parameters())
+    for name, rows in frozen.items():
+        p = params[name]
+        keep = torch.ones_like(p)
+        keep[:rows] = 0.0
+        p.register_hook(lambda g, keep=keep: g * keep)
+
+
 def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str, str]:
     """Names of the sheet to snapshot and of the sheet the spatial loss acts on."""
     sheets = list(getattr(model, "sheet", {}) or {})
@@ -544,6 +622,7 @@ def _write_epoch(
             "torch_rng": torch.get_rng_state(),
             "config": cfg.model_dump(mode="json"),
             "architecture": describe_model(model),
+            "frozen_rows": dict(getattr(model, "frozen_rows", {})),
             "version": brainlike.__version__,
         },
     )

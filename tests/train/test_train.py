@@ -180,3 +180,48 @@ def test_number_codes_task_trains(tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     assert 0.0 <= summary["test_acc"] <= 1.0
     assert "topography_index" in summary["topography"]
+
+
+def test_a_trained_network_can_be_widened_and_deepened_by_config(tmp_path):
+    from brainlike.models.zoo import build_from_description
+
+    train(tiny_config(**{"train.epochs": 1}), tmp_path / "base", progress=False, analyse=False)
+    base = load_checkpoint(tmp_path / "base" / "checkpoints" / "last.pt")
+    grow = tiny_config(
+        **{
+            "train.epochs": 1,
+            "train.schedule": "constant",
+            "objective.spatial.weight": 0.0,
+            "init": {
+                "checkpoint": str(tmp_path / "base" / "checkpoints" / "last.pt"),
+                "add_subnetworks": {0: 1},
+                "add_levels": [{"subnets": 4, "outputs": 4, "subnet": "small", "channels": [4]}],
+                "freeze_trained": True,
+            },
+        }
+    )
+    summary = train(grow, tmp_path / "grown", progress=False, analyse=False)
+    assert summary["complete"]
+    state = load_checkpoint(tmp_path / "grown" / "checkpoints" / "last.pt")
+    arch = state["architecture"]
+    assert [lv["n_subnets"] for lv in arch["levels"]] == [5, 4]
+    model = build_from_description(arch)
+    model.load_state_dict(state["model"])  # the grown structure round-trips
+    # frozen: the four trained subnetworks' conv weights did not move, the new one did
+    old = base["model"]["levels.0.subnets.convs.0.weight"]
+    new = state["model"]["levels.0.subnets.convs.0.weight"]
+    torch.testing.assert_close(new[:4], old, rtol=0, atol=0)
+    assert new.shape[0] == 5
+    with np.load(tmp_path / "grown" / "snapshots.npz") as z:
+        assert z["means"].shape[-2:] == (12, 8)  # a third row of tiles on the first grid
+    # resuming a grown run rebuilds the grown model from its checkpoint
+    more = grow.model_copy(update={"train": grow.train.model_copy(update={"epochs": 2})})
+    assert (
+        train(more, tmp_path / "grown", resume=True, progress=False, analyse=False)["epochs"] == 2
+    )
+
+
+def test_init_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    cfg = tiny_config(**{"init": {"checkpoint": str(tmp_path / "nope.pt")}})
+    with pytest.raises(CheckpointError, match="nothing to resume|no checkpoint"):
+        train(cfg, tmp_path / "run", progress=False)
