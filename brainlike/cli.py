@@ -49,20 +49,6 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(errs)
 
 
-def shipped_configs_dir() -> Path:
-    return Path(__file__).parent / "configs"
-
-
-def resolve_config_path(path: str) -> Path:
-    """A path, or the name of a shipped recipe (``reset8-mnist`` or ``reset8-mnist.yaml``)."""
-    p = Path(path).expanduser()
-    if p.exists():
-        return p
-    name = p.name if p.name.endswith(".yaml") else f"{p.name}.yaml"
-    shipped = shipped_configs_dir() / name
-    return shipped if shipped.exists() else p
-
-
 @app.command()
 def train(
     config: str = typer.Argument(..., help="YAML experiment file, or the name of a shipped recipe"),
@@ -88,7 +74,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train an experiment; writes checkpoints, metrics, snapshots and summary.json."""
-    from brainlike.config import load_config
+    from brainlike.config import load_config, resolve_config_path
     from brainlike.train.loop import train as run_train
 
     overrides: dict[str, Any] = {
@@ -257,6 +243,8 @@ def configs() -> None:
     """List the shipped experiment recipes (usable by name with `brainlike train`)."""
     import yaml
 
+    from brainlike.config import shipped_configs_dir
+
     con = _console()
     for p in sorted(shipped_configs_dir().glob("*.yaml")):
         first = (yaml.safe_load(p.read_text()) or {}).get("name", "")
@@ -283,7 +271,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
 ) -> None:
     """Locality prior vs control over several seeds: accuracy, spatial variance, t-tests, pruning."""
-    from brainlike.config import load_config
+    from brainlike.config import load_config, resolve_config_path
     from brainlike.train.compare import compare_locality
 
     overrides: dict[str, Any] = {"train.epochs": epochs, "data.data_dir": data_dir}

@@ -81,10 +81,9 @@ class LevelConfig(_Strict):
     @classmethod
     def _square_subnets(cls, v: int) -> int:
         if not _is_square(v):
-            near = sorted({math.isqrt(v) ** 2, (math.isqrt(v) + 1) ** 2})
             raise ValueError(
                 f"{v} subnetworks cannot be tiled into a square n x n grid; use a square number "
-                f"such as {' or '.join(map(str, near))} (1, 4, 16, 64 give Reset(1/2/4/8))"
+                f"such as {_nearest_squares(v)} (1, 4, 16, 64 give Reset(1/2/4/8))"
             )
         return v
 
@@ -92,10 +91,9 @@ class LevelConfig(_Strict):
     @classmethod
     def _square_outputs(cls, v: int) -> int:
         if not _is_square(v):
-            near = sorted({math.isqrt(v) ** 2, (math.isqrt(v) + 1) ** 2})
             raise ValueError(
                 f"{v} outputs per subnetwork cannot form a square s x s tile; use a square number "
-                f"such as {' or '.join(map(str, near))}"
+                f"such as {_nearest_squares(v)}"
             )
         return v
 
@@ -402,6 +400,26 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
+
+
+def shipped_configs_dir() -> Path:
+    """The folder of the recipes shipped with the package (``configs/`` in the repository)."""
+    return Path(__file__).parent / "configs"
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A path, or the name of a shipped recipe (``reset8-mnist`` or ``reset8-mnist.yaml``)."""
+    p = Path(path).expanduser()
+    if p.exists():
+        return p
+    name = p.name if p.name.endswith(".yaml") else f"{p.name}.yaml"
+    shipped = shipped_configs_dir() / name
+    return shipped if shipped.exists() else p
+
+
+def _nearest_squares(v: int) -> str:
+    """The square numbers around ``v``, for error messages ("9 or 16")."""
+    return " or ".join(map(str, sorted({math.isqrt(v) ** 2, (math.isqrt(v) + 1) ** 2})))
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

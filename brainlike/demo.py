@@ -28,8 +28,7 @@ def run_demo(
     is the run's summary.json with the final snapshot's topography metrics.
     """
     from brainlike.analysis.history import topography_history
-    from brainlike.cli import shipped_configs_dir
-    from brainlike.config import load_config
+    from brainlike.config import load_config, shipped_configs_dir
     from brainlike.report.html import write_report
     from brainlike.train.checkpoint import atomic_write_json
     from brainlike.train.loop import train

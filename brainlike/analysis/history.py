@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from brainlike.config import ExperimentConfig, load_config
+from brainlike.config import AnalysisConfig, ExperimentConfig, load_config
 from brainlike.train.checkpoint import atomic_write_json
 
 
@@ -38,6 +38,52 @@ def run_config(run_dir: str | Path) -> ExperimentConfig:
     return load_config(Path(run_dir) / "config.yaml")
 
 
+def analysis_settings(
+    analysis: AnalysisConfig,
+    *,
+    threshold: float | None = None,
+    dprime: str | None = None,
+    null: str | None = None,
+    n_shuffles: int | None = None,
+) -> dict[str, Any]:
+    """The settings of a topography analysis: a config's ``analysis`` section, overridden."""
+    return {
+        "threshold": analysis.threshold if threshold is None else float(threshold),
+        "dprime": analysis.dprime if dprime is None else dprime,
+        "null": analysis.null_model if null is None else null,
+        "n_shuffles": analysis.n_shuffles if n_shuffles is None else int(n_shuffles),
+        "ordered": analysis.ordered,
+        "target_sets": analysis.target_sets,
+    }
+
+
+def snapshot_topography(
+    settings: dict[str, Any],
+    means: np.ndarray,
+    vars_: np.ndarray,
+    counts: np.ndarray,
+    tile: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every topography metric of one snapshot (class maps ``(C, H, W)``) with its null."""
+    from brainlike.analysis.topography import topography_summary
+
+    sets = settings["target_sets"]
+    return topography_summary(
+        means,
+        vars_,
+        counts,
+        threshold=settings["threshold"],
+        dprime=settings["dprime"],
+        ordered=settings["ordered"],
+        target_sets=list(sets.values()) if sets else None,
+        null=settings["null"],
+        tile=tile if settings["null"] == "tile" else None,
+        n_shuffles=settings["n_shuffles"],
+        seed=seed,
+    )
+
+
 def topography_history(
     run_dir: str | Path,
     *,
@@ -52,19 +98,15 @@ def topography_history(
     Settings default to the run's config (``analysis`` section); arguments override them.
     Writes ``run_dir/topography.json`` (atomically) unless ``write`` is False.
     """
-    from brainlike.analysis.topography import topography_summary
-
     run_dir = Path(run_dir)
     snaps = load_snapshots(run_dir)
-    a = run_config(run_dir).analysis
-    settings = {
-        "threshold": a.threshold if threshold is None else float(threshold),
-        "dprime": a.dprime if dprime is None else dprime,
-        "null": a.null_model if null is None else null,
-        "n_shuffles": a.n_shuffles if n_shuffles is None else int(n_shuffles),
-        "ordered": a.ordered,
-        "target_sets": a.target_sets,
-    }
+    settings = analysis_settings(
+        run_config(run_dir).analysis,
+        threshold=threshold,
+        dprime=dprime,
+        null=null,
+        n_shuffles=n_shuffles,
+    )
     if settings["dprime"] not in ("class", "trial"):
         raise ValueError(f"dprime must be 'class' or 'trial', got {settings['dprime']!r}")
     if settings["null"] not in ("pixel", "tile"):
@@ -79,18 +121,8 @@ def topography_history(
     out = []
     for i in range(snaps["means"].shape[0]):
         acc = float(snaps["accuracy"][i])
-        metrics = topography_summary(
-            snaps["means"][i],
-            snaps["vars"][i],
-            snaps["counts"][i],
-            threshold=settings["threshold"],
-            dprime=settings["dprime"],
-            ordered=settings["ordered"],
-            target_sets=list(settings["target_sets"].values()) if settings["target_sets"] else None,
-            null=settings["null"],
-            tile=tile if settings["null"] == "tile" else None,
-            n_shuffles=settings["n_shuffles"],
-            seed=i,
+        metrics = snapshot_topography(
+            settings, snaps["means"][i], snaps["vars"][i], snaps["counts"][i], tile, seed=i
         )
         out.append(
             {

@@ -220,7 +220,6 @@ def train(
         and for splitting long runs.
     """
     from accelerate import Accelerator
-    from accelerate.utils import set_seed  # noqa: F401  (kept for users of accelerate launch)
 
     from brainlike.data.images import class_weights, dataset_labels, load_dataset
     from brainlike.models.zoo import build_from_config, build_from_description
@@ -667,19 +666,8 @@ def build_summary(
 
 def analyse_snapshot(cfg: ExperimentConfig, means, vars_, counts, tile: int) -> dict[str, Any]:
     """Topography metrics of one snapshot with the config's analysis settings."""
-    from brainlike.analysis.topography import topography_summary
+    from brainlike.analysis.history import analysis_settings, snapshot_topography
 
-    a = cfg.analysis
-    return topography_summary(
-        means,
-        vars_,
-        counts,
-        threshold=a.threshold,
-        dprime=a.dprime,
-        ordered=a.ordered,
-        target_sets=list(a.target_sets.values()) if a.target_sets else None,
-        null=a.null_model,
-        tile=tile if a.null_model == "tile" else None,
-        n_shuffles=a.n_shuffles,
-        seed=cfg.seed,
+    return snapshot_topography(
+        analysis_settings(cfg.analysis), means, vars_, counts, tile, cfg.seed
     )
