@@ -46,6 +46,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         ValueError,
     ]
+    if "sqlalchemy" in sys.modules:  # a bad database URL or an unreachable server
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errs.append(SQLAlchemyError)
     return tuple(errs)
 
 
@@ -403,6 +407,269 @@ def demo(
         _print_summary(summary)
     con.print(f"\nreport: {result['report']}", highlight=False)
     con.print(f"total time: {result['wall_seconds']:.1f} s", highlight=False)
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+@app.command()
+def score(
+    model: str = typer.Argument(
+        ..., help="registry name (e.g. resnet20), checkpoint file, or run directory"
+    ),
+    recording: Path = typer.Option(
+        ..., "--recording", "-r", help="recording: .nc (Brain-Score/BrainIO), .nwb, .npz or .npy"
+    ),
+    stimuli: Path | None = typer.Option(
+        None, "--stimuli", help="stimulus-set CSV (default: found next to the recording)"
+    ),
+    layers: str | None = typer.Option(
+        None, "--layers", help="comma-separated module names (default: the model's main blocks)"
+    ),
+    regions: str | None = typer.Option(
+        None, "--regions", help="comma-separated areas (default all)"
+    ),
+    metric: str = typer.Option(
+        "noise-corrected", "--metric", help="noise-corrected | plain | brainscore"
+    ),
+    mapping: str = typer.Option(
+        "pls", "--mapping", help="pls | ridge | ridgecv | linreg | one_to_one"
+    ),
+    splits: int = typer.Option(10, "--splits", help="train/test splits"),
+    bootstraps: int = typer.Option(20, "--bootstraps", help="trial-half bootstraps (spec: 100)"),
+    train_fraction: float | None = typer.Option(
+        None, "--train-fraction", help="default 0.5 (0.9 for --metric brainscore)"
+    ),
+    convention: str = typer.Option(
+        "r2_over_ceiling",
+        "--convention",
+        help="Brain-Score ceiling convention: r2_over_ceiling | squared_ratio | ratio",
+    ),
+    time_window: str | None = typer.Option(
+        None, "--time-window", help="START,END in ms: average the bins overlapping it"
+    ),
+    numerator: str = typer.Option(
+        "halves",
+        "--numerator",
+        help="noise-corrected form: halves (spec §4 formula) | full (unbiased numerator)",
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of splits and bootstraps"),
+    model_seed: int = typer.Option(0, "--model-seed", help="random weights of a registry model"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="folder for scores.json and the layer profile"
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="results database URL (default $BRAINLIKE_RESULTS or the user's SQLite)"
+    ),
+    no_db: bool = typer.Option(False, "--no-db", help="do not write to the results database"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="activation cache folder"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Score every chosen layer of a model against every area of a recording."""
+    from brainlike.scoring import record_scores, save_scoring, score_model
+
+    window = None
+    if time_window:
+        try:
+            a, b = (float(v) for v in time_window.split(","))
+            window = (a, b)
+        except ValueError:
+            _fail(f"--time-window takes START,END in ms such as 70,170; got {time_window!r}")
+    try:
+        result = score_model(
+            model,
+            recording,
+            stimuli=stimuli,
+            layers=_csv_list(layers),
+            regions=_csv_list(regions),
+            metric=metric,
+            mapping=mapping,
+            n_splits=splits,
+            n_bootstraps=bootstraps,
+            train_fraction=train_fraction,
+            convention=convention,
+            time_window=window,
+            numerator=numerator,
+            seed=seed,
+            model_seed=model_seed,
+            cache_dir=cache_dir,
+            progress=progress and not as_json,
+        )
+        files = save_scoring(result, out or Path("runs") / "scores" / _slug(result.model))
+        written = 0
+        if not no_db:
+            from brainlike.results import ResultsDB
+
+            database = ResultsDB(db)
+            written = record_scores(result, database)
+    except _known_errors() as err:
+        _fail(str(err))
+    payload = result.to_dict()
+    payload["files"] = files
+    payload["database"] = None if no_db else {"url": database.url_display, "rows": written}
+    if as_json:
+        print(json.dumps(payload, indent=2))
+        return
+    _print_scores(payload)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
+
+
+def _print_scores(payload: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    settings = payload["settings"]
+    table = Table(
+        title=f"{payload['model']} on {payload['benchmark']}: {payload['metric']}, "
+        f"{payload['mapping']}, {settings['n_splits']} splits"
+        + (
+            f", {settings['n_bootstraps']} bootstraps"
+            if payload["metric"] == "noise-corrected"
+            else ""
+        )
+    )
+    table.add_column("layer")
+    for region in payload["regions"]:
+        table.add_column(region, justify="right")
+    rows = {(r["region"], r["layer"]): r for r in payload["rows"]}
+    fmt = lambda v, f=".3f": "-" if v is None else f"{v:{f}}"  # noqa: E731
+    for layer in payload["layers"]:
+        cells = []
+        for region in payload["regions"]:
+            r = rows[(region, layer)]
+            shown = r["ceiled"] if payload["metric"] == "brainscore" else r["value"]
+            cell = f"{fmt(shown)} ± {fmt(r['error'])} ({fmt(r['percent_of_ceiling'], '.0f')} %)"
+            cells.append(f"[bold]{cell} *[/]" if r["best"] else cell)
+        table.add_row(layer, *cells)
+    ceil_cells = []
+    for region in payload["regions"]:
+        c = payload["ceilings"][region]
+        ceil_cells.append(f"{fmt(c.get('value'))} ± {fmt(c.get('error'))}")
+    table.add_row("[italic]ceiling[/]", *ceil_cells)
+    con.print(table)
+    con.print(
+        f"ceiling: {settings['ceiling']}; (%) = percent of ceiling; * = best layer per area",
+        highlight=False,
+    )
+    for region, layer in payload["best_layer"].items():
+        con.print(f"best layer for {region}: {layer}", highlight=False)
+    con.print(
+        f"written: {payload['files']['scores']}, {payload['files']['profile']}", highlight=False
+    )
+    if payload["database"]:
+        con.print(
+            f"database: {payload['database']['rows']} rows -> {payload['database']['url']}",
+            highlight=False,
+        )
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Argument(
+        Path("runs/simulated"), help="folder for recording, stimuli and ground truth"
+    ),
+    brain: str = typer.Option(
+        "resnet20", "--brain", help="registry model whose layers are the areas"
+    ),
+    brain_seed: int = typer.Option(0, "--brain-seed", help="seed of the brain's random weights"),
+    areas: str | None = typer.Option(
+        None, "--areas", help="REGION=LAYER pairs, comma-separated (default V1 early, IT late)"
+    ),
+    per_digit: int = typer.Option(30, "--per-digit", help="stimuli per digit (10 digits)"),
+    animals: int = typer.Option(4, "--animals"),
+    neuroids: int = typer.Option(40, "--neuroids", help="neuroids per animal per area"),
+    trials: int = typer.Option(10, "--trials"),
+    noise_sd: float = typer.Option(1.0, "--noise-sd", help="trial noise s.d. (signal s.d. is 1)"),
+    noise: str = typer.Option("gaussian", "--noise", help="gaussian | poisson"),
+    fmt: str = typer.Option("nc", "--format", help="nc (BrainIO netCDF) | npz | nwb"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
+    from brainlike.scoring import simulate_benchmark
+
+    area_map = None
+    if areas:
+        try:
+            area_map = dict(pair.split("=", 1) for pair in areas.split(","))
+        except ValueError:
+            _fail(
+                f"--areas takes REGION=LAYER pairs such as V1=net.blocks.1,IT=net.blocks.7; got {areas!r}"
+            )
+    try:
+        result = simulate_benchmark(
+            out,
+            brain=brain,
+            brain_seed=brain_seed,
+            areas=area_map,
+            n_per_digit=per_digit,
+            n_animals=animals,
+            units_per_animal=neuroids,
+            n_trials=trials,
+            noise_sd=noise_sd,
+            noise=noise,
+            fmt=fmt,
+            seed=seed,
+        )
+    except _known_errors() as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    con = _console()
+    con.print(f"recording: {result['recording']}", highlight=False)
+    con.print(f"stimuli:   {result['stimuli']}", highlight=False)
+    t = result["truth"]
+    con.print(
+        f"brain {t['brain']} (seed {t['brain_seed']}), areas {t['areas']}, expected median "
+        f"reliability {t['expected_reliability_median']:.3f}",
+        highlight=False,
+    )
+    con.print(
+        f"next: brainlike score {t['brain']} --model-seed {t['brain_seed']} -r {result['recording']}",
+        highlight=False,
+    )
+
+
+@app.command()
+def leaderboard(
+    db: str | None = typer.Option(None, "--db", help="results database URL"),
+    benchmark: str | None = typer.Option(None, "--benchmark", help="only this benchmark"),
+    metric: str | None = typer.Option(None, "--metric", help="only this metric"),
+    csv: Path | None = typer.Option(None, "--csv", help="also write the table as CSV"),
+    html: Path | None = typer.Option(None, "--html", help="also write the table as HTML"),
+    as_json: bool = typer.Option(False, "--json", help="print the table as JSON"),
+) -> None:
+    """Model x benchmark table of the best score per model (best layer), from the database."""
+    from brainlike.results import ResultsDB
+    from brainlike.results.leaderboard import leaderboard as build
+    from brainlike.results.leaderboard import render_table
+
+    try:
+        table = build(ResultsDB(db), benchmark=benchmark, metric=metric)
+        if csv:
+            table.to_csv(csv)
+        if html:
+            table.to_html(html)
+    except _known_errors() as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(table.to_records(), indent=2))
+        return
+    _console().print(render_table(table))
+    for p in (csv, html):
+        if p:
+            _console().print(f"written: {p}", highlight=False)
 
 
 def main() -> None:

@@ -3,21 +3,63 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from brainlike.models.parallel import StackedResNet20
 from brainlike.models.reset import LevelSpec, ResetNetwork, reset_n
 from brainlike.registry import register_model
 
 
+class BasicBlock(nn.Module):
+    """CIFAR ResNet basic block with the parameter-free option-A shortcut (spec: topography.md §1)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride, self.pad = stride, planes - in_planes
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.stride != 1 or self.pad:
+            # Option A: subsample and zero-pad the channels, no parameters.
+            x = F.pad(
+                x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, self.pad // 2, self.pad // 2)
+            )
+        return F.relu(out + x)
+
+
 class ResNet20(nn.Module):
-    """CIFAR-style ResNet-20 (one network; the single-network baseline of the source)."""
+    """CIFAR-style ResNet-20 (the single-network baseline of the source).
+
+    A plain module tree (``conv1``, ``bn1``, ``layer1..3`` of basic blocks, ``pool``, ``fc``) so
+    that every block can be read with a forward hook; the Reset subnetworks use the stacked
+    equivalent in :mod:`brainlike.models.parallel`. 1 channel, 10 classes: 269,434 parameters.
+    """
 
     def __init__(self, in_channels: int = 1, out_features: int = 10, depth: int = 20) -> None:
         super().__init__()
-        self.net = StackedResNet20(1, in_channels, out_features, depth)
+        if (depth - 2) % 6 != 0:
+            raise ValueError(f"ResNet depth must be 6n+2 (20, 32, 44, 56, ...), got {depth}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        in_planes, stages = 16, []
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, out_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x, execution="fused")[:, 0]
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(self.pool(x).flatten(1))
 
 
 def _reset(n: int, subnet: str):

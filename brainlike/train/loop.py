@@ -621,10 +621,22 @@ def _write_epoch(
             "torch_rng": torch.get_rng_state(),
             "config": cfg.model_dump(mode="json"),
             "architecture": describe_model(model),
+            "preprocessing": preprocessing_of(bundle),
             "frozen_rows": dict(getattr(model, "frozen_rows", {})),
             "version": brainlike.__version__,
         },
     )
+
+
+def preprocessing_of(bundle) -> dict[str, Any]:
+    """What an image must go through to reach this run's model (for scoring it later)."""
+    return {
+        "dataset": bundle.name,
+        "input_size": int(bundle.input_size),
+        "in_channels": int(bundle.in_channels),
+        "pixel_mean": list(bundle.pixel_mean) if bundle.pixel_mean is not None else None,
+        "pixel_std": list(bundle.pixel_std) if bundle.pixel_std is not None else None,
+    }
 
 
 def build_summary(
@@ -646,6 +658,7 @@ def build_summary(
         "train_acc": last.get("train_acc"),
         "test_loss": last.get("test_loss"),
         "wall_seconds": wall,
+        "preprocessing": preprocessing_of(bundle),
         "brainlike_version": brainlike.__version__,
         "torch_version": torch.__version__,
         "execution": {

@@ -1,0 +1,459 @@
+"""The results database: every score, where it came from, in SQLite or any SQL server.
+
+One table, ``scores``: a row per (model, benchmark, region, layer, metric) score with its value,
+error, ceiling, ceiled value and convention, plus the full :meth:`Score.to_dict` as a JSON
+payload, so nothing the scoring function knew is lost.
+
+Where it lives
+    ``ResultsDB()`` uses ``$BRAINLIKE_RESULTS`` when set (an SQLAlchemy URL, or a plain file
+    path meaning an SQLite file there), else ``sqlite:///$XDG_DATA_HOME/brainlike/results.sqlite``
+    (``~/.local/share/brainlike/results.sqlite`` when ``XDG_DATA_HOME`` is unset). Any
+    SQLAlchemy URL works, e.g. ``postgresql+psycopg://user:pass@host/brainlike`` (install the
+    driver yourself); the table is created on first use.
+
+Concurrency (SQLite)
+    The file runs in WAL mode with a busy timeout, every write transaction starts with
+    ``BEGIN IMMEDIATE`` (so two writers queue instead of deadlocking on a lock upgrade), and a
+    write that still meets "database is locked" is retried with backoff for up to
+    ``lock_timeout`` seconds. Several processes can add scores to one file at once and none is
+    lost. WAL needs a local file system (not NFS).
+
+Integrity
+    Inputs are checked before anything is written (empty names, non-numeric values, payloads
+    that are not JSON), non-finite numbers are stored as NULL (the payload keeps them as
+    ``NaN``), and :meth:`ResultsDB.add_scores` writes all its rows in one transaction: if any
+    row fails, none is stored.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+ENV_VAR = "BRAINLIKE_RESULTS"
+
+metadata = sa.MetaData()
+
+#: The scores table. ``payload`` is the JSON text of the whole score (NaN kept as ``NaN``);
+#: ``extra`` the JSON text of any further keyword arguments given to ``add_score``.
+scores_table = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("model_hash", sa.String(128)),
+    sa.Column("checkpoint", sa.Text),
+    sa.Column("benchmark", sa.String(255), nullable=False),
+    sa.Column("region", sa.String(255)),
+    sa.Column("layer", sa.String(255)),
+    sa.Column("metric", sa.String(255), nullable=False),
+    sa.Column("mapping", sa.String(255)),
+    sa.Column("convention", sa.String(255)),
+    sa.Column("value", sa.Float),
+    sa.Column("error", sa.Float),
+    sa.Column("ceiling", sa.Float),
+    sa.Column("ceiled", sa.Float),
+    sa.Column("n_neuroids", sa.Integer),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("extra", sa.Text),
+    sa.Column("package_version", sa.String(64)),
+    # a second line of defence behind the checks in add_score
+    sa.CheckConstraint("length(model) > 0", name="ck_scores_model_named"),
+    sa.CheckConstraint("length(benchmark) > 0", name="ck_scores_benchmark_named"),
+)
+# the leaderboard reads one benchmark (and metric) at a time, grouped by model
+sa.Index("ix_scores_board", scores_table.c.benchmark, scores_table.c.metric, scores_table.c.model)
+sa.Index("ix_scores_model", scores_table.c.model)
+
+COLUMNS = tuple(c.name for c in scores_table.columns)
+FILTERS = ("model", "benchmark", "region", "layer", "metric", "mapping", "convention", "checkpoint")
+
+
+def default_url() -> str:
+    """``$BRAINLIKE_RESULTS`` (URL or file path), else the SQLite file in the user data dir."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return env if "://" in env else f"sqlite:///{Path(env).expanduser().resolve()}"
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return f"sqlite:///{root / 'brainlike' / 'results.sqlite'}"
+
+
+def _package_version() -> str:
+    try:
+        import brainlike
+
+        return str(brainlike.__version__)
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _is_locked(err: exc.OperationalError) -> bool:
+    text = str(err.orig if err.orig is not None else err).lower()
+    return "locked" in text or "busy" in text
+
+
+class ResultsDB:
+    """Scores of models on benchmarks, in one SQL table.
+
+    Parameters
+    ----------
+    url : SQLAlchemy URL; ``None`` -> :func:`default_url`.
+    lock_timeout : seconds an SQLite write keeps retrying while another process holds the lock.
+    echo : log every SQL statement (debugging).
+
+    Examples
+    --------
+    >>> db = ResultsDB("sqlite:///results.sqlite")  # doctest: +SKIP
+    >>> db.add_score(model="reset4", benchmark="simulated-IT", region="IT",
+    ...              layer="sheet:levels.0.grid", score=score)  # doctest: +SKIP
+    >>> db.query(model="reset4")  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, lock_timeout: float = 60.0, echo: bool = False):
+        try:
+            self.url = sa.engine.make_url(url or default_url())
+        except sa.exc.ArgumentError:
+            raise ValueError(
+                f"{url!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
+                "postgresql+psycopg://user@host/brainlike"
+            ) from None
+        self.lock_timeout = float(lock_timeout)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            self._make_sqlite_folder()
+            kwargs["connect_args"] = {"timeout": min(self.lock_timeout, 30.0)}
+        try:
+            self.engine = sa.create_engine(self.url, **kwargs)
+        except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as err:
+            raise ValueError(
+                f"cannot open {self.url_display}: {err}. Install the database driver it names "
+                "(e.g. pip install psycopg) or use an sqlite:/// URL"
+            ) from None
+        if self.is_sqlite:
+            self._configure_sqlite()
+        self._write(lambda conn: metadata.create_all(conn))
+
+    @property
+    def url_display(self) -> str:
+        """The URL with any password masked (safe to print)."""
+        return self.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"ResultsDB({self.url_display!r})"
+
+    # set-up --------------------------------------------------------------------------------
+    def _make_sqlite_folder(self) -> None:
+        database = self.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    def _configure_sqlite(self) -> None:
+        busy_ms = int(min(self.lock_timeout, 30.0) * 1000)
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # let SQLAlchemy, not the driver, open transactions (see the begin hook)
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            # writers take the lock up front: a deferred transaction that reads and then writes
+            # can fail at once in WAL mode instead of waiting its turn
+            readonly = conn.get_execution_options().get("brainlike_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    def _write(self, work: Any) -> Any:
+        """Run ``work(conn)`` in one transaction, retrying while SQLite is locked."""
+        delay, deadline = 0.005, time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except exc.OperationalError as err:
+                if not (self.is_sqlite and _is_locked(err)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.25)
+
+    def _read(self, statement: Any) -> list[sa.Row]:
+        delay, deadline = 0.005, time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                with self.engine.connect().execution_options(brainlike_readonly=True) as conn:
+                    return list(conn.execute(statement))
+            except exc.OperationalError as err:
+                if not (self.is_sqlite and _is_locked(err)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.25)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # writing -------------------------------------------------------------------------------
+    def add_score(
+        self,
+        *,
+        model: str,
+        benchmark: str,
+        score: Any,
+        region: str | None = None,
+        layer: str | None = None,
+        metric: str | None = None,
+        mapping: str | None = None,
+        convention: str | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        model_hash: str | None = None,
+        n_neuroids: int | None = None,
+        **extra: Any,
+    ) -> int:
+        """Store one score; returns its row id.
+
+        Parameters
+        ----------
+        model : the model's name (registry name, run folder name, ...).
+        benchmark : the data it was scored on (e.g. ``"simulated-IT"``, a recording id).
+        score : a :class:`~brainlike.analysis.score.Score`, its ``to_dict()``, any object with
+            ``to_dict()``, or a bare number.
+        region : brain area (e.g. ``"IT"``).
+        layer : the model layer the score is for.
+        metric, mapping, convention : default to the score's ``metric``, its
+            ``parameters["mapping"]`` and its ``convention``.
+        checkpoint, model_hash : which weights were scored.
+        n_neuroids : defaults to the length of the score's ``raw`` values.
+        **extra : anything else worth keeping (JSON-serialisable), e.g. ``seed=1``.
+        """
+        row = _row(
+            dict(
+                model=model,
+                benchmark=benchmark,
+                score=score,
+                region=region,
+                layer=layer,
+                metric=metric,
+                mapping=mapping,
+                convention=convention,
+                checkpoint=checkpoint,
+                model_hash=model_hash,
+                n_neuroids=n_neuroids,
+                **extra,
+            )
+        )
+        return self._write(
+            lambda conn: conn.execute(scores_table.insert(), row).inserted_primary_key[0]
+        )
+
+    def add_scores(self, records: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Store many scores (each a dict of :meth:`add_score` arguments) in one transaction.
+
+        Every record is checked first; if any record is invalid or the database refuses one,
+        nothing is stored. Returns the new row ids in order.
+        """
+        rows = []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise TypeError(f"record {i} is a {type(record).__name__}, not a dict")
+            try:
+                rows.append(_row(record))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"record {i}: {err}; nothing was stored") from None
+
+        def insert(conn: sa.Connection) -> list[int]:
+            return [
+                conn.execute(scores_table.insert(), row).inserted_primary_key[0] for row in rows
+            ]
+
+        return self._write(insert) if rows else []
+
+    def delete(self, **filters: Any) -> int:
+        """Delete the scores matching ``filters`` (at least one); returns how many went."""
+        where = _where(filters)
+        if not where:
+            raise ValueError(
+                f"delete needs at least one filter ({', '.join(FILTERS)}); refusing to delete "
+                "every score"
+            )
+        return self._write(lambda conn: conn.execute(scores_table.delete().where(*where)).rowcount)
+
+    # reading -------------------------------------------------------------------------------
+    def query(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Scores matching ``filters``, oldest first, as dicts.
+
+        Parameters
+        ----------
+        limit : at most this many rows.
+        **filters : column -> value (or a list of values) for any of ``model``, ``benchmark``,
+            ``region``, ``layer``, ``metric``, ``mapping``, ``convention``, ``checkpoint``;
+            ``None`` means any.
+
+        Returns
+        -------
+        list of dict
+            Every column; ``created_at`` as an ISO-8601 UTC string, ``payload`` (the score
+            dict) and ``extra`` parsed from JSON.
+        """
+        statement = sa.select(scores_table).where(*_where(filters)).order_by(scores_table.c.id)
+        if limit is not None:
+            statement = statement.limit(int(limit))
+        return [_as_dict(row) for row in self._read(statement)]
+
+    def count(self, **filters: Any) -> int:
+        """Number of scores matching ``filters`` (see :meth:`query`)."""
+        statement = sa.select(sa.func.count()).select_from(scores_table).where(*_where(filters))
+        return int(self._read(statement)[0][0])
+
+
+# --------------------------------------------------------------------------------------------
+# checks at the door
+# --------------------------------------------------------------------------------------------
+
+
+def _where(filters: Mapping[str, Any]) -> list[Any]:
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"cannot filter on {sorted(unknown)}; filters: {', '.join(FILTERS)}")
+    where = []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        column = scores_table.c[name]
+        if isinstance(value, (list, tuple, set, frozenset)):
+            where.append(column.in_([str(v) for v in value]))
+        else:
+            where.append(column == str(value))
+    return where
+
+
+def _name(value: Any, what: str, required: bool) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValueError(
+                f"{what} name is empty; give every score a {what} (e.g. "
+                f"{'the registry name or run folder' if what == 'model' else 'simulated-IT'})"
+            )
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string; got {type(value).__name__} {value!r}")
+    return value.strip()
+
+
+def _number(value: Any, what: str) -> float | None:
+    """A finite float, or None for missing and non-finite values (NaN, inf)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"score {what} must be a number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _score_dict(score: Any) -> dict[str, Any]:
+    if hasattr(score, "to_dict"):
+        score = score.to_dict()
+    if isinstance(score, Real) and not isinstance(score, bool):
+        return {"value": float(score)}
+    if not isinstance(score, Mapping):
+        raise TypeError(
+            f"score must be a Score, a dict from Score.to_dict() or a number; got "
+            f"{type(score).__name__}"
+        )
+    if "value" not in score:
+        raise ValueError(f"the score dict has no 'value' (keys: {sorted(score)})")
+    return dict(score)
+
+
+def _row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one add_score record and turn it into a table row."""
+    record = dict(record)
+    if "score" not in record:
+        raise ValueError("no score given (score=Score(...) or its to_dict())")
+    payload = _score_dict(record.pop("score"))
+    params = payload.get("parameters") if isinstance(payload.get("parameters"), Mapping) else {}
+    prov = payload.get("provenance") if isinstance(payload.get("provenance"), Mapping) else {}
+    raw = payload.get("raw")
+    n_neuroids = record.pop("n_neuroids", None)
+    if n_neuroids is None and isinstance(raw, (list, tuple)):
+        n_neuroids = len(raw)
+    if n_neuroids is not None and (
+        isinstance(n_neuroids, bool) or not isinstance(n_neuroids, int) or n_neuroids < 0
+    ):
+        raise ValueError(f"n_neuroids must be a non-negative int; got {n_neuroids!r}")
+    mapping = record.pop("mapping", None) or params.get("mapping") or prov.get("mapping")
+    row = {
+        "created_at": datetime.datetime.now(datetime.timezone.utc),
+        "model": _name(record.pop("model", None), "model", True),
+        "benchmark": _name(record.pop("benchmark", None), "benchmark", True),
+        "region": _name(record.pop("region", None), "region", False),
+        "layer": _name(record.pop("layer", None), "layer", False),
+        "metric": _name(record.pop("metric", None) or payload.get("metric"), "metric", False) or "",
+        "mapping": _name(None if mapping is None else str(mapping), "mapping", False),
+        "convention": _name(
+            record.pop("convention", None) or payload.get("convention"), "convention", False
+        ),
+        "checkpoint": _name(record.pop("checkpoint", None), "checkpoint", False),
+        "model_hash": _name(record.pop("model_hash", None), "model_hash", False),
+        "value": _number(payload.get("value"), "value"),
+        "error": _number(payload.get("error"), "error"),
+        "ceiling": _number(payload.get("ceiling"), "ceiling"),
+        "ceiled": _number(payload.get("ceiled"), "ceiled"),
+        "n_neuroids": n_neuroids,
+        "package_version": str(prov.get("brainlike_version") or _package_version()),
+    }
+    try:
+        row["payload"] = json.dumps(payload, allow_nan=True, default=_json_default)
+        row["extra"] = json.dumps(record, allow_nan=True, default=_json_default) if record else None
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the score or its extra fields cannot be stored as JSON ({err})") from None
+    return row
+
+
+def _as_dict(row: sa.Row) -> dict[str, Any]:
+    out = dict(row._mapping)
+    created = out["created_at"]
+    if isinstance(created, datetime.datetime):
+        if created.tzinfo is None:  # SQLite drops the zone; everything is written in UTC
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        out["created_at"] = created.isoformat()
+    out["payload"] = json.loads(out["payload"])
+    out["extra"] = json.loads(out["extra"]) if out["extra"] else {}
+    return out

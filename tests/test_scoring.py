@@ -1,0 +1,193 @@
+"""End-to-end scoring: simulate a benchmark from a known brain, score models on it, store results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainlike.scoring import (
+    ScoringError,
+    default_layers,
+    load_scoring_model,
+    record_scores,
+    save_scoring,
+    score_model,
+    simulate_benchmark,
+)
+
+FAST = {"n_splits": 3, "n_bootstraps": 4, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """60 rendered digits; V1 and IT recorded from two layers of a random ResNet-20 (seed 0)."""
+    out = tmp_path_factory.mktemp("sim")
+    return simulate_benchmark(
+        out,
+        brain="resnet20",
+        brain_seed=0,
+        areas={"V1": "layer1.0", "IT": "layer3.2"},
+        n_per_digit=8,
+        n_animals=3,
+        units_per_animal=12,
+        n_trials=6,
+        noise_sd=0.5,
+    )
+
+
+def test_default_layers_of_resnet20_are_its_blocks():
+    sm = load_scoring_model("resnet20")
+    layers = default_layers(sm.model, (1, 32, 32))
+    assert layers[0] == "conv1"
+    assert [f"layer{s}.{b}" for s in (1, 2, 3) for b in range(3)] == layers[1:10]
+    assert layers[-2:] == ["pool", "fc"]
+
+
+def test_simulated_benchmark_files_and_truth(bench):
+    from brainlike.data.recordings import read_recording, read_stimulus_set
+
+    rec = read_recording(bench["recording"])
+    assert rec.sizes["stimulus"] == 80 and rec.sizes["neuroid"] == 2 * 3 * 12
+    assert rec.sizes["trial"] == 6
+    assert sorted(set(map(str, rec.coords["region"].values))) == ["IT", "V1"]
+    stim = read_stimulus_set(bench["stimuli"])
+    assert set(stim.ids) == set(map(str, rec.coords["stimulus_id"].values))
+    truth = json.loads((Path(bench["recording"]).parent / "ground_truth.json").read_text())
+    assert truth["areas"] == {"V1": "layer1.0", "IT": "layer3.2"}
+    # Signal s.d. 1, noise s.d. 0.5, 6 trials: SB reliability = 1 / (1 + 0.25 / 6) = 0.96.
+    assert truth["expected_reliability_median"] == pytest.approx(0.96, abs=0.01)
+
+
+def test_generating_layer_reaches_the_ceiling_and_beats_an_unrelated_model(bench, tmp_path):
+    layers = ["layer1.0", "layer3.2"]
+    brain = score_model(
+        "resnet20",
+        bench["recording"],
+        layers=layers,
+        mapping="ridge",
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    # The brain's own layer, scored with the mapping class of the ceiling, sits at the ceiling.
+    for region, layer in (("V1", "layer1.0"), ("IT", "layer3.2")):
+        pct = brain.percent_of_ceiling(region, layer)
+        assert 80 <= pct <= 125, (region, layer, pct)
+    # The same model shown the wrong image for every stimulus id explains nothing.
+    csv = Path(bench["stimuli"])
+    lines = csv.read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    cols = header.split(",")
+    fname = cols.index("filename")
+    rows_ = [line.split(",") for line in body]
+    files = [r[fname] for r in rows_]
+    rng = np.random.default_rng(0)
+    for r, f in zip(rows_, rng.permutation(files), strict=True):
+        r[fname] = f
+    shuffled = csv.parent / "shuffled.csv"
+    shuffled.write_text("\n".join([header] + [",".join(r) for r in rows_]) + "\n")
+    wrong = score_model(
+        "resnet20",
+        bench["recording"],
+        stimuli=shuffled,
+        layers=layers,
+        mapping="ridge",
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    for region, layer in (("V1", "layer1.0"), ("IT", "layer3.2")):
+        assert abs(wrong.scores[(region, layer)].value) < 0.3
+    # The ceiling does not depend on the model.
+    assert wrong.ceilings["V1"].value == pytest.approx(brain.ceilings["V1"].value)
+
+    rows = brain.rows()
+    assert {r["region"] for r in rows} == {"V1", "IT"} and len(rows) == 4
+    assert sum(r["best"] for r in rows) == 2
+    files = save_scoring(brain, tmp_path / "out")
+    saved = json.loads(open(files["scores"]).read())
+    assert saved["best_layer"] == {"V1": brain.best_layer("V1"), "IT": brain.best_layer("IT")}
+    assert saved["settings"]["n_splits"] == 3
+    assert open(files["profile"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scores_go_to_the_database_and_the_leaderboard(bench, tmp_path):
+    from brainlike.results import ResultsDB
+    from brainlike.results.leaderboard import leaderboard
+
+    result = score_model(
+        "resnet20",
+        bench["recording"],
+        layers=["layer1.0", "layer2.0"],
+        regions=["V1"],
+        mapping="ridge",
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert record_scores(result, db) == 2
+    rows = db.query(model="resnet20")
+    assert {r["layer"] for r in rows} == {"layer1.0", "layer2.0"}
+    board = leaderboard(db).to_records()
+    assert len(board) == 1
+    best = max(result.scores[("V1", lay)].value for lay in ("layer1.0", "layer2.0"))
+    (cell,) = board[0]["scores"]
+    assert cell["value"] == pytest.approx(best)
+    assert cell["layer"] == result.best_layer("V1")
+    assert cell["ceiling"] == pytest.approx(result.ceilings["V1"].value)
+
+
+def test_brainscore_metric_records_its_convention(bench, tmp_path):
+    result = score_model(
+        "resnet20",
+        bench["recording"],
+        layers=["layer1.0"],
+        regions=["V1"],
+        metric="brainscore",
+        mapping="ridge",
+        convention="ratio",
+        train_fraction=0.8,
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    s = result.scores[("V1", "layer1.0")]
+    assert s.convention == "ratio"
+    assert s.ceiled == pytest.approx(s.value / s.ceiling)
+
+
+def test_clear_errors(bench, tmp_path):
+    with pytest.raises(ScoringError, match="registered models"):
+        load_scoring_model("no-such-model")
+    with pytest.raises(ScoringError, match="choose one of"):
+        score_model("resnet20", bench["recording"], metric="accuracy", **FAST)
+    with pytest.raises(ScoringError, match="lower --train-fraction"):
+        score_model("resnet20", bench["recording"], metric="brainscore", **FAST)
+    with pytest.raises(ScoringError, match="not in the recording"):
+        score_model("resnet20", bench["recording"], regions=["MT"], **FAST)
+    with pytest.raises(ScoringError, match="--stimuli"):
+        score_model("resnet20", bench["recording"], stimuli=tmp_path / "nothing.csv", **FAST)
+
+
+def test_nwb_benchmark_scores_end_to_end(tmp_path):
+    out = simulate_benchmark(
+        tmp_path / "nwb",
+        areas={"IT": "layer3.2"},
+        n_per_digit=6,
+        n_animals=2,
+        units_per_animal=10,
+        n_trials=4,
+        noise="poisson",
+        fmt="nwb",
+    )
+    assert out["recording"].endswith(".nwb")
+    result = score_model(
+        "resnet20",
+        out["recording"],
+        layers=["layer3.2"],
+        mapping="ridge",
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    assert result.regions == ["IT"]
+    assert np.isfinite(result.scores[("IT", "layer3.2")].value)
