@@ -467,6 +467,7 @@ def score(
     ),
     no_db: bool = typer.Option(False, "--no-db", help="do not write to the results database"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="activation cache folder"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (model forward only)"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -498,6 +499,7 @@ def score(
             seed=seed,
             model_seed=model_seed,
             cache_dir=cache_dir,
+            device=device,
             progress=progress and not as_json,
         )
         files = save_scoring(result, out or Path("runs") / "scores" / _slug(result.model))
@@ -525,9 +527,13 @@ def _slug(text: str) -> str:
 
 
 def _print_scores(payload: dict) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     con = _console()
+    wide = 28 + max(len(lay) for lay in payload["layers"]) + 24 * len(payload["regions"])
+    if con.width < wide:  # pipes and narrow terminals: never cut the numbers
+        con = Console(width=wide)
     settings = payload["settings"]
     table = Table(
         title=f"{payload['model']} on {payload['benchmark']}: {payload['metric']}, "
@@ -538,9 +544,9 @@ def _print_scores(payload: dict) -> None:
             else ""
         )
     )
-    table.add_column("layer")
+    table.add_column("layer", no_wrap=True)
     for region in payload["regions"]:
-        table.add_column(region, justify="right")
+        table.add_column(f"{region} (% ceiling)", justify="right", no_wrap=True)
     rows = {(r["region"], r["layer"]): r for r in payload["rows"]}
     fmt = lambda v, f=".3f": "-" if v is None else f"{v:{f}}"  # noqa: E731
     for layer in payload["layers"]:
@@ -548,13 +554,13 @@ def _print_scores(payload: dict) -> None:
         for region in payload["regions"]:
             r = rows[(region, layer)]
             shown = r["ceiled"] if payload["metric"] == "brainscore" else r["value"]
-            cell = f"{fmt(shown)} ± {fmt(r['error'])} ({fmt(r['percent_of_ceiling'], '.0f')} %)"
+            cell = f"{fmt(shown)}±{fmt(r['error'])} {fmt(r['percent_of_ceiling'], '.0f'):>3s}%"
             cells.append(f"[bold]{cell} *[/]" if r["best"] else cell)
         table.add_row(layer, *cells)
     ceil_cells = []
     for region in payload["regions"]:
         c = payload["ceilings"][region]
-        ceil_cells.append(f"{fmt(c.get('value'))} ± {fmt(c.get('error'))}")
+        ceil_cells.append(f"{fmt(c.get('value'))}±{fmt(c.get('error'))}     ")
     table.add_row("[italic]ceiling[/]", *ceil_cells)
     con.print(table)
     con.print(

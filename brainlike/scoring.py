@@ -423,6 +423,7 @@ def score_model(
     seed: int = 0,
     model_seed: int = 0,
     cache_dir: str | Path | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> ScoringResult:
     """Score every chosen layer of ``model`` against every area of ``recording``.
@@ -462,6 +463,9 @@ def score_model(
         Seed of splits and bootstraps; seed of a registry model's random weights.
     cache_dir : str or Path, optional
         Activation cache (default :func:`default_cache_dir`).
+    device : str
+        Where the model runs to extract activations (``"cpu"``, ``"cuda"``, ``"auto"``: the
+        GPU when there is one); mappings run on the CPU.
     """
     from brainlike.analysis import neural
     from brainlike.analysis.activations import extract_activations
@@ -533,6 +537,7 @@ def score_model(
         cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
         preprocessing=sm.preprocessing(),
         progress=progress,
+        device=_device(device),
     )
     common = {"n_splits": n_splits, "seed": seed}
     scores: dict[tuple[str, str], Any] = {}
@@ -635,6 +640,16 @@ def _mapping_for(mapping: str, n_features: int, n_stimuli: int, train_fraction: 
 
     k = min(25, n_features, int(np.floor(n_stimuli * train_fraction)) - 1)
     return "pls" if k >= 25 else make_mapping("pls", n_components=max(k, 1))
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ScoringError(f"--device {device}: no CUDA device is visible; use --device cpu")
+    return device
 
 
 def _region_mask(rec: Any, region: str) -> np.ndarray:

@@ -83,3 +83,52 @@ def test_train_topo_report_end_to_end(tmp_path):
 def test_topo_on_a_folder_that_is_not_a_run(tmp_path):
     res = runner.invoke(app, ["topo", str(tmp_path)])
     assert res.exit_code == 2 and "brainlike train" in res.output
+
+
+def test_simulate_score_leaderboard_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            str(tmp_path / "sim"),
+            "--per-digit", "6",
+            "--animals", "2",
+            "--neuroids", "8",
+            "--trials", "4",
+            "--areas", "V1=layer1.0,IT=layer3.2",
+            "--json",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    sim = json.loads(res.stdout)
+    assert sim["recording"].endswith("recording.nc")
+    args = ["score", "resnet20", "-r", sim["recording"], "--layers", "layer1.0,layer3.2"]
+    args += ["--mapping", "ridge", "--splits", "2", "--bootstraps", "2", "--db", db]
+    res = runner.invoke(app, [*args, "--json", "--out", str(tmp_path / "scores")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["layers"] == ["layer1.0", "layer3.2"] and sorted(out["regions"]) == ["IT", "V1"]
+    assert len(out["rows"]) == 4 and out["database"]["rows"] == 4
+    assert (tmp_path / "scores" / "layer_profile.png").is_file()
+    # The human table names the best layer per area and the ceiling.
+    res = runner.invoke(app, [*args, "--no-db", "--out", str(tmp_path / "scores2")])
+    assert res.exit_code == 0, res.output
+    assert "best layer for V1" in res.stdout and "ceiling" in res.stdout
+    res = runner.invoke(
+        app, ["leaderboard", "--db", db, "--json", "--csv", str(tmp_path / "lb.csv")]
+    )
+    assert res.exit_code == 0, res.output
+    board = json.loads(res.stdout)
+    assert [r["model"] for r in board] == ["resnet20"]
+    assert len(board[0]["scores"]) == 2  # one cell per area: the best layer's score
+    assert (tmp_path / "lb.csv").read_text().startswith("rank")
+
+
+def test_score_errors_name_the_fix(tmp_path):
+    res = runner.invoke(app, ["score", "resnet20", "-r", str(tmp_path / "missing.nc"), "--no-db"])
+    assert res.exit_code == 2
+    assert "missing.nc" in res.output
+    res = runner.invoke(app, ["score", "nonexistent-model", "-r", str(tmp_path / "x.nc")])
+    assert res.exit_code == 2

@@ -61,7 +61,7 @@ def test_simulated_benchmark_files_and_truth(bench):
     assert truth["expected_reliability_median"] == pytest.approx(0.96, abs=0.01)
 
 
-def test_generating_layer_reaches_the_ceiling_and_beats_an_unrelated_model(bench, tmp_path):
+def test_generating_layer_reaches_the_ceiling_and_mismatched_stimuli_score_nothing(bench, tmp_path):
     layers = ["layer1.0", "layer3.2"]
     brain = score_model(
         "resnet20",

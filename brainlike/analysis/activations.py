@@ -41,6 +41,7 @@ Time-resolved models
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import inspect
@@ -898,6 +899,19 @@ def extract_activations(
     return acts
 
 
+@contextlib.contextmanager
+def _full_fp32() -> Iterator[None]:
+    """Switch off TF32 on GPUs while extracting: the cache key leaves out the device, so a GPU
+    and a CPU run must give the same numbers (TF32 convolutions differ by about 2e-4)."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def _run_model(
     model: nn.Module,
     source: _Stimuli,
@@ -946,7 +960,7 @@ def _run_model(
             if spec.kind == "module":
                 handles.append(modules[spec.target].register_forward_hook(make_hook(spec.target)))
         model.to(device).eval()
-        with torch.no_grad(), _progress(progress) as bar:
+        with torch.no_grad(), _full_fp32(), _progress(progress) as bar:
             task = bar.add_task(f"activations ({len(specs)} layers)", total=n)
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)

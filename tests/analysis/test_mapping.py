@@ -248,7 +248,7 @@ def test_fit_predict_splits_other_mappings_loop_over_clones():
         out = fit_predict_splits(name, X, [Y, Y[:, :2]], splits)
         for s, (train, test) in enumerate(splits):
             est = make_mapping(name).fit(X[train], Y[train, :2])
-            np.testing.assert_allclose(out[s][1], est.predict(X[test]), rtol=1e-12)
+            np.testing.assert_allclose(out[s][1], est.predict(X[test]), rtol=1e-9)
     out = fit_predict_splits("identity", X, [Y], splits)
     np.testing.assert_array_equal(out[1][0], X[splits[1][1]])
     # boolean masks work like index arrays
@@ -257,6 +257,99 @@ def test_fit_predict_splits_other_mappings_loop_over_clones():
     by_mask = fit_predict_splits("ridge", X, [Y], [(mask, ~mask)])
     np.testing.assert_allclose(by_mask[0][0], fit_predict_splits("ridge", X, [Y], splits)[0][0])
     del rng
+
+
+# (n, p): features fewer than training rows (primal), more than all rows (one Gram matrix),
+# in between, and far more
+LINEAR_SHAPES = [(90, 12), (60, 250), (120, 80), (70, 3000)]
+
+
+def _clone_loop(estimator, X, Ys, splits):
+    X64 = X.astype(np.float64)
+    return [
+        [
+            clone(estimator).fit(X64[train], Y[train]).predict(X64[test]).reshape(len(test), -1)
+            for Y in Ys
+        ]
+        for train, test in splits
+    ]
+
+
+def _linear_case(n, p, seed):
+    rng = np.random.default_rng(seed)
+    X, _ = latent_data(n, p, 1, seed=seed)
+    # several targets of different widths (one 1-D), offsets and scales
+    Ys = [latent_data(n, p, q, seed=seed + q)[1] * (q + 1) for q in (5, 1, 9)]
+    Ys[1] = Ys[1][:, 0]
+    splits = [(perm[: int(0.6 * n)], perm[int(0.6 * n) :]) for perm in (rng.permutation(n),)]
+    splits.append((np.arange(n // 2), np.arange(n // 2 + 3, n)))  # 3 rows in neither
+    return X, Ys, splits
+
+
+@pytest.mark.parametrize("shape", LINEAR_SHAPES)
+@pytest.mark.parametrize("alpha", [1.0, 0.01, 300.0])
+def test_fit_predict_splits_ridge_equals_sklearn_clones(shape, alpha):
+    X, Ys, splits = _linear_case(*shape, seed=shape[1])
+    assert X.dtype == np.float32
+    out = fit_predict_splits(RidgeMapping(alpha=alpha), X, Ys, splits)
+    ref = _clone_loop(Ridge(alpha=alpha), X, Ys, splits)
+    for s in range(len(splits)):
+        for m in range(len(Ys)):
+            assert out[s][m].shape == ref[s][m].shape
+            assert rel(out[s][m], ref[s][m]) < 1e-8
+
+
+@pytest.mark.parametrize("shape", LINEAR_SHAPES)
+def test_fit_predict_splits_linreg_equals_sklearn_clones(shape):
+    X, Ys, splits = _linear_case(*shape, seed=shape[0])
+    out = fit_predict_splits("linreg", X, Ys, splits)
+    ref = _clone_loop(LinearRegression(), X, Ys, splits)  # minimum norm when p > n
+    for s in range(len(splits)):
+        for m in range(len(Ys)):
+            assert out[s][m].shape == ref[s][m].shape
+            assert rel(out[s][m], ref[s][m]) < 1e-6
+
+
+def test_fit_predict_splits_linreg_rank_deficient_is_minimum_norm():
+    # duplicated and constant columns: the minimum-norm solution, as scikit-learn's lstsq
+    X, Ys, splits = _linear_case(80, 20, seed=5)
+    X = np.hstack([X, X[:, :5], np.full((80, 2), 3.0, dtype=np.float32)])
+    out = fit_predict_splits("linreg", X, Ys, splits)
+    ref = _clone_loop(LinearRegression(), X, Ys, splits)
+    for s in range(len(splits)):
+        for m in range(len(Ys)):
+            assert rel(out[s][m], ref[s][m]) < 1e-6
+
+
+@pytest.mark.parametrize("shape", LINEAR_SHAPES)
+def test_fit_predict_splits_one_to_one_equals_clones(shape, monkeypatch):
+    # several blocks of source units (the correlation is taken block by block)
+    monkeypatch.setattr(mapping_module, "_CORR_FLOATS", 64)
+    X, Ys, splits = _linear_case(*shape, seed=7)
+    X[:, 3] = 2.0  # a constant unit is never chosen
+    out = fit_predict_splits("one_to_one", X, Ys, splits)
+    for s, (train, test) in enumerate(splits):
+        for m, Y in enumerate(Ys):
+            est = OneToOneMapping().fit(X[train], Y[train])
+            expected = est.predict(X[test]).reshape(len(test), -1)
+            np.testing.assert_array_equal(out[s][m], expected)
+
+
+def test_fit_predict_splits_linear_fast_paths_are_used():
+    # the fast paths never clone; ridgecv, subclasses and alpha = 0 loop over clones
+    X, Ys, splits = _linear_case(50, 30, seed=1)
+    calls = []
+
+    class Counting(RidgeMapping):
+        def fit(self, X, Y):
+            calls.append(1)
+            return super().fit(X, Y)
+
+    fit_predict_splits(RidgeMapping(), X, Ys, splits)
+    fit_predict_splits(Counting(), X, Ys, splits)
+    assert len(calls) == len(splits) * len(Ys)
+    assert mapping_module._linear_kind(RidgeMapping(alpha=0.0)) is None
+    assert mapping_module._linear_kind(RidgeCVMapping()) is None
 
 
 def test_fit_predict_splits_errors():
