@@ -89,7 +89,7 @@ def load_scoring_model(
     import torch
 
     from brainlike.registry import list_models, model_entry
-    from brainlike.train.checkpoint import CheckpointError, load_checkpoint
+    from brainlike.train.checkpoint import load_model_from_checkpoint
 
     path = Path(spec).expanduser()
     if path.is_dir() or path.suffix in (".pt", ".pth") or path.exists():
@@ -99,16 +99,7 @@ def load_scoring_model(
                 f"{path} is a folder but holds no checkpoints/last.pt; give a run directory made "
                 "by `brainlike train`, a checkpoint file, or a registered model name"
             )
-        state = load_checkpoint(ckpt)
-        from brainlike.models.zoo import build_from_description
-
-        model = build_from_description(state["architecture"])
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise CheckpointError(
-                f"{ckpt}: weights do not fit their architecture ({err})"
-            ) from None
+        model, state = load_model_from_checkpoint(ckpt)
         prep = state.get("preprocessing") or _preprocessing_from_config(state.get("config"))
         name = str(
             (state.get("config") or {}).get("name") or (path.name if path.is_dir() else path.stem)

@@ -98,3 +98,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{CHECKPOINT_FORMAT!r}); brainlike only resumes from checkpoints it wrote"
         )
     return state
+
+
+def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights; returns (model, state).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a readable brainlike checkpoint or its weights do not fit the
+        architecture it records.
+    """
+    from brainlike.models.zoo import build_from_description
+
+    state = load_checkpoint(path)
+    model = build_from_description(state["architecture"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: weights do not fit their own architecture ({err})"
+        ) from None
+    return model, state

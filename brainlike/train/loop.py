@@ -38,6 +38,7 @@ from brainlike.train.checkpoint import (
     atomic_write_json,
     atomic_write_text,
     load_checkpoint,
+    load_model_from_checkpoint,
     save_checkpoint,
 )
 
@@ -513,21 +514,13 @@ def grow_from_checkpoint(
     """A trained Reset network from ``cfg.init.checkpoint``, widened and deepened as asked."""
     from brainlike.models.parallel import StackedLinear
     from brainlike.models.reset import LevelSpec, ResetNetwork
-    from brainlike.models.zoo import build_from_description
 
     init = cfg.init
-    state = load_checkpoint(Path(init.checkpoint).expanduser())
-    model = build_from_description(state["architecture"])
+    model, _ = load_model_from_checkpoint(Path(init.checkpoint).expanduser())
     if not isinstance(model, ResetNetwork):
         raise CheckpointError(
             f"{init.checkpoint} holds a {type(model).__name__}; init can only grow Reset networks"
         )
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"{init.checkpoint}: weights do not fit their own architecture ({err})"
-        ) from None
     if model.in_channels != in_channels:
         raise ValueError(
             f"{init.checkpoint} was trained on {model.in_channels}-channel images but data gives "
