@@ -672,7 +672,12 @@ def leaderboard(
     if as_json:
         print(json.dumps(table.to_records(), indent=2))
         return
-    _console().print(render_table(table))
+    from rich.console import Console
+
+    rendered = render_table(table)
+    con = _console()
+    wide = 30 * len(rendered.columns)
+    (Console(width=wide) if con.width < wide else con).print(rendered)
     for p in (csv, html):
         if p:
             _console().print(f"written: {p}", highlight=False)
