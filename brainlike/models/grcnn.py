@@ -33,7 +33,16 @@ from torch import Tensor, nn
 
 from brainlike.registry import register_model
 
-__all__ = ["GRCL", "GRCNN", "Bottleneck", "PreActConv", "Transition", "grcnn55", "grcnn109"]
+__all__ = [
+    "GRCL",
+    "GRCNN",
+    "Bottleneck",
+    "PreActConv",
+    "Transition",
+    "grcnn55",
+    "grcnn109",
+    "grcnn_small",
+]
 
 ITERATIONS = {55: (3, 3, 4, 3), 109: (3, 3, 22, 3)}
 """Iterations T of the four GRCLs per depth (spec: recurrent.md §4)."""
