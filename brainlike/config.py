@@ -180,13 +180,34 @@ class AlexNetModelConfig(_Strict):
     locality: LocalityPriorConfig = Field(default_factory=LocalityPriorConfig)
 
 
+class GRCNNModelConfig(_Strict):
+    """A gated recurrent CNN (spec: recurrent.md §4); no cortical sheet, so no topography."""
+
+    kind: Literal["grcnn"]
+    depth: Literal[55, 109] = 55
+    width: float = Field(default=1.0, gt=0, le=4, description="channel multiplier")
+    iterations: list[int] | None = Field(
+        default=None, description="GRCL iterations of the 4 stages (default: the depth's)"
+    )
+    gated: bool = Field(default=True, description="false: the unrolled residual control")
+    groups: int = Field(default=32, ge=1)
+
+    @field_validator("iterations")
+    @classmethod
+    def _four_stages(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) != 4 or any(t < 1 for t in v)):
+            raise ValueError(f"iterations needs 4 positive counts, one per stage; got {v}")
+        return v
+
+
 MODEL_KINDS: dict[str, type[BaseModel]] = {
     "reset": ModelConfig,
     "lenet": LeNetModelConfig,
     "alexnet": AlexNetModelConfig,
+    "grcnn": GRCNNModelConfig,
 }
 AnyModelConfig = Annotated[
-    Union[ModelConfig, LeNetModelConfig, AlexNetModelConfig],  # noqa: UP007
+    Union[ModelConfig, LeNetModelConfig, AlexNetModelConfig, GRCNNModelConfig],  # noqa: UP007
     Field(discriminator="kind"),
 ]
 
@@ -307,6 +328,13 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
         reset = isinstance(self.model, ModelConfig)
+        if isinstance(self.model, GRCNNModelConfig) and (
+            self.objective.spatial.weight > 0 or self.analysis.sheet
+        ):
+            raise ValueError(
+                "model.kind grcnn has no cortical sheet, so objective.spatial.weight and "
+                "analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+            )
         if self.init is not None and not reset:
             raise ValueError(
                 "init (growing a trained model) applies to Reset networks (model.kind: reset)"

@@ -239,6 +239,12 @@ def default_layers(model: Any, input_shape: tuple[int, int, int] | None = None) 
             chosen.extend(expand(name, mod))
         elif usable(name) and not isinstance(mod, skip):
             chosen.append(name)
+        else:
+            # A recurrent stage returns its states; its last per-iteration tap is its output.
+            taps = [c for c, _ in mod.named_children() if c.startswith("iter") and c[4:].isdigit()]
+            taps = [f"{name}.{c}" for c in sorted(taps, key=lambda c: int(c[4:]))]
+            if taps and usable(taps[-1]):
+                chosen.append(taps[-1])
     chosen.sort(key=lambda n: order.get(n, 0))
     return sheets + chosen or sheets + [n for n in list_layers(model, input_shape) if n != "output"]
 

@@ -191,3 +191,10 @@ def test_nwb_benchmark_scores_end_to_end(tmp_path):
     )
     assert result.regions == ["IT"]
     assert np.isfinite(result.scores[("IT", "layer3.2")].value)
+
+
+def test_default_layers_of_a_recurrent_model_read_each_stage_at_its_last_iteration():
+    sm = load_scoring_model("grcnn-small")
+    layers = default_layers(sm.model, (3, 32, 32))
+    taps = [lay for lay in layers if lay.startswith("stage")]
+    assert taps == ["stage1.iter3", "stage2.iter3", "stage3.iter4", "stage4.iter3"]

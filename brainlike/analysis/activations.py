@@ -937,7 +937,7 @@ def _run_model(
         def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
             if not isinstance(out, Tensor):
                 children = [c for c in modules if c.startswith(name + ".")][:8]
-                raise TypeError(
+                raise ValueError(
                     f"module {name!r} returns {type(out).__name__}, not a tensor; record one of "
                     f"its submodules ({', '.join(children) or 'none'}) or a sheet layer instead"
                 )

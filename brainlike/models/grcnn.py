@@ -232,6 +232,17 @@ class GRCNN(nn.Module):
             raise ValueError(f"width must be positive, got {width}")
         self.iterations = tuple(int(t) for t in iterations)
         self.in_channels, self.input_size = in_channels, input_size
+        self.out_features = num_classes
+        self._config = {
+            "depth": depth,
+            "num_classes": num_classes,
+            "width": width,
+            "in_channels": in_channels,
+            "input_size": input_size,
+            "gated": gated,
+            "iterations": list(self.iterations),
+            "groups": groups,
+        }
 
         def scaled(c: int) -> int:
             return max(groups, round(c * width / groups) * groups)
@@ -279,6 +290,10 @@ class GRCNN(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def describe(self) -> dict:
+        """Constructor arguments, tagged ``kind: grcnn`` (stored in checkpoints)."""
+        return {"kind": "grcnn", **self._config}
 
     def forward(
         self, x: Tensor, return_states: bool = False

@@ -9,6 +9,7 @@ Analyses and objectives ask for these; they never guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from torch import Tensor
@@ -32,3 +33,17 @@ def grid_coordinates(height: int, width: int) -> np.ndarray:
     """``(height * width, 2)`` float (row, col) coordinates in row-major order."""
     rr, cc = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     return np.stack([rr.ravel(), cc.ravel()], 1).astype(np.float64)
+
+
+def forward_all(model: Any, x: Tensor, has_sheet: bool | None = None) -> SheetOutput:
+    """``model(x, return_all=True)`` for models with sheets; plain models' logits wrapped.
+
+    Lets one training loop serve Reset and locality networks (which return a SheetOutput)
+    and ordinary classifiers such as GRCNN or ResNet-20 (which return logits only). Pass
+    ``has_sheet`` when ``model`` is a wrapper (e.g. distributed) that hides ``.sheet``.
+    """
+    if has_sheet is None:
+        has_sheet = bool(getattr(model, "sheet", None))
+    if has_sheet:
+        return model(x, return_all=True)
+    return SheetOutput(logits=model(x))

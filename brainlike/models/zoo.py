@@ -102,6 +102,19 @@ def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> R
 
 def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> nn.Module:
     """Build the model a config's ``model`` section describes (any ``kind``)."""
+    if model_cfg.kind == "grcnn":
+        from brainlike.models.grcnn import GRCNN
+
+        return GRCNN(
+            depth=model_cfg.depth,
+            num_classes=out_features,
+            width=model_cfg.width,
+            in_channels=in_channels,
+            input_size=input_size,
+            gated=model_cfg.gated,
+            iterations=model_cfg.iterations,
+            groups=model_cfg.groups,
+        )
     if model_cfg.kind in ("lenet", "alexnet"):
         from brainlike.models.locality import AlexNetLP, LeNetLP
 
@@ -151,12 +164,18 @@ def describe_model(model: nn.Module) -> dict:
         return {"kind": "alexnet", **model.describe()}
     if isinstance(model, ResetNetwork):
         return model.describe()
+    if hasattr(model, "describe") and model.describe().get("kind") == "grcnn":
+        return model.describe()
     raise TypeError(f"no architecture description for {type(model).__name__}")
 
 
 def build_from_description(desc: dict) -> nn.Module:
     """Rebuild a model from its ``describe()`` dict (as stored in checkpoints)."""
     kind = desc.get("kind", "reset")
+    if kind == "grcnn":
+        from brainlike.models.grcnn import GRCNN
+
+        return GRCNN(**{k: v for k, v in desc.items() if k != "kind"})
     if kind in ("lenet", "alexnet"):
         from brainlike.models.locality import AlexNetLP, LeNetLP
 

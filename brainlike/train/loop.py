@@ -32,6 +32,7 @@ from torch import Tensor
 
 import brainlike
 from brainlike.config import ExperimentConfig, config_from_dict
+from brainlike.models.sheet import forward_all
 from brainlike.train.checkpoint import (
     CheckpointError,
     atomic_save_npz,
@@ -153,7 +154,7 @@ def evaluate(
     counts = torch.zeros(num_classes, dtype=torch.float64)
     for x, y in loader:
         x, y = x.to(device), y.to(device)
-        out = model(x, return_all=True)
+        out = forward_all(model, x)
         if codebook is not None:
             labels = _labels_from_codes(y, codebook)
             loss = code_loss(out.logits, y.float())
@@ -166,7 +167,7 @@ def evaluate(
         total += n
         loss_sum += float(loss) * n
         correct += int((pred == labels).sum())
-        if record_grid:
+        if record_grid and sheet is not None:
             g = out.sheets[sheet].double().cpu()
             onehot = torch.nn.functional.one_hot(labels.cpu(), num_classes).double()  # (B, C)
             flat = g.flatten(1)
@@ -339,7 +340,11 @@ def train(
         num_workers=cfg.train.num_workers,
     )
     snap_sheet, spatial_sheet = resolve_sheets(cfg, raw_model)
-    sheet_coords = torch.as_tensor(raw_model.sheet[spatial_sheet], dtype=torch.float32)
+    sheet_coords = (
+        torch.as_tensor(raw_model.sheet[spatial_sheet], dtype=torch.float32)
+        if spatial_sheet is not None
+        else None
+    )
     tile = int(getattr(raw_model, "tile", 0))
     prior_layers = [m for m in raw_model.modules() if hasattr(m, "prior") and hasattr(m, "weight")]
     wiring = cfg.objective.wiring
@@ -351,7 +356,9 @@ def train(
             "set model.kind: lenet/alexnet with locality enabled, or set the wiring weights to 0"
         )
 
-    def snapshot(epoch_pos: float) -> dict[str, Any]:
+    def snapshot(epoch_pos: float) -> dict[str, Any] | None:
+        if snap_sheet is None:  # a model without a cortical sheet has no maps to snapshot
+            return None
         ev = evaluate(raw_model, test_loader, n_classes, device, codebook, sheet=snap_sheet)
         recorder.add(ev["means"], ev["vars"], ev["counts"], global_step, epoch_pos, ev["acc"])
         return ev
@@ -404,7 +411,7 @@ def train(
                 )
                 seen, correct, loss_sum = 0, 0, 0.0
                 for i, (x, y) in enumerate(loader, start=1):
-                    out = model(x, return_all=True)
+                    out = forward_all(model, x, has_sheet=snap_sheet is not None)
                     if codes:
                         loss = code_loss(out.logits, y.float())
                         pred, labels = (
@@ -570,11 +577,18 @@ def freeze_rows(model: torch.nn.Module, frozen: dict[str, int]) -> None:
         p.register_hook(lambda g, keep=keep: g * keep)
 
 
-def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str, str]:
-    """Names of the sheet to snapshot and of the sheet the spatial loss acts on."""
+def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str | None, str | None]:
+    """Names of the sheet to snapshot and of the sheet the spatial loss acts on (None, None
+    for a model without a sheet: it trains and is scored, but has no maps to snapshot)."""
     sheets = list(getattr(model, "sheet", {}) or {})
     if not sheets:
-        raise ValueError(f"model {type(model).__name__} has no sheet (unit coordinates) to analyse")
+        if cfg.objective.spatial.weight > 0 or cfg.analysis.sheet:
+            raise ValueError(
+                f"model {type(model).__name__} has no cortical sheet (unit coordinates), so "
+                "objective.spatial.weight and analysis.sheet cannot apply; set the weight to 0 "
+                "and leave analysis.sheet empty, or use a model with a sheet (Reset, locality)"
+            )
+        return None, None
 
     def check(name: str, key: str) -> str:
         if name not in sheets:
@@ -599,7 +613,10 @@ def _write_epoch(
 ) -> None:
     from brainlike.models.zoo import describe_model
 
-    atomic_save_npz(run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile))
+    if recorder.step:
+        atomic_save_npz(
+            run_dir / "snapshots.npz", **recorder.arrays(list(bundle.class_names), tile)
+        )
     atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     save_checkpoint(
         run_dir / "checkpoints" / "last.pt",
