@@ -526,14 +526,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
 
 
-def _print_scores(payload: dict) -> None:
+def _wide_console(width: int):
+    """The console, widened to ``width`` where it is narrower (pipes, small terminals), so a
+    table's numbers are never cut."""
     from rich.console import Console
-    from rich.table import Table
 
     con = _console()
-    wide = 28 + max(len(lay) for lay in payload["layers"]) + 24 * len(payload["regions"])
-    if con.width < wide:  # pipes and narrow terminals: never cut the numbers
-        con = Console(width=wide)
+    return Console(width=width) if con.width < width else con
+
+
+def _print_scores(payload: dict) -> None:
+    from rich.table import Table
+
+    con = _wide_console(
+        28 + max(len(lay) for lay in payload["layers"]) + 24 * len(payload["regions"])
+    )
     settings = payload["settings"]
     table = Table(
         title=f"{payload['model']} on {payload['benchmark']}: {payload['metric']}, "
@@ -672,12 +679,8 @@ def leaderboard(
     if as_json:
         print(json.dumps(table.to_records(), indent=2))
         return
-    from rich.console import Console
-
     rendered = render_table(table)
-    con = _console()
-    wide = 30 * len(rendered.columns)
-    (Console(width=wide) if con.width < wide else con).print(rendered)
+    _wide_console(30 * len(rendered.columns)).print(rendered)
     for p in (csv, html):
         if p:
             _console().print(f"written: {p}", highlight=False)

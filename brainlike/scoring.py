@@ -10,7 +10,6 @@ area under the same mapping class (spec: neural-evaluation.md §4-5, §10).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -54,12 +53,10 @@ class ScoringModel:
         }
 
     def weights_digest(self) -> str:
-        """Short sha256 of the weights (identifies the model in the results database)."""
-        h = hashlib.sha256()
-        for name, t in self.model.state_dict().items():
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        """Short sha256 of the architecture and weights (identifies the model in the database)."""
+        from brainlike.analysis.activations import model_digest
+
+        return model_digest(self.model)[:16]
 
 
 def load_scoring_model(
@@ -149,26 +146,14 @@ def _jsonable(v: Any) -> bool:
 def _preprocessing_from_config(config: dict | None) -> dict[str, Any]:
     """Preprocessing of a checkpoint written before checkpoints recorded it: rebuild its data."""
     from brainlike.config import config_from_dict
-    from brainlike.data.images import load_dataset
+    from brainlike.data.images import load_experiment_dataset
 
     if not config:
         raise ScoringError(
             "this checkpoint records neither its preprocessing nor its config; retrain it with "
             "this version of brainlike, or pass --image-size and --channels"
         )
-    cfg = config_from_dict(config)
-    d = cfg.data
-    bundle = load_dataset(
-        d.dataset,
-        data_dir=d.data_dir,
-        download=False,
-        input_size=d.input_size,
-        channels=d.channels,
-        normalize=d.normalize,
-        train_size=d.train_size,
-        test_size=d.test_size,
-        seed=cfg.seed,
-    )
+    bundle = load_experiment_dataset(config_from_dict(config), download=False, augment=False)
     from brainlike.train.loop import preprocessing_of
 
     return preprocessing_of(bundle)
@@ -182,39 +167,15 @@ def default_layers(model: Any, input_shape: tuple[int, int, int] | None = None) 
     scored block by block, a conv/linear followed by its norm and nonlinearity as one unit (its
     last module). Normalisation, dropout and modules called more than once are skipped.
     """
-    import torch
     from torch import nn
 
-    from brainlike.analysis.activations import list_layers
+    from brainlike.analysis.activations import list_layers, module_calls, sheet_layers
 
-    sheets = [n for n in list_layers(model, input_shape) if n.startswith("sheet:")]
-    calls: dict[str, int] = {}
-    tensor_out: dict[str, bool] = {}
-    handles = []
-    modules = dict(model.named_modules())
-    for name, mod in modules.items():
-        if not name:
-            continue
-
-        def hook(_m, _i, out, name=name):
-            calls[name] = calls.get(name, 0) + 1
-            tensor_out[name] = isinstance(out, torch.Tensor)
-
-        handles.append(mod.register_forward_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        shape = input_shape or (model.in_channels, model.input_size, model.input_size)
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
+    calls = module_calls(model, input_shape)
     order = {name: i for i, name in enumerate(calls)}
 
     def usable(name: str) -> bool:
-        return calls.get(name) == 1 and tensor_out.get(name, False)
+        return calls.get(name, False)
 
     skip = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.Dropout, nn.Identity)
     joins = (*skip, nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.LeakyReLU, nn.SiLU)
@@ -246,6 +207,7 @@ def default_layers(model: Any, input_shape: tuple[int, int, int] | None = None) 
             if taps and usable(taps[-1]):
                 chosen.append(taps[-1])
     chosen.sort(key=lambda n: order.get(n, 0))
+    sheets = sheet_layers(model)
     return sheets + chosen or sheets + [n for n in list_layers(model, input_shape) if n != "output"]
 
 
@@ -471,6 +433,7 @@ def score_model(
         read_recording,
         read_stimulus_set,
         responses,
+        select_neuroids,
         validate_recording,
     )
 
@@ -546,9 +509,7 @@ def score_model(
         )
         for region in chosen:
             Y = responses(rec, region=region)
-            animal = np.asarray(
-                [str(a) for a in rec.coords["animal"].values[_region_mask(rec, region)]]
-            )
+            animal = select_neuroids(rec, region=region).coords["animal"].values.astype(str)
             if metric == "brainscore":
                 ceilings[region] = neural.brainscore_internal_consistency(Y, seed=seed)
             else:
@@ -649,10 +610,6 @@ def _device(device: str) -> str:
     return device
 
 
-def _region_mask(rec: Any, region: str) -> np.ndarray:
-    return np.asarray([str(r) == region for r in rec.coords["region"].values])
-
-
 def _ceiling(neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator, common):
     if len(set(animal)) < 2:
         raise ScoringError(
@@ -676,18 +633,13 @@ def _ceiling(neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator
 
 def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
     """Average the time bins that overlap ``window`` (all bins when None)."""
+    from brainlike.data.recordings import average_time
+
     if "time_bin" not in rec.dims:
         raise ScoringError("--time-window was given but the recording has no time bins")
     if window is None:
         return rec.mean("time_bin", skipna=False)
-    start = np.asarray(rec.coords["time_bin_start"].values, float)
-    end = np.asarray(rec.coords["time_bin_end"].values, float)
-    keep = (end > window[0]) & (start < window[1])
-    if not keep.any():
-        raise ScoringError(
-            f"no time bin overlaps {window[0]}-{window[1]} ms; bins span {start.min()}-{end.max()} ms"
-        )
-    return rec.isel(time_bin=np.flatnonzero(keep)).mean("time_bin", skipna=False)
+    return average_time(rec, window[0], window[1], overlapping=True)
 
 
 def _progress(enabled: bool):

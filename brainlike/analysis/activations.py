@@ -338,6 +338,35 @@ def list_layers(
     -------
     list of str
     """
+    recordable = module_calls(model, input_shape, device=device)
+    good = [n for n, ok in recordable.items() if ok]  # dict order = call order
+    leafish = [n for n in good if not any(m.startswith(n + ".") for m in good)]
+    return [*leafish, *sheet_layers(model), OUTPUT]
+
+
+def sheet_layers(model: nn.Module) -> list[str]:
+    """``sheet:<name>`` layer names of a model with cortical sheets (empty for other models)."""
+    sheets = _model_sheets(model)
+    if not (sheets and _accepts_return_all(model)):
+        return []
+    return [SHEET_PREFIX + s for s in sheets]
+
+
+def module_calls(
+    model: nn.Module, input_shape: Sequence[int] | None = None, *, device: str = "cpu"
+) -> dict[str, bool]:
+    """One dry run on a zero stimulus: every named module that ran, in call order.
+
+    Maps each module name to whether it can be recorded: called exactly once per forward pass
+    with a tensor output.
+
+    Parameters
+    ----------
+    model : the network.
+    input_shape : ``(C, H, W)`` of one stimulus; defaults to ``(model.in_channels,
+        model.input_size, model.input_size)`` when the model has those attributes.
+    device : where to run the dry run.
+    """
     if input_shape is None:
         c, s = getattr(model, "in_channels", None), getattr(model, "input_size", None)
         if not (isinstance(c, int) and isinstance(s, int)):
@@ -346,8 +375,7 @@ def list_layers(
                 "input_shape=(channels, height, width)"
             )
         input_shape = (c, s, s)
-    sheets = _model_sheets(model)
-    use_sheets = bool(sheets) and _accepts_return_all(model)
+    use_sheets = bool(_model_sheets(model)) and _accepts_return_all(model)
     calls: dict[str, int] = {}
     tensor_out: dict[str, bool] = {}
     handles = []
@@ -375,9 +403,7 @@ def list_layers(
         for h in handles:
             h.remove()
         model.train(was_training)
-    good = [n for n in calls if calls[n] == 1 and tensor_out[n]]  # dict order = call order
-    leafish = [n for n in good if not any(m.startswith(n + ".") for m in good)]
-    return [*leafish, *[SHEET_PREFIX + s for s in sheets if use_sheets], OUTPUT]
+    return {n: calls[n] == 1 and tensor_out[n] for n in calls}
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -546,4 +547,27 @@ def load_dataset(
         train_size=train_size,
         test_size=test_size,
         normalize=normalize,
+    )
+
+
+def load_experiment_dataset(
+    cfg: Any, *, download: bool | None = None, augment: bool | None = None
+) -> DatasetBundle:
+    """The dataset an experiment config's ``data`` section names, seeded by ``cfg.seed``.
+
+    ``download`` and ``augment`` default to the config's; pass False to load offline, or
+    the un-augmented pipeline (analyses, scoring).
+    """
+    d = cfg.data
+    return load_dataset(
+        d.dataset,
+        data_dir=d.data_dir,
+        download=d.download if download is None else download,
+        input_size=d.input_size,
+        channels=d.channels,
+        seed=cfg.seed,
+        augment=d.augment if augment is None else augment,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        normalize=d.normalize,
     )

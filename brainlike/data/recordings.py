@@ -597,7 +597,9 @@ def responses(
     return np.asarray(rec.values, dtype=np.float64)
 
 
-def average_time(rec: xr.DataArray, start: float, end: float) -> xr.DataArray:
+def average_time(
+    rec: xr.DataArray, start: float, end: float, *, overlapping: bool = False
+) -> xr.DataArray:
     """Average the time bins that lie inside ``[start, end]`` ms into one 3-D recording.
 
     Parameters
@@ -606,6 +608,9 @@ def average_time(rec: xr.DataArray, start: float, end: float) -> xr.DataArray:
     start, end : float
         Window in ms after stimulus onset; a bin is used when
         ``start <= time_bin_start`` and ``time_bin_end <= end``.
+    overlapping : bool
+        Use every bin that overlaps the window instead
+        (``time_bin_end > start`` and ``time_bin_start < end``).
 
     Returns
     -------
@@ -620,11 +625,15 @@ def average_time(rec: xr.DataArray, start: float, end: float) -> xr.DataArray:
         )
     starts = rec.coords["time_bin_start"].values
     ends = rec.coords["time_bin_end"].values
-    inside = (starts >= start) & (ends <= end)
+    if overlapping:
+        inside = (ends > start) & (starts < end)
+    else:
+        inside = (starts >= start) & (ends <= end)
     if not inside.any():
         bins = [f"({s:g}, {e:g})" for s, e in zip(starts, ends, strict=True)]
         raise RecordingError(
-            f"no time bin lies inside ({start:g}, {end:g}) ms; bins: {_preview(bins, 8)}"
+            f"no time bin {'overlaps' if overlapping else 'lies inside'} ({start:g}, {end:g}) "
+            f"ms; bins: {_preview(bins, 8)}"
         )
     out = rec.isel(time_bin=np.flatnonzero(inside)).mean(TIME_DIM, skipna=False, keep_attrs=True)
     return out.assign_coords(

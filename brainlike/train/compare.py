@@ -197,9 +197,8 @@ def compare_locality(
     (every number below) and figures, and returns the same dict.
     """
     from brainlike.analysis.topography import topography_summary, wiring_length
-    from brainlike.data.images import load_dataset
-    from brainlike.models.zoo import build_from_description
-    from brainlike.train.checkpoint import load_checkpoint
+    from brainlike.data.images import load_experiment_dataset
+    from brainlike.train.checkpoint import load_model_from_checkpoint
     from brainlike.train.loop import RunDirectoryError, train
 
     if cfg.model.kind not in ("lenet", "alexnet"):
@@ -235,19 +234,8 @@ def compare_locality(
             vcfg.name = f"{cfg.name}-{variant}-seed{seed}"
             run_dir = out_dir / f"{variant}-seed{seed}"
             summary = train(vcfg, run_dir, overwrite=True, progress=progress, analyse=False)
-            state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-            model = build_from_description(state["architecture"])
-            model.load_state_dict(state["model"])
-            bundle = load_dataset(
-                vcfg.data.dataset,
-                data_dir=vcfg.data.data_dir,
-                input_size=vcfg.data.input_size,
-                channels=vcfg.data.channels,
-                seed=seed,
-                train_size=vcfg.data.train_size,
-                test_size=vcfg.data.test_size,
-                normalize=vcfg.data.normalize,
-            )
+            model, _ = load_model_from_checkpoint(run_dir / "checkpoints" / "last.pt")
+            bundle = load_experiment_dataset(vcfg, download=False, augment=False)
             maps, labels, acc = collect_sheets(model, bundle.test, device)
             n_classes = bundle.num_classes
             v_in = _variance_stats(np.clip(maps["lp_in"], 0, None), labels, n_classes, seed)

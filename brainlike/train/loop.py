@@ -223,7 +223,7 @@ def train(
     """
     from accelerate import Accelerator
 
-    from brainlike.data.images import class_weights, dataset_labels, load_dataset
+    from brainlike.data.images import class_weights, dataset_labels, load_experiment_dataset
     from brainlike.models.zoo import build_from_config, build_from_description
     from brainlike.objectives.spatial import spatial_correlation_loss
     from brainlike.objectives.supervised import (
@@ -248,19 +248,7 @@ def train(
                 "config (only train.epochs may change), or use --overwrite to start again"
             )
     prepare_run_dir(run_dir, resume, overwrite, create=False)  # refuse early, before loading data
-    d = cfg.data
-    bundle = load_dataset(
-        d.dataset,
-        data_dir=d.data_dir,
-        download=d.download,
-        input_size=d.input_size,
-        channels=d.channels,
-        seed=cfg.seed,
-        augment=d.augment,
-        train_size=d.train_size,
-        test_size=d.test_size,
-        normalize=d.normalize,
-    )
+    bundle = load_experiment_dataset(cfg)
     codes = bundle.targets_kind == "code"
     codebook = torch.as_tensor(bundle.codes, dtype=torch.float32) if codes else None
     out_features = codebook.shape[1] if codes else bundle.num_classes
@@ -269,7 +257,7 @@ def train(
         bad = [m for m in members if not 0 <= m < n_classes]
         if bad:
             raise ValueError(
-                f"analysis.target_sets.{set_name} names classes {bad}, but {d.dataset} has classes "
+                f"analysis.target_sets.{set_name} names classes {bad}, but {cfg.data.dataset} has classes "
                 f"0..{n_classes - 1}; fix the indices"
             )
     prepare_run_dir(run_dir, resume, overwrite)

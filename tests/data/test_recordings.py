@@ -256,6 +256,11 @@ def test_average_time_mean_of_bins_inside_window():
     message = _raises("no time bin lies inside \\(41, 50\\)", average_time, rec, 41, 50)
     assert "(0, 10)" in message
     _raises("no time_bin dim", average_time, _recording(), 0, 10)
+    # Overlapping bins: (12, 25) touches bins 1 and 2, inside neither.
+    out = average_time(rec, 12, 25, overlapping=True)
+    np.testing.assert_allclose(out.values, _data() + 1.5)
+    assert float(out.time_bin_start) == 10 and float(out.time_bin_end) == 30
+    _raises("no time bin overlaps \\(40, 50\\)", average_time, rec, 40, 50, overlapping=True)
 
 
 def test_concat_neuroids_aligns_stimuli_and_pads_trials():
