@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder")
 SUBNETS = ("small", "resnet20")
 
 
@@ -34,9 +34,9 @@ def _is_square(n: int) -> bool:
 class DataConfig(_Strict):
     """The data stream."""
 
-    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers"] = (
-        "digits"
-    )
+    dataset: Literal[
+        "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder"
+    ] = "digits"
     data_dir: str | None = None
     download: bool = False
     input_size: int | None = Field(default=None, ge=4, le=512)
@@ -56,6 +56,11 @@ class DataConfig(_Strict):
             raise ValueError(
                 f"data.download is true but data.data_dir is empty: say where to put {self.dataset} "
                 "(e.g. data_dir: ~/data, or --data-dir on the command line)"
+            )
+        if self.dataset == "imagefolder" and not self.data_dir:
+            raise ValueError(
+                "data.dataset imagefolder needs data.data_dir: the folder holding train/<class>/ "
+                "and val/<class>/ (e.g. an ImageNet copy)"
             )
         return self
 
@@ -166,6 +171,55 @@ class LocalityPriorConfig(_Strict):
         return v
 
 
+class VOneConfig(_Strict):
+    """A VOneBlock front end (spec: recurrent.md §5) put in front of the model.
+
+    ``model.vone: true`` takes the VOneNet values; a mapping changes some. The backend then
+    sees ``bottleneck`` channels at ``input_size / stride`` pixels. The block reads the
+    experiment's normalised images (VOneNet normalises with mean = std = 0.5; the digits and
+    torchvision loaders standardise, which keeps the same zero-centred, unit-scale range).
+    """
+
+    simple_channels: int = Field(default=256, ge=0)
+    complex_channels: int = Field(default=256, ge=0)
+    bottleneck: int = Field(default=64, ge=1, description="channels handed to the backend")
+    stride: int = Field(default=4, ge=1)
+    kernel_size: int = Field(default=25, ge=1)
+    visual_degrees: float = Field(default=8.0, gt=0, description="image size in degrees")
+    noise: bool = Field(default=True, description="stochastic neuronal noise switched on")
+    seed: int = Field(default=0, ge=0, description="seed of the V1 parameter sample")
+
+    @model_validator(mode="after")
+    def _some_cells(self) -> VOneConfig:
+        if self.simple_channels + self.complex_channels == 0:
+            raise ValueError("vone needs simple_channels + complex_channels > 0")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"vone.kernel_size must be odd so the filters are centred, got {self.kernel_size}"
+            )
+        return self
+
+
+def _vone_switch(v: Any) -> Any:
+    # `vone: true` -> the VOneNet defaults; `vone: false` -> none
+    if v is True:
+        return {}
+    if v is False:
+        return None
+    return v
+
+
+class _FrontEnd(_Strict):
+    vone: VOneConfig | None = Field(
+        default=None, description="true (VOneNet values) or a mapping of VOneBlock settings"
+    )
+
+    @field_validator("vone", mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        return _vone_switch(v)
+
+
 class LeNetModelConfig(_Strict):
     """The LeNet-style MNIST network with a locality-prior (or control) layer on a 7x7 grid."""
 
@@ -173,14 +227,33 @@ class LeNetModelConfig(_Strict):
     locality: LocalityPriorConfig = Field(default_factory=LocalityPriorConfig)
 
 
-class AlexNetModelConfig(_Strict):
-    """The AlexNet variant with a 4096 -> 4096 locality-prior (or control) layer on a 64x64 grid."""
+class AlexNetModelConfig(_FrontEnd):
+    """The AlexNet variant with a 4096 -> 4096 locality-prior (or control) layer on a 64x64 grid.
+
+    With ``locality.enabled: false`` it is the plain AlexNet control of the GRCNN experiments;
+    ``grid`` shrinks the fully connected layers (grid**2 units) for CPU-size runs.
+    """
 
     kind: Literal["alexnet"]
     locality: LocalityPriorConfig = Field(default_factory=LocalityPriorConfig)
+    grid: int = Field(default=64, ge=2, le=128, description="side of the FC layers' unit grid")
 
 
-class GRCNNModelConfig(_Strict):
+class ResNetModelConfig(_FrontEnd):
+    """A CIFAR-style ResNet (depth 6n + 2: 20, 32, 44, 56, 110): the ResNet control."""
+
+    kind: Literal["resnet"]
+    depth: int = Field(default=20, ge=8)
+
+    @field_validator("depth")
+    @classmethod
+    def _six_n_plus_two(cls, v: int) -> int:
+        if (v - 2) % 6:
+            raise ValueError("a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110)")
+        return v
+
+
+class GRCNNModelConfig(_FrontEnd):
     """A gated recurrent CNN (spec: recurrent.md §4); no cortical sheet, so no topography."""
 
     kind: Literal["grcnn"]
@@ -200,14 +273,84 @@ class GRCNNModelConfig(_Strict):
         return v
 
 
+class DecoderConfig(_Strict):
+    """How a ConvRNN's per-step logits become one answer (spec: recurrent.md §1, Decoders)."""
+
+    kind: Literal["default", "last", "threshold", "max_confidence"] = "default"
+    threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    beta: float = Field(default=1.0, gt=0.0)
+    trainable_beta: bool = False
+
+    @model_validator(mode="after")
+    def _beta(self) -> DecoderConfig:
+        if self.trainable_beta and self.kind != "max_confidence":
+            raise ValueError("decoder.trainable_beta applies to kind: max_confidence")
+        return self
+
+
+class ConvRNNModelConfig(_Strict):
+    """A convolutional RNN unrolled in biological time (spec: recurrent.md §1).
+
+    ``base`` picks the graph (6- or 11-layer BaseNet, the RGC-median search result, or the
+    6-layer net with the search's shallow LSTM cells); ``cells`` implants one cell kind in the
+    standard cell layers (``ugrnn``) or names them per layer (``{conv4: {kind: lstm,
+    layer_norm: true}, conv5: gru}``); ``feedback`` adds long-range edges ``[source, target]``
+    (bilinearly resized, concatenated to the target's input). Without cells and feedback the
+    network is the feedforward BaseNet unrolled the same way.
+    """
+
+    kind: Literal["convrnn"]
+    base: Literal["base6", "base11", "rgc-median", "shallow-lstm"] = "base6"
+    width: float = Field(default=1.0, gt=0, le=4, description="channel multiplier")
+    cells: str | dict[str, Any] | None = None
+    feedback: list[list[str]] = Field(default_factory=list)
+    time_steps: int | None = Field(default=None, ge=1, description="default: 16 (6-layer), 17")
+    t_on: int | None = Field(default=None, ge=1, description="image shown for these steps")
+    blank: float = Field(default=0.0, description="blank value in normalised space (0: mean)")
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+
+    @field_validator("feedback")
+    @classmethod
+    def _pairs(cls, v: list[list[str]]) -> list[list[str]]:
+        bad = [e for e in v if len(e) != 2]
+        if bad:
+            raise ValueError(f"feedback edges are [source, target] pairs, got {bad}")
+        return v
+
+    @field_validator("decoder", mode="before")
+    @classmethod
+    def _decoder_name(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ConvRNNModelConfig:
+        if self.t_on is not None and self.time_steps is not None and self.t_on > self.time_steps:
+            raise ValueError(
+                f"t_on ({self.t_on}) is longer than time_steps ({self.time_steps}); the image "
+                "can be shown at most for the whole unroll"
+            )
+        if self.base == "shallow-lstm" and self.cells is not None:
+            raise ValueError("base shallow-lstm brings its own cells; leave model.cells empty")
+        return self
+
+
 MODEL_KINDS: dict[str, type[BaseModel]] = {
     "reset": ModelConfig,
     "lenet": LeNetModelConfig,
     "alexnet": AlexNetModelConfig,
     "grcnn": GRCNNModelConfig,
+    "resnet": ResNetModelConfig,
+    "convrnn": ConvRNNModelConfig,
 }
 AnyModelConfig = Annotated[
-    Union[ModelConfig, LeNetModelConfig, AlexNetModelConfig, GRCNNModelConfig],  # noqa: UP007
+    Union[  # noqa: UP007
+        ModelConfig,
+        LeNetModelConfig,
+        AlexNetModelConfig,
+        GRCNNModelConfig,
+        ResNetModelConfig,
+        ConvRNNModelConfig,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -230,27 +373,129 @@ class WiringCostConfig(_Strict):
     distance: float = Field(default=0.0, ge=0.0, description="weight of sum |W_ij| d_ij")
 
 
+class CutMixConfig(_Strict):
+    """CutMix (spec: recurrent.md §5): paste a box of a shuffled partner into each image."""
+
+    prob: float = Field(default=0.0, ge=0.0, le=1.0, description="share of batches mixed; 0: off")
+    alpha: float = Field(default=1.0, gt=0.0, description="lambda ~ Beta(alpha, alpha)")
+
+
+class AugMixConfig(_Strict):
+    """AugMix with the Jensen-Shannon consistency loss (spec: recurrent.md §5)."""
+
+    enabled: bool = False
+    severity: int = Field(default=3, ge=1, le=10)
+    width: int = Field(default=3, ge=1, description="augmentation chains mixed")
+    depth: int = Field(default=-1, ge=-1, description="ops per chain; -1: random 1-3")
+    alpha: float = Field(default=1.0, gt=0.0)
+    jsd_weight: float = Field(default=12.0, ge=0.0)
+
+    @field_validator("depth")
+    @classmethod
+    def _depth(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("augmix.depth is -1 (random 1-3 ops) or a positive number of ops")
+        return v
+
+
+class BehaviorRegConfig(_Strict):
+    """The superclass behavioural regulariser (spec: recurrent.md §5).
+
+    ``grouping`` is ``cifar100`` (the 20 coarse classes), a ``.npy`` file with the
+    (n_classes, n_superclasses) 0/1 matrix, or a mapping superclass -> class indices.
+    Targets are the one-hot true superclass unless ``targets`` (a ``.npy`` of
+    (n_classes, n_superclasses) distributions) or ``confusion`` (a ``.npy`` superclass
+    confusion matrix, e.g. human responses) is given.
+    """
+
+    weight: float = Field(default=0.0, ge=0.0)
+    grouping: str | dict[str, list[int]] | None = None
+    targets: str | None = None
+    confusion: str | None = None
+    divergence: Literal["kl", "ce"] = "kl"
+
+    @model_validator(mode="after")
+    def _needs_grouping(self) -> BehaviorRegConfig:
+        if self.weight > 0 and self.grouping is None:
+            raise ValueError(
+                "objective.behavior.weight > 0 needs a grouping: 'cifar100', a .npy file or a "
+                "mapping superclass -> class indices"
+            )
+        if self.targets is not None and self.confusion is not None:
+            raise ValueError("give objective.behavior.targets or .confusion, not both")
+        return self
+
+
 class ObjectiveConfig(_Strict):
     """The objective."""
 
     task: Literal["classification", "codes"] = "classification"
     class_weighted: bool = False
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     reconstruction_weight: float = Field(default=0.0, ge=0.0)
     reconstruction_loss: Literal["bce", "mse"] = "bce"
     spatial: SpatialLossConfig = Field(default_factory=SpatialLossConfig)
     wiring: WiringCostConfig = Field(default_factory=WiringCostConfig)
+    cutmix: CutMixConfig = Field(default_factory=CutMixConfig)
+    augmix: AugMixConfig = Field(default_factory=AugMixConfig)
+    behavior: BehaviorRegConfig = Field(default_factory=BehaviorRegConfig)
+
+
+class FinetuneStageConfig(_Strict):
+    """One fine-tuning stage: train only ``block`` on blended images (spec: recurrent.md §5)."""
+
+    block: str = Field(min_length=1, description="dotted module name, e.g. stage1")
+    blends: list[Literal["texture", "noise"]] = Field(default_factory=list)
+    epochs: int = Field(default=1, ge=1)
+    lr: float | None = Field(default=None, gt=0.0, description="default: train.lr")
+
+
+class FinetuneConfig(_Strict):
+    """Staged fine-tuning after ``train.epochs``: each stage freezes all but one block.
+
+    Images are blended ``(1 - a) x + a T`` with procedural textures (``a ~ U(0.005, 0.5)``)
+    or their phase-randomised noise (``a ~ U(0.05, 0.5)``); with both, each image draws one.
+    """
+
+    stages: list[FinetuneStageConfig] = Field(min_length=1)
+    pool: int = Field(default=512, ge=1, description="textures generated for blending")
+    checkpoint: str | None = Field(
+        default=None,
+        description="start from this trained model (RUN/checkpoints/last.pt, same architecture); "
+        "with train.epochs: 0 only the stages run",
+    )
 
 
 class TrainConfig(_Strict):
     """The learning rule and schedule (backprop with Adam or SGD)."""
 
+    @model_validator(mode="after")
+    def _milestones(self) -> TrainConfig:
+        if self.schedule == "step" and not self.milestones:
+            raise ValueError(
+                "train.schedule step needs train.milestones (epochs), e.g. [30, 60, 90]"
+            )
+        if self.milestones and self.schedule != "step":
+            raise ValueError("train.milestones apply to schedule: step; set schedule: step")
+        if sorted(self.milestones) != self.milestones or any(m < 1 for m in self.milestones):
+            raise ValueError(
+                f"train.milestones must be increasing epochs >= 1, got {self.milestones}"
+            )
+        return self
+
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(default=1e-3, gt=0.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
-    schedule: Literal["constant", "cosine"] = Field(
-        default="constant", description="learning-rate schedule over all steps (cosine decays to 0)"
+    schedule: Literal["constant", "cosine", "step"] = Field(
+        default="constant",
+        description="learning-rate schedule: cosine decays to 0 over all steps; step multiplies "
+        "by gamma at each milestone epoch",
     )
+    milestones: list[int] = Field(
+        default_factory=list, description="epochs where a step schedule multiplies lr by gamma"
+    )
+    gamma: float = Field(default=0.1, gt=0.0, le=1.0)
     batch_size: int = Field(default=100, ge=1)
     epochs: int = Field(default=10, ge=0)
     snapshots_per_epoch: int = Field(default=2, ge=0, le=1000)
@@ -312,6 +557,7 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     init: InitConfig | None = None
+    finetune: FinetuneConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -323,17 +569,46 @@ class ExperimentConfig(_Strict):
             and "kind" not in data["model"]
         ):
             data = {**data, "model": {"kind": "reset", **data["model"]}}
+        model = data.get("model") if isinstance(data, dict) else None
+        if (
+            isinstance(model, dict)
+            and model.get("kind") in ("reset", "lenet")
+            and _vone_switch(model.get("vone")) is not None
+        ):
+            raise ValueError(
+                f"model.vone: a VOneBlock front end is offered for model.kind grcnn, resnet and "
+                f"alexnet; {model['kind']} networks keep their own input stage (their cortical "
+                "sheet is defined on it)"
+            )
         return data
 
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
         reset = isinstance(self.model, ModelConfig)
-        if isinstance(self.model, GRCNNModelConfig) and (
-            self.objective.spatial.weight > 0 or self.analysis.sheet
-        ):
+        sheetless = isinstance(
+            self.model, GRCNNModelConfig | ResNetModelConfig | ConvRNNModelConfig
+        )
+        if sheetless and (self.objective.spatial.weight > 0 or self.analysis.sheet):
             raise ValueError(
-                "model.kind grcnn has no cortical sheet, so objective.spatial.weight and "
-                "analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+                f"model.kind {self.model.kind} has no cortical sheet, so objective.spatial.weight "
+                "and analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+            )
+        recipe = [
+            ("objective.cutmix.prob", self.objective.cutmix.prob > 0),
+            ("objective.augmix.enabled", self.objective.augmix.enabled),
+            ("objective.behavior.weight", self.objective.behavior.weight > 0),
+        ]
+        on = [name for name, used in recipe if used]
+        if on and self.objective.task != "classification":
+            raise ValueError(f"{', '.join(on)} need class labels (objective.task: classification)")
+        if self.objective.cutmix.prob > 0 and self.objective.augmix.enabled:
+            raise ValueError(
+                "objective.cutmix and objective.augmix are separate recipes in the source; "
+                "switch one off (cutmix.prob: 0 or augmix.enabled: false)"
+            )
+        if self.finetune is not None and self.init is not None:
+            raise ValueError(
+                "finetune stages and init (growing a Reset network) exclude each other"
             )
         if self.init is not None and not reset:
             raise ValueError(

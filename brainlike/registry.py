@@ -32,6 +32,7 @@ def register_model(name: str, description: str = "", **example_kwargs: Any) -> C
 
 
 def _ensure_loaded() -> None:
+    import brainlike.models.convrnn.nets  # noqa: F401
     import brainlike.models.grcnn  # noqa: F401  (registers the GRCNN family)
     import brainlike.models.zoo  # noqa: F401  (registers the built-in models)
 

@@ -988,3 +988,38 @@ def synthetic_human_trials(
     if path is not None:
         trials.to_csv(path)
     return trials
+
+
+# Object solution times live in brainlike.analysis.ost (the architecture map files them under
+# behaviour); re-exported here so both import paths work.
+from brainlike.analysis.ost import (  # noqa: E402
+    IT_BINS_MS,
+    OSTConsistency,
+    SyntheticOSTReference,
+    TimeMappedFeatures,
+    decode_probabilities_over_time,
+    feedforward_time_mapping,
+    i1_from_probabilities,
+    i1_over_time,
+    object_solution_times,
+    ost_consistency,
+    ost_score,
+    synthetic_ost_features,
+    synthetic_ost_reference,
+)
+
+__all__ += [
+    "IT_BINS_MS",
+    "OSTConsistency",
+    "SyntheticOSTReference",
+    "TimeMappedFeatures",
+    "decode_probabilities_over_time",
+    "feedforward_time_mapping",
+    "i1_from_probabilities",
+    "i1_over_time",
+    "object_solution_times",
+    "ost_consistency",
+    "ost_score",
+    "synthetic_ost_features",
+    "synthetic_ost_reference",
+]

@@ -37,7 +37,17 @@ __all__ = [
     "load_dataset",
 ]
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers")
+DATASETS: tuple[str, ...] = (
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "numbers",
+    "imagefolder",
+)
+# ImageNet per-channel pixel mean and std (torchvision's reference recipes).
+_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 # spec: topography.md §1, CIFAR-100 category sets (torchvision fine-label indices); each set
 # is compared against all other classes.
@@ -455,6 +465,99 @@ def _load_torchvision(
     )
 
 
+def _load_imagefolder(
+    *,
+    data_dir: str | Path | None,
+    input_size: int | None,
+    channels: int | None,
+    seed: int,
+    augment: bool,
+    train_size: int | None,
+    test_size: int | None,
+    normalize: bool,
+) -> DatasetBundle:
+    """An ImageNet-style folder: ``data_dir/train/<class>/*.jpg`` and ``data_dir/val/<class>/...``.
+
+    Test images are resized to ``input_size * 256 / 224`` and centre-cropped; training images
+    likewise, or with ``augment`` a random resized crop and a horizontal flip (the ImageNet
+    recipe). Pixels are normalised with the ImageNet statistics.
+    """
+    from torchvision import datasets, transforms
+
+    if data_dir is None:
+        raise ValueError(
+            "dataset 'imagefolder' reads data_dir/train/<class>/ and data_dir/val/<class>/: set "
+            "data.data_dir to that folder"
+        )
+    root = Path(data_dir).expanduser()
+    missing = [sub for sub in ("train", "val") if not (root / sub).is_dir()]
+    if missing:
+        raise DatasetUnavailableError(
+            f"dataset 'imagefolder': no {' or '.join(missing)} folder in {root}. Fix: lay the "
+            "images out as train/<class>/<image> and val/<class>/<image> (the ImageNet layout), "
+            "or use --dataset digits, which works offline."
+        )
+    size = 224 if input_size is None else input_size
+    n_channels = 3 if channels is None else channels
+    mean, std = _IMAGENET_STATS
+    if n_channels == 1:
+        mean = (sum(w * m for w, m in zip(_LUMA, mean, strict=True)),)
+        std = (sum(w * v for w, v in zip(_LUMA, std, strict=True)),)
+    resize = max(size, round(size * 256 / 224))
+
+    def pipeline(train: bool) -> transforms.Compose:
+        if train and augment:
+            steps: list = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+        else:
+            steps = [transforms.Resize(resize), transforms.CenterCrop(size)]
+        steps.append(transforms.Grayscale(n_channels) if n_channels == 1 else _to_rgb)
+        steps.append(transforms.ToTensor())
+        if normalize:
+            steps.append(transforms.Normalize(mean, std))
+        return transforms.Compose(steps)
+
+    splits = {}
+    for train, sub in ((True, "train"), (False, "val")):
+        try:
+            splits[train] = datasets.ImageFolder(str(root / sub), transform=pipeline(train))
+        except (FileNotFoundError, RuntimeError) as error:
+            raise DatasetUnavailableError(
+                f"dataset 'imagefolder': {root / sub} holds no readable class folders "
+                f"({error}); put each class's images in its own subfolder"
+            ) from error
+    if splits[True].classes != splits[False].classes:
+        raise ValueError(
+            f"{root}/train and {root}/val name different classes "
+            f"({len(splits[True].classes)} vs {len(splits[False].classes)}); they must match"
+        )
+    rng = np.random.default_rng(seed)
+    train_set, test_set = splits[True], splits[False]
+    if train_size is not None:
+        labels = np.asarray(splits[True].targets)
+        train_set = Subset(train_set, _stratified_indices(labels, train_size, rng).tolist())
+    if test_size is not None:
+        labels = np.asarray(splits[False].targets)
+        test_set = Subset(test_set, _stratified_indices(labels, test_size, rng).tolist())
+    classes = list(splits[True].classes)
+    return DatasetBundle(
+        train=train_set,
+        test=test_set,
+        num_classes=len(classes),
+        class_names=classes,
+        in_channels=n_channels,
+        input_size=size,
+        targets_kind="class",
+        codes=None,
+        name="imagefolder",
+        pixel_mean=tuple(mean) if normalize else None,
+        pixel_std=tuple(std) if normalize else None,
+    )
+
+
+def _to_rgb(image: Any) -> Any:
+    return image.convert("RGB")
+
+
 def load_dataset(
     name: str,
     *,
@@ -535,6 +638,17 @@ def load_dataset(
             seed=seed,
             train_size=train_size,
             test_size=test_size,
+        )
+    if name == "imagefolder":
+        return _load_imagefolder(
+            data_dir=data_dir,
+            input_size=input_size,
+            channels=channels,
+            seed=seed,
+            augment=augment,
+            train_size=train_size,
+            test_size=test_size,
+            normalize=normalize,
         )
     return _load_torchvision(
         name,

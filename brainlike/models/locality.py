@@ -718,6 +718,13 @@ class AlexNetLP(_SheetModel):
     ) -> None:
         super().__init__()
         self._config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        if input_size < 63:
+            # conv 11/4 and three 3/2 max-pools leave no pixel below 63 px
+            raise ValueError(
+                f"AlexNet needs images of at least 63 px (its stride-4 conv and three max-pools "
+                f"shrink them to nothing below), got input_size {input_size}; set "
+                "data.input_size: 64 or more"
+            )
         self.side = int(grid)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),

@@ -370,6 +370,29 @@ class VOneBlock(nn.Module):
         params: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
+        # constructor arguments, for checkpoints (explicit ``params`` are not JSON: refused there)
+        self._config = {
+            "in_channels": in_channels,
+            "image_size": image_size,
+            "visual_degrees": visual_degrees,
+            "simple_channels": simple_channels,
+            "complex_channels": complex_channels,
+            "noise": noise,
+            "noise_mode": noise_mode,
+            "noise_scale": noise_scale,
+            "noise_level": noise_level,
+            "fano": fano,
+            "noise_seed": noise_seed,
+            "k_exc": k_exc,
+            "kernel_size": kernel_size,
+            "stride": stride,
+            "bottleneck_channels": bottleneck_channels,
+            "seed": seed,
+            "sf_corr": sf_corr,
+            "sf_min": sf_min,
+            "sf_max": sf_max,
+            "explicit_params": params is not None,
+        }
         n = simple_channels + complex_channels
         if simple_channels < 0 or complex_channels < 0 or n == 0:
             raise ValueError(
@@ -421,6 +444,15 @@ class VOneBlock(nn.Module):
         """Switch the stochastic noise on or off (the final ReLU always applies)."""
         self.noise.set_enabled(enabled)
 
+    def describe(self) -> dict:
+        """Constructor arguments that rebuild this block: ``VOneBlock(**block.describe())``."""
+        if self._config["explicit_params"]:
+            raise ValueError(
+                "this VOneBlock was built from explicit filter params, which a description "
+                "cannot carry; save its state_dict together with the params instead"
+            )
+        return {k: v for k, v in self._config.items() if k != "explicit_params"}
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)."""
         cells = torch.cat([self.simple(x), self.complex(x)], dim=1)
@@ -436,6 +468,22 @@ class VOneFront(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backend(self.vone(x))
+
+    @property
+    def in_channels(self) -> int:
+        return self.vone._config["in_channels"]
+
+    @property
+    def input_size(self) -> int:
+        return self.vone.image_size
+
+    @property
+    def out_features(self) -> int:
+        return self.backend.out_features
+
+    def describe_front(self) -> dict:
+        """The VOneBlock's constructor arguments (the backend describes itself)."""
+        return self.vone.describe()
 
 
 def with_vone(backend: nn.Module, backend_in_channels: int = 64, **vone_kwargs) -> VOneFront:

@@ -55,6 +55,24 @@ class ResNet20(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, out_features)
+        self._config = {"in_channels": in_channels, "out_features": out_features, "depth": depth}
+
+    def describe(self) -> dict:
+        """Constructor arguments, tagged ``kind: resnet`` (rebuilt by :func:`build_from_description`)."""
+        return {"kind": "resnet", **self._config}
+
+    @property
+    def in_channels(self) -> int:
+        return self._config["in_channels"]
+
+    @property
+    def out_features(self) -> int:
+        return self._config["out_features"]
+
+    @property
+    def input_size(self) -> None:
+        """Any size works (global average pooling); None says so."""
+        return None
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
@@ -101,7 +119,64 @@ def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> R
 
 
 def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> nn.Module:
-    """Build the model a config's ``model`` section describes (any ``kind``)."""
+    """Build the model a config's ``model`` section describes (any ``kind``).
+
+    With ``model.vone`` set, a :class:`~brainlike.models.vone.VOneBlock` goes in front and the
+    backend is built for its output: ``vone.bottleneck`` channels at ``input_size / stride``.
+    """
+    vone = getattr(model_cfg, "vone", None)
+    if vone is not None:
+        from brainlike.models.vone import with_vone
+
+        if input_size % vone.stride:
+            raise ValueError(
+                f"model.vone.stride {vone.stride} does not divide data.input_size {input_size}; "
+                "pick a stride that divides the image size"
+            )
+        backend_cfg = model_cfg.model_copy(update={"vone": None})
+        backend = build_from_config(
+            backend_cfg, vone.bottleneck, out_features, input_size // vone.stride
+        )
+        return with_vone(
+            backend,
+            backend_in_channels=vone.bottleneck,
+            in_channels=in_channels,
+            image_size=input_size,
+            visual_degrees=vone.visual_degrees,
+            simple_channels=vone.simple_channels,
+            complex_channels=vone.complex_channels,
+            noise=vone.noise,
+            kernel_size=vone.kernel_size,
+            stride=vone.stride,
+            seed=vone.seed,
+        )
+    if model_cfg.kind == "resnet":
+        return ResNet20(in_channels, out_features, model_cfg.depth)
+    if model_cfg.kind == "convrnn":
+        from brainlike.models.convrnn import nets
+
+        build = {
+            "base6": nets.convrnn6,
+            "base11": nets.convrnn11,
+            "rgc-median": nets.rgc_median,
+            "shallow-lstm": nets.convrnn6_lstm,
+        }[model_cfg.base]
+        kwargs: dict = {}
+        if model_cfg.base != "shallow-lstm":
+            kwargs["cells"] = model_cfg.cells
+        if model_cfg.feedback:
+            kwargs["feedback"] = [tuple(e) for e in model_cfg.feedback]
+        return build(
+            in_channels=in_channels,
+            out_features=out_features,
+            width=model_cfg.width,
+            input_size=input_size,
+            time_steps=model_cfg.time_steps,
+            t_on=model_cfg.t_on,
+            blank=model_cfg.blank,
+            decoder=model_cfg.decoder.model_dump(),
+            **kwargs,
+        )
     if model_cfg.kind == "grcnn":
         from brainlike.models.grcnn import GRCNN
 
@@ -120,7 +195,9 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
 
         lp = model_cfg.locality
         cls = LeNetLP if model_cfg.kind == "lenet" else AlexNetLP
+        extra = {"grid": model_cfg.grid} if model_cfg.kind == "alexnet" else {}
         return cls(
+            **extra,
             locality=lp.enabled,
             num_classes=out_features,
             in_channels=in_channels,
@@ -157,14 +234,23 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
 def describe_model(model: nn.Module) -> dict:
     """JSON-able architecture of any buildable model, tagged with its ``kind`` (for checkpoints)."""
     from brainlike.models.locality import AlexNetLP, LeNetLP
+    from brainlike.models.vone import VOneFront
 
+    if isinstance(model, VOneFront):
+        return {
+            "kind": "vone",
+            "vone": model.describe_front(),
+            "backend": describe_model(model.backend),
+        }
+    if isinstance(model, ResNet20):
+        return model.describe()
     if isinstance(model, LeNetLP):
         return {"kind": "lenet", **model.describe()}
     if isinstance(model, AlexNetLP):
         return {"kind": "alexnet", **model.describe()}
     if isinstance(model, ResetNetwork):
         return model.describe()
-    if hasattr(model, "describe") and model.describe().get("kind") == "grcnn":
+    if hasattr(model, "describe") and model.describe().get("kind") in ("grcnn", "convrnn"):
         return model.describe()
     raise TypeError(f"no architecture description for {type(model).__name__}")
 
@@ -172,6 +258,16 @@ def describe_model(model: nn.Module) -> dict:
 def build_from_description(desc: dict) -> nn.Module:
     """Rebuild a model from its ``describe()`` dict (as stored in checkpoints)."""
     kind = desc.get("kind", "reset")
+    if kind == "vone":
+        from brainlike.models.vone import VOneBlock, VOneFront
+
+        return VOneFront(VOneBlock(**desc["vone"]), build_from_description(desc["backend"]))
+    if kind == "resnet":
+        return ResNet20(**{k: v for k, v in desc.items() if k != "kind"})
+    if kind == "convrnn":
+        from brainlike.models.convrnn import ConvRNN
+
+        return ConvRNN.from_description(desc)
     if kind == "grcnn":
         from brainlike.models.grcnn import GRCNN
 

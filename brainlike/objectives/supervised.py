@@ -8,10 +8,14 @@ from torch import Tensor
 
 
 def classification_loss(
-    logits: Tensor, target: Tensor, class_weights: Tensor | None = None
+    logits: Tensor,
+    target: Tensor,
+    class_weights: Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Cross-entropy, optionally class-weighted (the MNIST recipe of spec topography.md §1)."""
-    return F.cross_entropy(logits, target, weight=class_weights)
+    """Cross-entropy, optionally class-weighted (the MNIST recipe of spec topography.md §1) and
+    label-smoothed (the GRCNN recipe of spec recurrent.md §4 uses 0.1)."""
+    return F.cross_entropy(logits, target, weight=class_weights, label_smoothing=label_smoothing)
 
 
 def code_loss(logits: Tensor, codes: Tensor) -> Tensor:

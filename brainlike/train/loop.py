@@ -283,6 +283,13 @@ def train(
         model = grow_from_checkpoint(cfg, bundle.in_channels, out_features)
     else:
         model = build_from_config(cfg.model, bundle.in_channels, out_features, bundle.input_size)
+        if cfg.finetune is not None and cfg.finetune.checkpoint:
+            start_from_checkpoint(model, cfg.finetune.checkpoint)
+    from brainlike.train.recipes import TrainingRecipe
+
+    recipe = TrainingRecipe(cfg, bundle, n_classes)
+    recipe.check_blocks(model)
+    total_epochs = recipe.total_epochs
     opt_cls = torch.optim.Adam if cfg.train.optimizer == "adam" else torch.optim.SGD
     opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
     if cfg.train.optimizer == "sgd":
@@ -296,7 +303,11 @@ def train(
             lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)),
         )
     else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        milestones = [m * steps_per_epoch for m in cfg.train.milestones]
+        gamma = cfg.train.gamma
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: gamma ** sum(step >= m for m in milestones)
+        )
 
     start_epoch, global_step, metrics = 0, 0, []
     recorder = SnapshotRecorder()
@@ -376,16 +387,17 @@ def train(
     )
     try:
         with bar:
-            for epoch in range(start_epoch, cfg.train.epochs):
+            for epoch in range(start_epoch, total_epochs):
                 if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
                     interrupted = True
                     break
                 t_epoch = time.perf_counter()
                 model.train()
+                stage = recipe.enter_epoch(raw_model, epoch)
                 # Shuffling depends only on (seed, epoch), so a resumed run sees the same batches.
                 g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
                 loader = torch.utils.data.DataLoader(
-                    bundle.train,
+                    recipe.train_dataset(bundle.train),
                     batch_size=cfg.train.batch_size,
                     shuffle=True,
                     generator=g,
@@ -394,22 +406,32 @@ def train(
                 )
                 loader = accelerator.prepare_data_loader(loader)
                 spatial_gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
-                task = bar.add_task(
-                    f"epoch {epoch + 1}/{cfg.train.epochs}", total=steps_per_epoch, info=""
-                )
+                recipe_gen = torch.Generator().manual_seed(cfg.seed * 6_607 + epoch)
+                what = f"epoch {epoch + 1}/{total_epochs}"
+                if stage is not None:
+                    what += f" (fine-tune {stage.block})"
+                task = bar.add_task(what, total=steps_per_epoch, info="")
                 seen, correct, loss_sum = 0, 0, 0.0
-                for i, (x, y) in enumerate(loader, start=1):
+                for i, batch in enumerate(loader, start=1):
+                    x, ctx = recipe.prepare(batch, epoch, recipe_gen)
+                    y = ctx.labels
                     out = forward_all(model, x, has_sheet=snap_sheet is not None)
-                    if codes:
+                    if recipe.active and not codes:
+                        loss, total_loss, clean = recipe.loss(out.logits, ctx, weights)
+                        pred, labels = clean.argmax(1), y
+                    elif codes:
                         loss = code_loss(out.logits, y.float())
                         pred, labels = (
                             decode_codes(out.logits, codebook),
                             _labels_from_codes(y, codebook),
                         )
                     else:
-                        loss = classification_loss(out.logits, y, weights)
+                        loss = classification_loss(
+                            out.logits, y, weights, cfg.objective.label_smoothing
+                        )
                         pred, labels = out.logits.argmax(1), y
-                    total_loss = loss
+                    if not recipe.active or codes:
+                        total_loss = loss
                     if cfg.objective.reconstruction_weight > 0:
                         total_loss = (
                             total_loss
@@ -436,8 +458,11 @@ def train(
                     accelerator.backward(total_loss)
                     optimizer.step()
                     scheduler.step()
+                    if stage is not None:  # fine-tuning stages run at their own constant lr
+                        for group in optimizer.param_groups:
+                            group["lr"] = stage.lr or cfg.train.lr
                     global_step += 1
-                    n = x.shape[0]
+                    n = ctx.n
                     seen += n
                     loss_sum += float(loss.detach()) * n
                     correct += int((pred == labels).sum())
@@ -459,6 +484,8 @@ def train(
                     "step": global_step,
                     "lr": optimizer.param_groups[0]["lr"],
                 }
+                if stage is not None:
+                    row["finetune_block"] = stage.block
                 metrics.append(row)
                 bar.update(
                     task,
@@ -549,6 +576,23 @@ def grow_from_checkpoint(
     model.frozen_rows = frozen
     freeze_rows(model, frozen)
     return model
+
+
+def start_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a trained model's weights into ``model`` (same architecture) before fine-tuning."""
+    from brainlike.models.zoo import describe_model
+
+    state = load_checkpoint(Path(path).expanduser())
+
+    def plain(d: Any) -> Any:  # tuples and lists compare equal after a JSON round trip
+        return json.loads(json.dumps(d, default=str))
+
+    if plain(state.get("architecture")) != plain(describe_model(model)):
+        raise CheckpointError(
+            f"finetune.checkpoint {path} holds another architecture than this config builds; "
+            "fine-tune with the model section of the run that wrote it"
+        )
+    model.load_state_dict(state["model"])
 
 
 def freeze_rows(model: torch.nn.Module, frozen: dict[str, int]) -> None:

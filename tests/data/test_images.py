@@ -200,3 +200,26 @@ def test_cifar100_category_sets_from_spec():
         "houses": [17, 37, 76],
         "objects": [9, 10, 16, 20, 22],
     }
+
+
+def test_imagefolder_reads_the_imagenet_layout(tmp_path):
+    from PIL import Image
+
+    from brainlike.data.images import DatasetUnavailableError, load_dataset
+
+    rng = np.random.default_rng(0)
+    for sub in ("train", "val"):
+        for c in ("cat", "dog"):
+            (tmp_path / sub / c).mkdir(parents=True)
+            for i in range(3):
+                pixels = (rng.random((40, 50, 3)) * 255).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp_path / sub / c / f"{i}.png")
+    b = load_dataset("imagefolder", data_dir=tmp_path, input_size=32)
+    assert b.class_names == ["cat", "dog"] and b.num_classes == 2 and len(b.test) == 6
+    x, y = b.test[4]
+    assert x.shape == (3, 32, 32) and y == 1
+    assert b.pixel_mean == pytest.approx((0.485, 0.456, 0.406))
+    g = load_dataset("imagefolder", data_dir=tmp_path, input_size=16, channels=1, train_size=4)
+    assert g.train[0][0].shape == (1, 16, 16) and len(g.train) == 4
+    with pytest.raises(DatasetUnavailableError, match="no train or val folder"):
+        load_dataset("imagefolder", data_dir=tmp_path / "train", input_size=32)

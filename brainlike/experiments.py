@@ -1,0 +1,487 @@
+"""Experiment suites: train a set of configs, score each on one benchmark, compare them.
+
+A suite is a YAML file naming the runs to compare and the benchmark to score them on (spec:
+recurrent.md §4-5, the brain-likeness experiment of source document 002; neural-evaluation.md
+§7 and §10 for the behaviour metrics). :func:`run_suite`:
+
+1. trains the *brain*: a network whose layers stand in for the cortical areas;
+2. writes a simulated benchmark from it (:func:`brainlike.scoring.simulate_benchmark`: rendered
+   digits, animals recorded from the brain's layers with trial noise) and a simulated
+   observer's per-trial two-alternative choices on the same images (the behaviour reference);
+3. trains every run (or resumes a finished one), scores each with
+   :func:`brainlike.scoring.score_model` (noise-corrected predictivity, % of the
+   inter-animal ceiling), records the scores in the results database, and measures behaviour:
+   I2n consistency (Brain-Score recipe, ceiled) and error consistency (Cohen's kappa) with the
+   observer;
+4. writes ``summary.json``, ``comparison.csv``, a bar figure and a self-contained
+   ``report.html``.
+
+The simulated benchmark knows its answer: the brain's own architecture is the model to beat,
+so the comparison measures how far each recipe moves a model towards *that* network, not
+towards primate cortex. Say so when reporting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "SuiteConfig",
+    "load_suite",
+    "observer_trials",
+    "run_suite",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrainConfig(_Strict):
+    """The network whose layers are the simulated areas, and which layer is which area."""
+
+    config: str = Field(description="experiment config (path or shipped name) trained as brain")
+    areas: dict[str, str] = Field(description="area -> module name of the brain")
+
+    @field_validator("areas")
+    @classmethod
+    def _some(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("name at least one area, e.g. {V1: layer1.0, IT: layer3.2}")
+        return v
+
+
+class BenchmarkConfig(_Strict):
+    """The simulated recording and observer (see :func:`brainlike.scoring.simulate_benchmark`)."""
+
+    per_digit: int = Field(default=30, ge=2)
+    image_size: int = Field(default=32, ge=8)
+    animals: int = Field(default=4, ge=2)
+    neuroids: int = Field(default=40, ge=2)
+    trials: int = Field(default=10, ge=2)
+    noise_sd: float = Field(default=1.0, ge=0.0)
+    observer_subjects: int = Field(default=4, ge=2)
+    observer_repeats: int = Field(default=4, ge=1)
+    observer_temperature: float = Field(
+        default=2.0, gt=0.0, description="softens the brain's logits into a fallible observer"
+    )
+    seed: int = Field(default=0, ge=0)
+
+
+class ScoreSettings(_Strict):
+    mapping: str = "pls"
+    splits: int = Field(default=10, ge=2)
+    bootstraps: int = Field(default=20, ge=2)
+
+
+class SuiteConfig(_Strict):
+    """A suite: runs to train and compare on one benchmark."""
+
+    name: str = Field(min_length=1, max_length=120)
+    runs: list[str] = Field(min_length=1, description="experiment configs (paths or names)")
+    brain: BrainConfig
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    score: ScoreSettings = Field(default_factory=ScoreSettings)
+
+
+def _resolve(name: str, base: Path | None) -> Path:
+    from brainlike.config import resolve_config_path
+
+    if base is not None and (base / name).exists():
+        return base / name
+    return resolve_config_path(name)
+
+
+def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
+    """Read and validate a suite YAML (``yaml.safe_load``); returns it and its folder."""
+    from brainlike.config import ConfigError, shipped_configs_dir
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        shipped = shipped_configs_dir() / "suites" / (p.name if p.suffix else f"{p.name}.yaml")
+        if not shipped.is_file():
+            raise ConfigError(
+                f"suite file {p} does not exist; shipped suites: "
+                + ", ".join(
+                    sorted(q.stem for q in (shipped_configs_dir() / "suites").glob("*.yaml"))
+                )
+            )
+        p = shipped
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML ({err})") from None
+    try:
+        suite = SuiteConfig.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{p}: {err.error_count()} problem(s) in the suite"]
+        for e in err.errors():
+            loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+            lines.append(f"  - {loc}: {e['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    missing = [r for r in [*suite.runs, suite.brain.config] if not _resolve(r, p.parent).is_file()]
+    if missing:
+        raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
+    names = [_run_name(_resolve(r, p.parent)) for r in suite.runs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{p}: runs share the experiment name(s) {dup}; names must differ")
+    return suite, p.parent
+
+
+def _run_name(config_path: Path) -> str:
+    from brainlike.config import load_config
+
+    return load_config(config_path).name
+
+
+# ---------------------------------------------------------------------------------------------
+# Behaviour reference: a simulated observer
+
+
+def observer_trials(
+    logits: np.ndarray,
+    true: np.ndarray,
+    images: list[str],
+    classes: list[str],
+    *,
+    n_subjects: int = 4,
+    repeats: int = 4,
+    temperature: float = 2.0,
+    seed: int = 0,
+) -> Any:
+    """Two-alternative trials of a simulated observer whose evidence is a network's logits.
+
+    On each trial the observer sees image ``i`` (true class ``o``) against a random distractor
+    ``d`` and answers ``o`` with probability ``p_o / (p_o + p_d)``, ``p = softmax(logits /
+    temperature)``; every subject draws independently, so trial halves agree on which images
+    and distractors are hard exactly as much as the network's probabilities say.
+
+    Returns
+    -------
+    :class:`brainlike.analysis.behavior.HumanTrials`
+    """
+    from brainlike.analysis.behavior import HumanTrials
+
+    z = np.asarray(logits, float) / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    true = np.asarray(true, int)
+    n, k = p.shape
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[str]] = {c: [] for c in ("image", "choice", "true_class", "subject")}
+    rows["distractor"] = []
+    for s in range(n_subjects):
+        for _ in range(repeats):
+            d = (true + 1 + rng.integers(0, k - 1, n)) % k
+            po, pd = p[np.arange(n), true], p[np.arange(n), d]
+            correct = rng.random(n) < po / (po + pd)
+            choice = np.where(correct, true, d)
+            rows["image"] += list(images)
+            rows["choice"] += [classes[c] for c in choice]
+            rows["true_class"] += [classes[c] for c in true]
+            rows["subject"] += [f"observer{s}"] * n
+            rows["distractor"] += [classes[c] for c in d]
+    arrays = {c: np.array(v, dtype=str) for c, v in rows.items()}
+    return HumanTrials(classes=tuple(classes), **arrays)
+
+
+def _model_logits(run: str | Path, stimuli_csv: str, ids: list[str]) -> np.ndarray:
+    from brainlike.analysis.activations import extract_activations
+    from brainlike.data.recordings import read_stimulus_set
+    from brainlike.scoring import load_scoring_model, model_images
+
+    sm = load_scoring_model(run)
+    images = model_images(read_stimulus_set(stimuli_csv), ids, sm)
+    acts = extract_activations(sm.model, images, ["output"], progress=False, cache_dir=None)
+    return np.asarray(acts["output"], float)
+
+
+def behaviour_scores(logits: np.ndarray, true: np.ndarray, ids: list[str], trials: Any) -> dict:
+    """I2n consistency (ceiled) and error consistency of a model's choices with ``trials``."""
+    from brainlike.analysis.behavior import i2n, i2n_consistency
+
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    i2n_score = i2n_consistency(i2n(probs, true), trials, images=ids, n_splits=10)
+    # the model's 2AFC answer on each trial: the likelier of the pair
+    choice = logits.argmax(axis=1)
+    classes = list(trials.classes)
+    kappa = _two_afc_error_consistency(logits, ids, trials, classes)
+    return {
+        "accuracy": float((choice == true).mean()),
+        "i2n": _f(i2n_score.value),
+        "i2n_ceiled": _f(i2n_score.ceiled),
+        "i2n_ceiling": _f(i2n_score.ceiling),
+        "error_kappa": _f(kappa.value),
+        "error_kappa_sem": _f(kappa.error),
+    }
+
+
+def _two_afc_error_consistency(logits: np.ndarray, ids: list[str], trials: Any, classes: list[str]):
+    """Cohen's kappa between the model's and each observer's 2AFC answers, mean over observers."""
+    from brainlike.analysis.behavior import error_consistency
+    from brainlike.analysis.score import Score
+
+    row = {sid: i for i, sid in enumerate(ids)}
+    lookup = {c: k for k, c in enumerate(classes)}
+    r = np.array([row[s] for s in trials.image])
+    o = np.array([lookup[c] for c in trials.true_class])
+    d = np.array([lookup[c] for c in trials.distractor])
+    model_choice = np.where(logits[r, o] >= logits[r, d], o, d)
+    human = np.array([lookup[c] for c in trials.choice])
+    kappas = []
+    for s in np.unique(trials.subject):
+        m = trials.subject == s
+        kappas.append(error_consistency(model_choice[m], human[m], o[m]))
+    k = np.asarray(kappas, float)
+    return Score(
+        value=float(np.nanmean(k)),
+        error=float(np.nanstd(k, ddof=1) / np.sqrt(np.isfinite(k).sum())) if len(k) > 1 else None,
+        raw=k,
+    )
+
+
+def _f(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The suite
+
+
+def _trained(run_dir: Path) -> bool:
+    p = run_dir / "summary.json"
+    if not p.is_file():
+        return False
+    try:
+        return bool(json.loads(p.read_text()).get("complete"))
+    except json.JSONDecodeError:
+        return False
+
+
+def _train(config_path: Path, run_dir: Path, progress: bool, log: Any) -> dict:
+    from brainlike.config import load_config
+    from brainlike.train.loop import train
+
+    if _trained(run_dir):
+        log(f"[dim]{run_dir.name}: already trained, reusing[/dim]")
+        return json.loads((run_dir / "summary.json").read_text())
+    cfg = load_config(config_path)
+    resume = (run_dir / "checkpoints" / "last.pt").is_file()
+    log(f"training {cfg.name} -> {run_dir}")
+    return train(cfg, run_dir, resume=resume, progress=progress, analyse=False)
+
+
+def run_suite(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    db: str | None = None,
+    progress: bool = True,
+    record: bool = True,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Train, score and compare the runs of a suite; returns (and writes) its summary.
+
+    Finished runs are reused (a suite can be re-run after adding a config); an interrupted one
+    resumes from its last checkpoint.
+    """
+    from brainlike.results import ResultsDB
+    from brainlike.scoring import record_scores, save_scoring, score_model, simulate_benchmark
+    from brainlike.train.checkpoint import atomic_write_json
+
+    log = log or (lambda msg: None)
+    suite, base = load_suite(path)
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    brain_dir = out / "brain"
+    _train(_resolve(suite.brain.config, base), brain_dir, progress, log)
+    bench_dir = out / "benchmark"
+    b = suite.benchmark
+    rec_path = bench_dir / "recording.nc"
+    if not rec_path.is_file():
+        log("simulating the benchmark from the brain")
+        simulate_benchmark(
+            bench_dir,
+            brain=str(brain_dir),
+            areas=dict(suite.brain.areas),
+            n_per_digit=b.per_digit,
+            image_size=b.image_size,
+            n_animals=b.animals,
+            units_per_animal=b.neuroids,
+            n_trials=b.trials,
+            noise_sd=b.noise_sd,
+            seed=b.seed,
+        )
+    from brainlike.data.recordings import read_recording
+
+    rec = read_recording(rec_path)
+    ids = [str(s) for s in rec["stimulus_id"].values]
+    true = np.array([int(v) for v in rec["object_name"].values])
+    stimuli_csv = str(bench_dir / "stimuli" / "stimulus_set.csv")
+    if not Path(stimuli_csv).is_file():
+        stimuli_csv = str(next((bench_dir / "stimuli").glob("*.csv")))
+    classes = [str(c) for c in range(10)]
+    trials = observer_trials(
+        _model_logits(brain_dir, stimuli_csv, ids),
+        true,
+        ids,
+        classes,
+        n_subjects=b.observer_subjects,
+        repeats=b.observer_repeats,
+        temperature=b.observer_temperature,
+        seed=b.seed,
+    )
+    trials.to_csv(bench_dir / "observer_trials.csv")
+
+    database = ResultsDB(db) if record else None
+    rows = []
+    for entry in suite.runs:
+        cfg_path = _resolve(entry, base)
+        name = _run_name(cfg_path)
+        run_dir = out / "runs" / name
+        summary = _train(cfg_path, run_dir, progress, log)
+        log(f"scoring {name}")
+        result = score_model(
+            run_dir,
+            rec_path,
+            stimuli=stimuli_csv,
+            mapping=suite.score.mapping,
+            n_splits=suite.score.splits,
+            n_bootstraps=suite.score.bootstraps,
+            progress=progress,
+        )
+        save_scoring(result, out / "scores" / name)
+        if database is not None:
+            record_scores(result, database)
+        row: dict[str, Any] = {
+            "run": name,
+            "config": str(cfg_path),
+            "parameters": summary.get("parameters"),
+            "test_acc": summary.get("test_acc"),
+            "train_seconds": summary.get("wall_seconds"),
+        }
+        for region in result.regions:
+            layer = result.best_layer(region)
+            s = result.scores[(region, layer)] if layer else None
+            ceiling = _f(result.ceilings[region].value)
+            value = _f(s.value) if s is not None else None
+            row[f"{region}"] = value
+            row[f"{region}_sem"] = _f(s.error) if s is not None else None
+            row[f"{region}_pct"] = (
+                100.0 * value / ceiling if value is not None and ceiling else None
+            )
+            row[f"{region}_layer"] = layer
+            row[f"{region}_ceiling"] = ceiling
+        row.update(behaviour_scores(_model_logits(run_dir, stimuli_csv, ids), true, ids, trials))
+        rows.append(row)
+    regions = list(suite.brain.areas)
+    summary = {
+        "suite": suite.name,
+        "out_dir": str(out),
+        "regions": regions,
+        "rows": rows,
+        "benchmark": {
+            "recording": str(rec_path),
+            "brain": suite.brain.model_dump(),
+            **b.model_dump(),
+        },
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    _write_csv(out / "comparison.csv", rows)
+    _plot(out / "comparison.png", rows, regions)
+    _write_html(out / "report.html", summary)
+    return summary
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _plot(path: Path, rows: list[dict], regions: list[str]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [*regions, "behaviour"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(cols) * len(rows) / 3), 3.8), dpi=120)
+    width = 0.8 / max(len(rows), 1)
+    x = np.arange(len(cols))
+    for i, r in enumerate(rows):
+        vals = [r.get(f"{c}_pct") for c in regions] + [
+            100.0 * r["i2n_ceiled"] if r.get("i2n_ceiled") is not None else None
+        ]
+        ax.bar(
+            x + (i - (len(rows) - 1) / 2) * width,
+            [v if v is not None else np.nan for v in vals],
+            width,
+            label=r["run"],
+        )
+    ax.set_xticks(x, [f"{c}\n(% ceiling)" for c in regions] + ["I2n\n(ceiled %)"])
+    ax.axhline(100, color="k", lw=0.8, ls=":")
+    ax.set_ylabel("%")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ suite }}</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
+td.l{text-align:left}</style></head><body>
+<h1>{{ suite }}</h1>
+<p>Noise-corrected predictivity of the best layer per area as % of the pooled inter-animal
+ceiling (simulated animals recorded from the brain network {{ brain }}), behaviour against a
+simulated observer. The benchmark's brain sets what "brain-like" means here.</p>
+<table><tr><th>run</th><th>params</th><th>test acc</th>
+{% for r in regions %}<th>{{ r }} %</th>{% endfor %}<th>I2n (ceiled)</th><th>error &kappa;</th></tr>
+{% for row in rows %}<tr><td class="l">{{ row.run }}</td><td>{{ row.parameters }}</td>
+<td>{{ fmt(row.test_acc) }}</td>
+{% for r in regions %}<td title="{{ row[r ~ '_layer'] }}">{{ pct(row[r ~ '_pct']) }}</td>{% endfor %}
+<td>{{ fmt(row.i2n_ceiled) }}</td><td>{{ fmt(row.error_kappa) }}</td></tr>{% endfor %}
+</table>
+<p><img alt="comparison" src="data:image/png;base64,{{ figure }}"></p>
+</body></html>"""
+
+
+def _write_html(path: Path, summary: dict) -> Path:
+    import base64
+
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    fig = path.parent / "comparison.png"
+    html = env.from_string(_HTML).render(
+        suite=summary["suite"],
+        brain=summary["benchmark"]["brain"]["config"],
+        regions=summary["regions"],
+        rows=summary["rows"],
+        figure=base64.b64encode(fig.read_bytes()).decode() if fig.is_file() else "",
+        fmt=lambda v: "—" if v is None else f"{v:.3f}",
+        pct=lambda v: "—" if v is None else f"{v:.1f}",
+    )
+    path.write_text(html)
+    return path

@@ -1,0 +1,339 @@
+"""The ConvRNN base networks of the thesis (spec: recurrent.md §1), registered by name.
+
+- ``convrnn6``: the 6-layer BaseNet, conv 7x7/2 64 -> 3x3 128 -> 3x3 256 -> 3x3 256 -> 3x3 512,
+  each followed by max-pool, readout conv 2x2 'valid' + global average pool (node sides at
+  224 px: 56, 28, 14, 7, 4 after conv1's 112). Cells go in conv3-conv5.
+- ``convrnn6-lstm``: the shallow LSTM found by the search (conv3 2x2 128 ch, conv4 3x3 256 ch
+  with peepholes, conv5 4x4 256 ch, forget biases 1.356, 0.978, 0.925, all with layer norm).
+- ``convrnn11``: the 11-layer BaseNet, channels 64 (7x7/2), 64, 64, 128, 128, 256, 256, 512,
+  512, 512, max-pool after blocks 1, 4, 6, 7, 10, blocks 2-10 residual, average pool + FC.
+  Cells go in conv4-conv10.
+- ``convrnn-rgc-median``: the median reciprocal-gated model of the architecture search on an
+  11-layer base of channels 64 (7x7/2), 128, 128, 128, 128, 256, 256, 256, 512, 512 with
+  feedback conv8->conv5, conv9->conv6, conv10->conv7, conv7->conv6, conv10->conv9 (1x1 convs
+  on bilinearly resized inputs, added at the output).
+- ``-small`` variants: width 0.25 and 32 px images, for CPU work on digits (8x8 upsampled to
+  32) and CIFAR.
+
+Every constructor takes ``in_channels``, ``out_features`` (classes), ``width`` (channel
+multiplier), ``input_size``, ``cells`` (a cell kind for the standard cell layers, or
+``{layer: kind or {"kind": ..., **options}}``), ``feedback`` (extra edges: ``(source,
+target)`` pairs enter at the input, spec §1), ``time_steps``, ``t_on``, ``decoder`` and
+``blank`` (see :class:`~brainlike.models.convrnn.graph.ConvRNN`). Without cells and feedback a
+net is the feedforward BaseNet, unrolled the same way (spec §1's feedforward control).
+
+Images smaller than 112 px get the same nets with a 3x3 stride-1 conv1 and no pool after it
+(as ``grcnn-small`` does), so 32 px inputs end at 2x2 before the readout.
+
+Known gap (RGC median): the cells module offers the reciprocal gated cell as run in the
+shallow nets (``rgc_as_run``: 3x3 convs, memory as deep as the output) but not the median
+cell's depth-separable 7x7 gate convs, its 64-channel memory or its gate scales (0.9219
+memory, 0.7007 input); the median model here uses ``rgc_as_run`` with 3x3 kernels in
+conv4-conv10, and its parameter count is not the original's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from brainlike.models.convrnn.graph import (
+    ConvRNN,
+    EdgeSpec,
+    GraphSpec,
+    NodeSpec,
+    ReadoutSpec,
+    with_cells,
+)
+from brainlike.registry import register_model
+
+__all__ = [
+    "CELL_LAYERS",
+    "NEURAL_SCHEDULE",
+    "RGC_MEDIAN_FEEDBACK",
+    "TRAIN_SCHEDULE",
+    "base6_spec",
+    "base11_spec",
+    "convrnn6",
+    "convrnn6_lstm",
+    "convrnn11",
+    "rgc_median",
+    "rgc_median_spec",
+    "shallow_lstm_cells",
+]
+
+TRAIN_SCHEDULE = {6: (16, 12), 11: (17, 12)}
+"""(time_steps, t_on) used for training the 6- and 11-layer nets (spec §1)."""
+
+NEURAL_SCHEDULE = (26, 10)
+"""(time_steps, t_on) for comparison with neural data: 10 ms bins over 0-260 ms (spec §1)."""
+
+CELL_LAYERS = {
+    6: ("conv3", "conv4", "conv5"),
+    11: tuple(f"conv{i}" for i in range(4, 11)),
+}
+"""Layers that hold the cells of the 6- and 11-layer nets (spec §1)."""
+
+RGC_MEDIAN_FEEDBACK = (
+    ("conv8", "conv5"),
+    ("conv9", "conv6"),
+    ("conv10", "conv7"),
+    ("conv7", "conv6"),
+    ("conv10", "conv9"),
+)
+"""Long-range feedback of the RGC-median model (spec §1), entering at the output."""
+
+CellsArg = str | Mapping[str, Any] | None
+FeedbackArg = Sequence[EdgeSpec | tuple[str, ...] | Mapping[str, Any]]
+
+
+def _scaled(channels: int, width: float) -> int:
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return max(1, round(channels * width))
+
+
+def _stem(in_size: int) -> tuple[int, int, str | None]:
+    """conv1's kernel, stride and pool: ImageNet stem at >= 112 px, a light one below."""
+    return (7, 2, "max") if in_size >= 112 else (3, 1, None)
+
+
+def _cells(cells: CellsArg, depth: int) -> dict[str, Any]:
+    if cells is None:
+        return {}
+    if isinstance(cells, str) or (isinstance(cells, Mapping) and "kind" in cells):
+        # one cell (a kind or a single cell dict) for every standard cell layer
+        return {layer: cells for layer in CELL_LAYERS[depth]}
+    if isinstance(cells, Mapping):
+        return dict(cells)
+    raise ValueError(
+        f"cells is a cell kind ('ugrnn'), one cell dict ({{'kind': 'lstm', ...}}) or"
+        f" {{layer: cell}}; got {cells!r}"
+    )
+
+
+def base6_spec(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = (),
+) -> GraphSpec:
+    """Graph of the 6-layer BaseNet (spec §1); ``cells`` as in the module docstring."""
+    k, s, pool = _stem(input_size)
+    ch = [_scaled(c, width) for c in (64, 128, 256, 256, 512)]
+    nodes = [NodeSpec("conv1", ch[0], k, s, pool=pool)]
+    nodes += [NodeSpec(f"conv{i}", ch[i - 1], 3, pool="max") for i in range(2, 6)]
+    spec = GraphSpec.chain(
+        nodes, ReadoutSpec("conv5", out_features, "conv", 2), in_channels, feedback
+    )
+    return with_cells(spec, _cells(cells, 6))
+
+
+def base11_spec(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = (),
+    channels: Sequence[int] = (64, 64, 64, 128, 128, 256, 256, 512, 512, 512),
+    residual: bool = True,
+) -> GraphSpec:
+    """Graph of the 11-layer BaseNet (spec §1): ``channels`` of conv1..conv10 (before
+    ``width``), max-pool after 1, 4, 6, 7, 10, blocks 2-10 residual unless ``residual=False``,
+    average pool + FC readout."""
+    if len(channels) != 10:
+        raise ValueError(f"the 11-layer net has 10 conv layers; got {len(channels)} channels")
+    k, s, pool = _stem(input_size)
+    ch = [_scaled(c, width) for c in channels]
+    nodes = [NodeSpec("conv1", ch[0], k, s, pool=pool)]
+    nodes += [
+        NodeSpec(
+            f"conv{i}",
+            ch[i - 1],
+            3,
+            pool="max" if i in (4, 6, 7, 10) else None,
+            residual=residual,
+        )
+        for i in range(2, 11)
+    ]
+    spec = GraphSpec.chain(
+        nodes, ReadoutSpec("conv10", out_features, "linear"), in_channels, feedback
+    )
+    return with_cells(spec, _cells(cells, 11))
+
+
+def shallow_lstm_cells(width: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Cells of the shallow LSTM found by the search (spec §1), for :func:`base6_spec`."""
+    return {
+        "conv3": {
+            "kind": "lstm",
+            "out_channels": _scaled(128, width),
+            "kernel_size": 2,
+            "forget_bias": 1.356,
+            "layer_norm": True,
+        },
+        "conv4": {
+            "kind": "lstm",
+            "out_channels": _scaled(256, width),
+            "kernel_size": 3,
+            "forget_bias": 0.978,
+            "peepholes": True,
+            "layer_norm": True,
+        },
+        "conv5": {
+            "kind": "lstm",
+            "out_channels": _scaled(256, width),
+            "kernel_size": 4,
+            "forget_bias": 0.925,
+            "layer_norm": True,
+        },
+    }
+
+
+def rgc_median_spec(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
+) -> GraphSpec:
+    """Graph of the RGC-median model (spec §1; see the module docstring for the cell gap).
+
+    ``cells`` replaces the default ``rgc_as_run`` cells of conv4-conv10; ``feedback`` pairs
+    enter at the output (1x1 conv, added), as in the original."""
+    fb = [
+        EdgeSpec(f[0], f[1], "feedback", "output") if isinstance(f, tuple) and len(f) == 2 else f
+        for f in feedback
+    ]
+    spec = base11_spec(
+        in_channels,
+        out_features,
+        width,
+        input_size,
+        cells=cells if cells is not None else "rgc_as_run",
+        feedback=fb,
+        channels=(64, 128, 128, 128, 128, 256, 256, 256, 512, 512),
+        residual=False,  # the median's layers are conv -> cell -> pool, no residual blocks
+    )
+    return spec
+
+
+def _model(
+    spec: GraphSpec,
+    depth: int,
+    input_size: int,
+    time_steps: int | None,
+    t_on: int | None,
+    decoder: str | Mapping[str, Any],
+    blank: float | Sequence[float],
+) -> ConvRNN:
+    default_t, default_on = TRAIN_SCHEDULE[depth]
+    return ConvRNN(
+        spec,
+        time_steps=default_t if time_steps is None else time_steps,
+        t_on=default_on if t_on is None else t_on,
+        blank=blank,
+        decoder=decoder,
+        input_size=input_size,
+    )
+
+
+@register_model("convrnn6", in_channels=3, out_features=1000)
+def convrnn6(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = (),
+    time_steps: int | None = None,
+    t_on: int | None = None,
+    decoder: str | Mapping[str, Any] = "default",
+    blank: float | Sequence[float] = 0.0,
+) -> ConvRNN:
+    """6-layer ConvRNN BaseNet (cells in conv3-5 via cells=), 16 steps, image off at 12"""
+    spec = base6_spec(in_channels, out_features, width, input_size, cells, feedback)
+    return _model(spec, 6, input_size, time_steps, t_on, decoder, blank)
+
+
+@register_model("convrnn6-lstm", in_channels=3, out_features=1000)
+def convrnn6_lstm(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    feedback: FeedbackArg = (),
+    time_steps: int | None = None,
+    t_on: int | None = None,
+    decoder: str | Mapping[str, Any] = "default",
+    blank: float | Sequence[float] = 0.0,
+) -> ConvRNN:
+    """6-layer ConvRNN with the shallow LSTM cells found by the architecture search"""
+    spec = base6_spec(
+        in_channels, out_features, width, input_size, shallow_lstm_cells(width), feedback
+    )
+    return _model(spec, 6, input_size, time_steps, t_on, decoder, blank)
+
+
+@register_model("convrnn11", in_channels=3, out_features=1000)
+def convrnn11(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = (),
+    time_steps: int | None = None,
+    t_on: int | None = None,
+    decoder: str | Mapping[str, Any] = "default",
+    blank: float | Sequence[float] = 0.0,
+) -> ConvRNN:
+    """11-layer residual ConvRNN BaseNet (cells in conv4-10 via cells=), 17 steps, off at 12"""
+    spec = base11_spec(in_channels, out_features, width, input_size, cells, feedback)
+    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
+
+
+@register_model("convrnn-rgc-median", in_channels=3, out_features=1000)
+def rgc_median(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
+    time_steps: int | None = None,
+    t_on: int | None = None,
+    decoder: str | Mapping[str, Any] = "default",
+    blank: float | Sequence[float] = 0.0,
+) -> ConvRNN:
+    """RGC-median ConvRNN: reciprocal gated cells in conv4-10, 5 long-range feedback edges"""
+    spec = rgc_median_spec(in_channels, out_features, width, input_size, cells, feedback)
+    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
+
+
+def _small(fn, **defaults: Any):
+    def build(**kwargs: Any) -> ConvRNN:
+        return fn(**{**defaults, **kwargs})
+
+    return build
+
+
+_SMALL = {"width": 0.25, "input_size": 32, "out_features": 10}
+for _name, _fn, _doc in (
+    ("convrnn6-small", convrnn6, "6-layer ConvRNN at width 0.25 for 32 px images (CPU size)"),
+    ("convrnn6-lstm-small", convrnn6_lstm, "shallow-LSTM ConvRNN at width 0.25 for 32 px"),
+    ("convrnn11-small", convrnn11, "11-layer ConvRNN at width 0.25 for 32 px images (CPU size)"),
+    ("convrnn-rgc-median-small", rgc_median, "RGC-median ConvRNN at width 0.25 for 32 px"),
+):
+    register_model(_name, _doc, in_channels=3, out_features=10)(_small(_fn, **_SMALL))
+
+register_model(
+    "convrnn6-ugrnn-small",
+    "6-layer ConvRNN with UGRNN cells in conv3-5, width 0.25, 32 px (CPU size)",
+    in_channels=3,
+    out_features=10,
+)(_small(convrnn6, cells="ugrnn", **_SMALL))

@@ -1,0 +1,140 @@
+"""Experiment suites: simulated observer, behaviour scores, and a tiny suite end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from brainlike.config import ConfigError
+from brainlike.experiments import behaviour_scores, load_suite, observer_trials, run_suite
+
+
+def test_observer_answers_with_the_pairwise_probability():
+    logits = np.log(np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]))
+    trials = observer_trials(
+        logits,
+        np.array([0, 2]),
+        ["a", "b"],
+        ["x", "y", "z"],
+        n_subjects=50,
+        repeats=40,
+        temperature=1.0,
+        seed=0,
+    )
+    assert len(trials) == 2 * 50 * 40
+    for img, o, p in (("a", 0, [0.6, 0.3, 0.1]), ("b", 2, [0.2, 0.2, 0.6])):
+        for d in {0, 1, 2} - {o}:
+            m = (trials.image == img) & (trials.distractor == "xyz"[d])
+            correct = (trials.choice[m] == "xyz"[o]).mean()
+            expected = p[o] / (p[o] + p[d])
+            # binomial s.e. over ~1000 trials is ~0.015
+            assert abs(correct - expected) < 0.05, (img, d, correct, expected)
+
+
+def test_the_observers_own_network_is_behaviourally_consistent_and_noise_is_not():
+    rng = np.random.default_rng(0)
+    n, k = 120, 5
+    true = np.repeat(np.arange(k), n // k)
+    logits = rng.normal(0, 1.0, (n, k))
+    logits[np.arange(n), true] += rng.uniform(0.0, 3.0, n)  # images differ in difficulty
+    ids = [f"i{j}" for j in range(n)]
+    trials = observer_trials(
+        logits,
+        true,
+        ids,
+        [str(c) for c in range(k)],
+        n_subjects=6,
+        repeats=6,
+        temperature=1.0,
+        seed=1,
+    )
+    same = behaviour_scores(logits, true, ids, trials)
+    other = behaviour_scores(rng.normal(0, 1.0, (n, k)), true, ids, trials)
+    assert same["i2n_ceiled"] > 0.5 > other["i2n_ceiled"]
+    assert same["error_kappa"] > other["error_kappa"]
+    assert 0.0 <= same["accuracy"] <= 1.0
+
+
+def _tiny_config(path, name, seed=0, depth=8):
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "seed": seed,
+                "data": {"dataset": "digits", "input_size": 16, "train_size": 60, "test_size": 30},
+                "model": {"kind": "resnet", "depth": depth},
+                "train": {"epochs": 1, "batch_size": 30, "device": "cpu"},
+            }
+        )
+    )
+
+
+def _tiny_suite(tmp_path):
+    for name, seed in (("brain", 5), ("a", 0), ("b", 1)):
+        _tiny_config(tmp_path / f"{name}.yaml", name, seed)
+    suite = {
+        "name": "tiny",
+        "runs": ["a.yaml", "b.yaml"],
+        "brain": {"config": "brain.yaml", "areas": {"V1": "layer1.0", "IT": "layer3.0"}},
+        "benchmark": {
+            "per_digit": 3,
+            "animals": 2,
+            "neuroids": 8,
+            "trials": 4,
+            "observer_subjects": 4,
+            "observer_repeats": 10,
+        },
+        "score": {"splits": 2, "bootstraps": 2},
+    }
+    p = tmp_path / "suite.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    return p
+
+
+def test_suite_trains_scores_and_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    path = _tiny_suite(tmp_path)
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    summary = run_suite(path, tmp_path / "out", db=db, progress=False)
+    rows = {r["run"]: r for r in summary["rows"]}
+    assert set(rows) == {"a", "b"}
+    for r in rows.values():
+        for region in ("V1", "IT"):
+            assert r[f"{region}_layer"] and np.isfinite(r[f"{region}_pct"])
+            assert np.isclose(r[f"{region}_pct"], 100 * r[region] / r[f"{region}_ceiling"])
+        assert r["parameters"] > 0 and r["i2n_ceiling"] is not None
+    out = tmp_path / "out"
+    for f in (
+        "summary.json",
+        "comparison.csv",
+        "comparison.png",
+        "report.html",
+        "benchmark/observer_trials.csv",
+        "scores/a/scores.json",
+    ):
+        assert (out / f).is_file(), f
+    assert json.loads((out / "summary.json").read_text())["suite"] == "tiny"
+    from brainlike.results import ResultsDB
+
+    assert len(ResultsDB(db).query()) > 0
+    # a second call reuses the finished runs and the benchmark
+    again = run_suite(path, tmp_path / "out", progress=False, record=False)
+    assert [r["V1"] for r in again["rows"]] == [r["V1"] for r in summary["rows"]]
+
+
+def test_suite_errors_name_the_problem(tmp_path):
+    path = _tiny_suite(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["runs"] = ["a.yaml", "missing.yaml"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_suite(path)
+    data["runs"] = ["a.yaml", "a.yaml"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="share the experiment name"):
+        load_suite(path)
+    with pytest.raises(ConfigError, match="shipped suites: grcnn-brainlikeness-digits"):
+        load_suite(tmp_path / "nope")
