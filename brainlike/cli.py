@@ -468,6 +468,15 @@ def score(
     no_db: bool = typer.Option(False, "--no-db", help="do not write to the results database"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="activation cache folder"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (model forward only)"),
+    temporal: bool = typer.Option(
+        False,
+        "--temporal",
+        help="score over time (time-binned recording, recurrent model): one layer per area, "
+        "its score in every bin through a temporally fixed mapping vs the per-bin ceiling",
+    ),
+    time_steps: int | None = typer.Option(
+        None, "--time-steps", help="--temporal: steps to unroll the model (default its time_steps)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -481,6 +490,56 @@ def score(
             window = (a, b)
         except ValueError:
             _fail(f"--time-window takes START,END in ms such as 70,170; got {time_window!r}")
+    if temporal:
+        from brainlike.scoring import render_temporal_table, save_temporal_scoring, score_temporal
+
+        if window is not None:
+            _fail("--time-window averages the time bins and --temporal scores each bin; use one")
+        try:
+            result = score_temporal(
+                model,
+                recording,
+                stimuli=stimuli,
+                layers=_csv_list(layers),
+                regions=_csv_list(regions),
+                metric=metric,
+                mapping=mapping,
+                n_splits=splits,
+                n_bootstraps=bootstraps,
+                train_fraction=train_fraction,
+                numerator=numerator,
+                time_steps=time_steps,
+                seed=seed,
+                model_seed=model_seed,
+                cache_dir=cache_dir,
+                device=device,
+                progress=progress and not as_json,
+            )
+            files = save_temporal_scoring(
+                result, out or Path("runs") / "scores" / f"{_slug(result.model)}-temporal"
+            )
+        except _known_errors() as err:
+            _fail(str(err))
+        payload = {**result.to_dict(), "files": files, "database": None}
+        if as_json:
+            print(json.dumps(payload, indent=2))
+            return
+        con = _wide_console(32 + 8 * len(payload["time_bins"]))
+        con.print(render_temporal_table(payload))
+        for row in payload["rows"]:
+            counts = ", ".join(f"{k} {v}" for k, v in row["best_fit_counts"].items())
+            con.print(
+                f"{row['region']}: layer {row['layer']} (best-fit neuroids: {counts})",
+                highlight=False,
+            )
+        con.print(
+            f"written: {files['scores']}, {files['profile']} (per-bin scores are not written "
+            "to the results database)",
+            highlight=False,
+        )
+        return
+    if time_steps is not None:
+        _fail("--time-steps applies to --temporal scoring only")
     try:
         result = score_model(
             model,
@@ -591,8 +650,11 @@ def simulate(
     out: Path = typer.Argument(
         Path("runs/simulated"), help="folder for recording, stimuli and ground truth"
     ),
-    brain: str = typer.Option(
-        "resnet20", "--brain", help="registry model whose layers are the areas"
+    brain: str | None = typer.Option(
+        None,
+        "--brain",
+        help="registry model whose layers are the areas (default resnet20; with --dynamic the "
+        "built-in recurrent network, or a registered model with a time_steps attribute)",
     ),
     brain_seed: int = typer.Option(0, "--brain-seed", help="seed of the brain's random weights"),
     areas: str | None = typer.Option(
@@ -605,11 +667,19 @@ def simulate(
     noise_sd: float = typer.Option(1.0, "--noise-sd", help="trial noise s.d. (signal s.d. is 1)"),
     noise: str = typer.Option("gaussian", "--noise", help="gaussian | poisson"),
     fmt: str = typer.Option("nc", "--format", help="nc (BrainIO netCDF) | npz | nwb"),
+    dynamic: bool = typer.Option(
+        False, "--dynamic", help="time-binned recording from a brain with known dynamics"
+    ),
+    steps: int = typer.Option(26, "--steps", help="--dynamic: time bins (built-in brain)"),
+    image_steps: int = typer.Option(
+        10, "--image-steps", help="--dynamic: bins with the image on (built-in brain)"
+    ),
+    bin_ms: float = typer.Option(10.0, "--bin-ms", help="--dynamic: bin width in ms"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
-    from brainlike.scoring import simulate_benchmark
+    from brainlike.scoring import simulate_benchmark, simulate_dynamic_benchmark
 
     area_map = None
     if areas:
@@ -619,21 +689,25 @@ def simulate(
             _fail(
                 f"--areas takes REGION=LAYER pairs such as V1=net.blocks.1,IT=net.blocks.7; got {areas!r}"
             )
+    common = {
+        "brain_seed": brain_seed,
+        "areas": area_map,
+        "n_per_digit": per_digit,
+        "n_animals": animals,
+        "units_per_animal": neuroids,
+        "n_trials": trials,
+        "noise_sd": noise_sd,
+        "noise": noise,
+        "fmt": fmt,
+        "seed": seed,
+    }
     try:
-        result = simulate_benchmark(
-            out,
-            brain=brain,
-            brain_seed=brain_seed,
-            areas=area_map,
-            n_per_digit=per_digit,
-            n_animals=animals,
-            units_per_animal=neuroids,
-            n_trials=trials,
-            noise_sd=noise_sd,
-            noise=noise,
-            fmt=fmt,
-            seed=seed,
-        )
+        if dynamic:
+            result = simulate_dynamic_benchmark(
+                out, brain=brain, n_steps=steps, image_steps=image_steps, bin_ms=bin_ms, **common
+            )
+        else:
+            result = simulate_benchmark(out, brain=brain or "resnet20", **common)
     except _known_errors() as err:
         _fail(str(err))
     if as_json:
@@ -643,6 +717,21 @@ def simulate(
     con.print(f"recording: {result['recording']}", highlight=False)
     con.print(f"stimuli:   {result['stimuli']}", highlight=False)
     t = result["truth"]
+    if dynamic:
+        rel = [v for v in t["expected_reliability_median_per_bin"] if v is not None]
+        con.print(
+            f"brain {t['brain']} (seed {t['brain_seed']}), areas {t['areas']}, {t['n_bins']} bins "
+            f"of {t['bin_ms']:g} ms, expected median reliability per bin "
+            f"{min(rel, default=0):.2f}..{max(rel, default=0):.2f}",
+            highlight=False,
+        )
+        if t["brain"] != "random-recurrent":
+            con.print(
+                f"next: brainlike score {t['brain']} --model-seed {t['brain_seed']} -r "
+                f"{result['recording']} --temporal",
+                highlight=False,
+            )
+        return
     con.print(
         f"brain {t['brain']} (seed {t['brain_seed']}), areas {t['areas']}, expected median "
         f"reliability {t['expected_reliability_median']:.3f}",
@@ -684,6 +773,57 @@ def leaderboard(
     for p in (csv, html):
         if p:
             _console().print(f"written: {p}", highlight=False)
+
+
+@app.command()
+def experiment(
+    suite: str = typer.Argument(..., help="suite YAML (path or shipped name)", metavar="suite"),
+    out: Path = typer.Option(None, "--out", "-o", help="output folder (default runs/<suite>)"),
+    db: str | None = typer.Option(None, "--db", help="results database URL"),
+    no_record: bool = typer.Option(False, "--no-record", help="do not write to the database"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Train every run of a suite, score each on its simulated benchmark, compare them."""
+    from brainlike.experiments import load_suite, run_suite
+
+    console = _console()
+    try:
+        spec, _ = load_suite(suite)
+        folder = out or Path("runs") / spec.name
+        summary = run_suite(
+            suite,
+            folder,
+            db=db,
+            record=not no_record,
+            progress=not as_json,
+            log=(lambda m: None) if as_json else (lambda m: console.print(m, highlight=False)),
+        )
+    except _known_errors() as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{summary['suite']}: % of the inter-animal ceiling (best layer)")
+    regions = summary["regions"]
+    for col in ["run", "params", "test acc", *regions, "I2n ceiled", "error κ"]:
+        table.add_column(col, justify="left" if col == "run" else "right")
+
+    def f(v: Any, spec: str = ".3f") -> str:
+        return "—" if v is None else format(v, spec)
+
+    for r in summary["rows"]:
+        table.add_row(
+            r["run"],
+            f"{r['parameters']:,}" if r.get("parameters") else "—",
+            f(r.get("test_acc")),
+            *[f(r.get(f"{g}_pct"), ".1f") for g in regions],
+            f(r.get("i2n_ceiled")),
+            f(r.get("error_kappa")),
+        )
+    _wide_console(40 + 14 * len(regions)).print(table)
+    console.print(f"written: {summary['out_dir']}/report.html, summary.json, comparison.csv")
 
 
 def main() -> None:

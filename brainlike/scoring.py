@@ -6,6 +6,11 @@ the preprocessing it was trained with, extracts the chosen layers (cached on dis
 every layer against every area of the recording with the estimators of
 :mod:`brainlike.analysis.neural`, each layer's score next to the inter-animal ceiling of its
 area under the same mapping class (spec: neural-evaluation.md §4-5, §10).
+
+Time-resolved recordings (a ``time_bin`` dim) of recurrent models are scored over time by
+:func:`score_temporal` (``brainlike score --temporal``; spec: recurrent.md §2): time-resolved
+activations, one layer assigned per area on time-averaged data, then that layer's score in
+every bin through a temporally fixed mapping against the per-bin inter-animal ceiling.
 """
 
 from __future__ import annotations
@@ -159,19 +164,23 @@ def _preprocessing_from_config(config: dict | None) -> dict[str, Any]:
     return preprocessing_of(bundle)
 
 
-def default_layers(model: Any, input_shape: tuple[int, int, int] | None = None) -> list[str]:
+def default_layers(
+    model: Any, input_shape: tuple[int, int, int] | None = None, time_steps: int | None = None
+) -> list[str]:
     """Layers scored when none are named: the blocks a reader would name in a paper.
 
     The model's cortical sheets (``sheet:<name>``) first, then its top-level modules in
     forward order; a container of blocks (``layer1`` of a ResNet, ``features`` of a LeNet) is
     scored block by block, a conv/linear followed by its norm and nonlinearity as one unit (its
-    last module). Normalisation, dropout and modules called more than once are skipped.
+    last module). Normalisation, dropout and modules called more than once are skipped. With
+    ``time_steps`` (a recurrent model unrolled over T steps) the candidates are the modules
+    called exactly once per step instead, and there are no sheets.
     """
     from torch import nn
 
     from brainlike.analysis.activations import list_layers, module_calls, sheet_layers
 
-    calls = module_calls(model, input_shape)
+    calls = module_calls(model, input_shape, time_steps=time_steps)
     order = {name: i for i, name in enumerate(calls)}
 
     def usable(name: str) -> bool:
@@ -207,8 +216,10 @@ def default_layers(model: Any, input_shape: tuple[int, int, int] | None = None) 
             if taps and usable(taps[-1]):
                 chosen.append(taps[-1])
     chosen.sort(key=lambda n: order.get(n, 0))
-    sheets = sheet_layers(model)
-    return sheets + chosen or sheets + [n for n in list_layers(model, input_shape) if n != "output"]
+    sheets = sheet_layers(model) if time_steps is None else []
+    if sheets or chosen:
+        return sheets + chosen
+    return [n for n in list_layers(model, input_shape, time_steps=time_steps) if n != "output"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -656,6 +667,388 @@ def _progress(enabled: bool):
 
 
 # ---------------------------------------------------------------------------------------------
+# Scoring over time (recurrent models, time-binned recordings)
+
+
+@dataclass
+class TemporalScoringResult:
+    """Per-area scores over time of one (recurrent) model on one time-binned recording."""
+
+    model: str
+    benchmark: str
+    metric: str
+    mapping: str
+    layers: list[str]  # candidate layers of the assignment
+    regions: list[str]
+    time_bins: np.ndarray  # (time_bin, 2) ms
+    assignment: Any  # LayerAssignment
+    scores: dict[str, Any]  # region -> TemporalScore of the assigned layer
+    ceilings: dict[str, Any]  # region -> TemporalScore (inter-animal consistency per bin)
+    settings: dict[str, Any]
+    provenance: dict[str, Any]
+
+    def percent_of_ceiling(self, region: str) -> np.ndarray:
+        """The assigned layer's median score per bin as a percentage of the bin's ceiling."""
+        return self.scores[region].percent_of_ceiling(self.ceilings[region])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per area: its layer, and per bin the score, its s.e.m., ceiling and %."""
+        out = []
+        for region in self.regions:
+            score, ceiling = self.scores[region], self.ceilings[region]
+            out.append(
+                {
+                    "region": region,
+                    "layer": self.assignment.layer[region],
+                    "best_fit_counts": dict(self.assignment.counts[region]),
+                    "time_bin_start": [float(v) for v in self.time_bins[:, 0]],
+                    "value": [_num(v) for v in score.median],
+                    "error": [_num(v) for v in score.sem],
+                    "ceiling": [_num(v) for v in ceiling.median],
+                    "ceiling_error": [_num(v) for v in ceiling.sem],
+                    "percent_of_ceiling": [_num(v) for v in self.percent_of_ceiling(region)],
+                }
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able result: settings, the layer assignment, per-bin rows and every score."""
+        return {
+            "model": self.model,
+            "benchmark": self.benchmark,
+            "metric": self.metric,
+            "mapping": self.mapping,
+            "temporal": True,
+            "layers": self.layers,
+            "regions": self.regions,
+            "time_bins": self.time_bins.tolist(),
+            "settings": self.settings,
+            "provenance": self.provenance,
+            "assignment": self.assignment.to_dict(),
+            "rows": self.rows(),
+            "scores": {r: s.to_dict() for r, s in self.scores.items()},
+            "ceilings": {r: c.to_dict() for r, c in self.ceilings.items()},
+        }
+
+
+def score_temporal(
+    model: str | Path | ScoringModel,
+    recording: str | Path,
+    *,
+    stimuli: str | Path | None = None,
+    layers: list[str] | None = None,
+    regions: list[str] | None = None,
+    metric: str = "noise-corrected",
+    mapping: str = "pls",
+    n_splits: int = 10,
+    train_fraction: float | None = None,
+    n_bootstraps: int = 20,
+    numerator: str = "halves",
+    time_steps: int | None = None,
+    steps_for_bins: list[int] | None = None,
+    time_varying: bool = False,
+    seed: int = 0,
+    model_seed: int = 0,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TemporalScoringResult:
+    """Score a recurrent model over time against a time-binned recording (recurrent.md §2).
+
+    1. Time-resolved activations of the candidate layers (``time_steps``: given, else the
+       model's ``time_steps`` attribute; layers default to the modules run once per step).
+    2. Layer assignment per area on time-averaged responses and features (the layer best for
+       the most neuroids; :func:`brainlike.analysis.neural.assign_layers`).
+    3. The assigned layer's score in every bin through a temporally fixed mapping
+       (:func:`~brainlike.analysis.neural.temporal_predictivity`), next to the per-bin
+       inter-animal ceiling (:func:`~brainlike.analysis.neural.temporal_inter_animal_consistency`)
+       under the same mapping class.
+
+    Bin ``b`` reads model step ``steps_for_bins[b]`` (default step ``b``: one model step per
+    bin from stimulus onset), so the model must run at least as many steps as there are bins.
+
+    Parameters
+    ----------
+    model, recording, stimuli, layers, regions, mapping, n_splits, n_bootstraps, numerator,
+    seed, model_seed, cache_dir, device, progress
+        As in :func:`score_model`.
+    metric : {"noise-corrected", "plain"}
+        Per-bin estimator: spec §4 noise-corrected predictivity, or r / split-half reliability
+        (the primate form of recurrent.md §2).
+    train_fraction : float, optional
+        Default 0.5.
+    time_steps : int, optional
+        Steps to unroll the model for (default: its ``time_steps`` attribute).
+    steps_for_bins : list of int, optional
+        Model step read for each bin.
+    time_varying : bool
+        Fit one map per bin instead of the temporally fixed map (a comparison).
+    """
+    from brainlike.analysis import neural
+    from brainlike.analysis.activations import (
+        extract_activations,
+        model_time_steps,
+        resolve_time_steps,
+    )
+    from brainlike.data.recordings import (
+        check_stimuli_match,
+        read_recording,
+        read_stimulus_set,
+        responses,
+        select_neuroids,
+        validate_recording,
+    )
+
+    if metric not in ("noise-corrected", "plain"):
+        raise ScoringError(
+            f"--temporal scores with --metric noise-corrected or plain; got {metric!r}"
+        )
+    if n_splits < 2:
+        raise ScoringError(f"n_splits must be at least 2 (got {n_splits})")
+    if n_bootstraps < 1:
+        raise ScoringError(f"n_bootstraps must be at least 1 (got {n_bootstraps})")
+    train_fraction = 0.5 if train_fraction is None else train_fraction
+    if not 0 < train_fraction < 1:
+        raise ScoringError(f"train_fraction must lie in (0, 1) (got {train_fraction})")
+    t0 = time.perf_counter()
+    recording = Path(recording).expanduser()
+    rec = validate_recording(read_recording(recording), min_trials=2)
+    if "time_bin" not in rec.dims:
+        raise ScoringError(
+            f"{recording.name} has no time bins; --temporal needs a recording with a time_bin "
+            "dim (score it without --temporal)"
+        )
+    bins = np.stack(
+        [rec.coords["time_bin_start"].values, rec.coords["time_bin_end"].values], axis=1
+    ).astype(float)
+    stim_path = locate_stimulus_set(recording, rec, stimuli)
+    stim_set = read_stimulus_set(stim_path)
+    check_stimuli_match(rec, stim_set)
+
+    sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
+    try:
+        steps = (
+            resolve_time_steps(sm.model, time_steps)
+            if time_steps is not None
+            else model_time_steps(sm.model)
+        )
+    except ValueError as err:
+        raise ScoringError(f"{err}; give --time-steps for a model without one") from None
+    if steps_for_bins is None and steps < len(bins):
+        raise ScoringError(
+            f"the recording has {len(bins)} time bins but the model runs {steps} steps; bin b "
+            f"reads step b, so unroll at least {len(bins)} steps (--time-steps {len(bins)})"
+        )
+    input_shape = (sm.in_channels, sm.input_size, sm.input_size)
+    layer_names = list(layers) if layers else default_layers(sm.model, input_shape, steps)
+    if not layer_names:
+        raise ScoringError(
+            f"{sm.name} has no module that runs exactly once per step over {steps} steps; name "
+            "the layers to score with --layers"
+        )
+    all_regions = sorted({str(r) for r in rec.coords["region"].values})
+    chosen = list(regions) if regions else all_regions
+    unknown = [r for r in chosen if r not in all_regions]
+    if unknown:
+        raise ScoringError(
+            f"region(s) {', '.join(unknown)} not in the recording; it has {', '.join(all_regions)}"
+        )
+    stimulus_ids = [str(s) for s in rec.coords["stimulus_id"].values]
+    images = model_images(stim_set, stimulus_ids, sm)
+    acts = extract_activations(
+        sm.model,
+        images,
+        layer_names,
+        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        preprocessing=sm.preprocessing(),
+        time_steps=steps,
+        progress=progress,
+        device=_device(device),
+    )
+    n_stim, n_bins = len(stimulus_ids), len(bins)
+    features = {layer: np.asarray(acts[layer]) for layer in layer_names}
+    common = {"n_splits": n_splits, "seed": seed}
+    neuroid_region = select_neuroids(rec, region=chosen).coords["region"].values.astype(str)
+    Y_all = responses(rec, region=chosen)
+    assignment = neural.assign_layers(
+        features,
+        Y_all,
+        neuroid_region,
+        {
+            lay: _mapping_for(mapping, f.shape[1], n_stim, train_fraction)
+            for lay, f in features.items()
+        },
+        steps_for_bins=steps_for_bins,
+        train_fraction=train_fraction,
+        **common,
+    )
+    scores: dict[str, Any] = {}
+    ceilings: dict[str, Any] = {}
+    progress_bar = _progress(progress)
+    with progress_bar:
+        task = progress_bar.add_task("scoring over time", total=2 * len(chosen))
+        for region in chosen:
+            Y = responses(rec, region=region)
+            animal = select_neuroids(rec, region=region).coords["animal"].values.astype(str)
+            if len(set(animal)) < 2:
+                raise ScoringError(
+                    f"the inter-animal ceiling needs at least 2 animals per area; {region} has "
+                    f"{len(set(animal))}"
+                )
+            _, counts = np.unique(animal, return_counts=True)
+            narrowest = int(len(animal) - counts.max())
+            ceilings[region] = neural.temporal_inter_animal_consistency(
+                Y,
+                animal,
+                _mapping_for(mapping, narrowest, n_stim, train_fraction),
+                time_bins=bins,
+                design="pooled",
+                train_fraction=train_fraction,
+                n_bootstraps=n_bootstraps,
+                numerator=numerator,
+                **common,
+            )
+            progress_bar.advance(task)
+            layer = assignment.layer[region]
+            X = features[layer]
+            # the fixed map is fit on (training stimulus, bin) rows
+            rows = n_stim if time_varying else n_stim * n_bins
+            layer_mapping = _mapping_for(mapping, X.shape[1], rows, train_fraction)
+            extra = (
+                {"numerator": numerator, "animal": animal} if metric == "noise-corrected" else {}
+            )
+            score = neural.temporal_predictivity(
+                X,
+                Y,
+                layer_mapping,
+                estimator="noise_corrected" if metric == "noise-corrected" else "plain",
+                time_varying=time_varying,
+                steps_for_bins=steps_for_bins,
+                train_fraction=train_fraction,
+                n_bootstraps=n_bootstraps,
+                time_bins=bins,
+                **extra,
+                **common,
+            )
+            score.provenance.update({"layer": layer, "region": region, "model": sm.name})
+            scores[region] = score
+            progress_bar.advance(task)
+    import brainlike
+
+    return TemporalScoringResult(
+        model=sm.name,
+        benchmark=str(rec.attrs.get("identifier") or recording.stem),
+        metric=metric,
+        mapping=mapping,
+        layers=layer_names,
+        regions=chosen,
+        time_bins=bins,
+        assignment=assignment,
+        scores=scores,
+        ceilings=ceilings,
+        settings={
+            "n_splits": n_splits,
+            "train_fraction": train_fraction,
+            "n_bootstraps": n_bootstraps,
+            "numerator": numerator if metric == "noise-corrected" else None,
+            "seed": seed,
+            "time_steps": steps,
+            "steps_for_bins": list(range(n_bins))
+            if steps_for_bins is None
+            else list(steps_for_bins),
+            "mapping_over_time": "time-varying" if time_varying else "fixed",
+            "layer_assignment": "argmax count of best-fit neuroids on time-averaged responses",
+            "ceiling": "inter-animal consistency per time bin (pooled source, same mapping)",
+        },
+        provenance={
+            "model": sm.name,
+            "model_source": sm.source,
+            "model_details": sm.details,
+            "weights_sha256": sm.weights_digest(),
+            "preprocessing": sm.preprocessing(),
+            "recording": str(recording),
+            "stimulus_set": str(stim_path),
+            "n_stimuli": n_stim,
+            "activation_cache_key": getattr(acts, "cache_key", None),
+            "brainlike_version": brainlike.__version__,
+            "wall_seconds": time.perf_counter() - t0,
+        },
+    )
+
+
+def save_temporal_scoring(result: TemporalScoringResult, out_dir: str | Path) -> dict[str, str]:
+    """Write ``scores.json`` and the score-over-time figure; returns their paths."""
+    from brainlike.train.checkpoint import atomic_write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"scores": str(atomic_write_json(out / "scores.json", result.to_dict()))}
+    paths["profile"] = str(plot_temporal_profile(result, out / "temporal_profile.png"))
+    return paths
+
+
+def render_temporal_table(payload: dict[str, Any]) -> Any:
+    """A rich table of a temporal result (``TemporalScoringResult.to_dict()``): one row per
+    area (its assigned layer), one column per time bin, the median ceiled score (score /
+    ceiling) in each cell."""
+    from rich.table import Table
+
+    settings = payload["settings"]
+    table = Table(
+        title=f"{payload['model']} on {payload['benchmark']}: {payload['metric']}, "
+        f"{payload['mapping']} ({settings['mapping_over_time']} over time), "
+        f"{settings['n_splits']} splits; score / ceiling per bin"
+    )
+    table.add_column("area (layer)", no_wrap=True)
+    for start, _ in payload["time_bins"]:
+        table.add_column(f"{start:g}", justify="right", no_wrap=True)
+    for row in payload["rows"]:
+        cells = ["-" if v is None else f"{v / 100:.2f}" for v in row["percent_of_ceiling"]]
+        table.add_row(f"{row['region']} ({row['layer']})", *cells)
+    table.caption = "columns: bin start (ms after stimulus onset); - : no ceiling in that bin"
+    return table
+
+
+def plot_temporal_profile(result: TemporalScoringResult, path: str | Path) -> Path:
+    """Score vs time per area (median ± s.e.m.; ceiling dashed with its band) and % of ceiling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = result.time_bins.mean(axis=1)
+    fig, (ax, ax_pct) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=120)
+    for i, region in enumerate(result.regions):
+        colour = f"C{i}"
+        score, ceiling = result.scores[region], result.ceilings[region]
+        label = f"{region} ({result.assignment.layer[region]})"
+        ax.errorbar(t, score.median, yerr=score.sem, marker="o", ms=3, color=colour, label=label)
+        c, ce = ceiling.median, np.nan_to_num(ceiling.sem)
+        ax.plot(t, c, ls="--", lw=1, color=colour)
+        ax.fill_between(t, c - ce, c + ce, color=colour, alpha=0.15, lw=0)
+        ax_pct.plot(
+            t, result.percent_of_ceiling(region), marker="o", ms=3, color=colour, label=label
+        )
+    ax.set_xlabel("time after stimulus onset (ms, bin centre)")
+    ax.set_ylabel(
+        "noise-corrected predictivity" if result.metric == "noise-corrected" else "r / reliability"
+    )
+    ax.set_title(f"{result.model} on {result.benchmark}; dashed: ceiling", fontsize=9)
+    ax.legend(fontsize=8)
+    ax_pct.axhline(100, color="k", lw=0.8, ls=":")
+    ax_pct.set_xlabel("time after stimulus onset (ms, bin centre)")
+    ax_pct.set_ylabel("% of inter-animal ceiling")
+    ax_pct.set_title(
+        f"{result.mapping}, {result.settings['mapping_over_time']} mapping", fontsize=9
+    )
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
 # Outputs
 
 
@@ -841,8 +1234,147 @@ def simulate_benchmark(
     return {"recording": str(path), "stimuli": str(csv), "truth": truth}
 
 
+def simulate_dynamic_benchmark(
+    out_dir: str | Path,
+    *,
+    brain: str | None = None,
+    brain_seed: int = 0,
+    areas: dict[str, str] | None = None,
+    n_per_digit: int = 30,
+    image_size: int = 32,
+    n_steps: int = 26,
+    image_steps: int = 10,
+    bin_ms: float = 10.0,
+    widths: tuple[int, ...] = (64, 64),
+    n_animals: int = 4,
+    units_per_animal: int = 40,
+    n_trials: int = 10,
+    noise_sd: float = 1.0,
+    noise: str = "gaussian",
+    ragged_fraction: float = 0.0,
+    fmt: str = "nc",
+    pool: int | None = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Write a simulated time-binned benchmark: digit stimuli and animals with known dynamics.
+
+    The brain is either the built-in ground-truth recurrent network (``brain=None``:
+    :func:`brainlike.data.simulate.random_recurrent_layers` on the stimulus pixels, weights
+    from ``brain_seed``, ``n_steps`` steps with the image on for the first ``image_steps``;
+    areas ``V4`` and ``IT`` are its layers 1 and 2 by default), or a registered recurrent model
+    with a ``time_steps`` attribute (its time-resolved activations, one bin per step; areas
+    are module names). Each animal is a subset of an area's units observed with trial noise
+    in every bin (:func:`~brainlike.data.simulate.simulate_dynamic_animals`); bin ``b`` covers
+    ``[b * bin_ms, (b + 1) * bin_ms)`` ms. Scoring the same registered model with
+    ``brainlike score <brain> --temporal`` should reach about 100 % of the per-bin ceiling
+    while the image drives the areas. Runs offline.
+
+    Returns a dict with the paths of the recording and the stimulus set and the ground truth.
+    """
+    from brainlike.data.recordings import read_stimulus_set, write_recording, write_stimulus_set
+    from brainlike.data.simulate import random_recurrent_layers, simulate_dynamic_animals
+    from brainlike.data.stimuli import render_digits
+
+    if fmt not in ("nc", "npz"):
+        raise ScoringError(f"unknown format {fmt!r} for a time-binned recording; choose nc or npz")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels = render_digits(n_per_digit, size=image_size, channels=1, rng=seed)
+    ids = [f"digit{int(lab)}_{i:04d}" for i, lab in enumerate(labels)]
+    csv = write_stimulus_set(
+        images[:, 0], ids, out / "stimuli", object_name=[str(int(v)) for v in labels]
+    )
+    truth: dict[str, Any] = {"brain_seed": brain_seed}
+    if brain is None:
+        layers = random_recurrent_layers(
+            images, widths, n_steps=n_steps, image_steps=image_steps, seed=brain_seed
+        )
+        areas = areas or {"V4": "layer1", "IT": "layer2"}
+        missing = [lay for lay in areas.values() if lay not in layers]
+        if missing:
+            raise ScoringError(
+                f"the built-in recurrent brain has layers {', '.join(layers)}; no {missing[0]!r}"
+            )
+        features = {region: layers[layer] for region, layer in areas.items()}
+        truth.update(
+            brain="random-recurrent",
+            widths=list(widths),
+            n_steps=n_steps,
+            image_steps=image_steps,
+        )
+    else:
+        from brainlike.analysis.activations import extract_activations, model_time_steps
+
+        # the model's own input size: what `brainlike score` will show it
+        sm = load_scoring_model(brain, seed=brain_seed)
+        try:
+            steps = model_time_steps(sm.model)
+        except ValueError as err:
+            raise ScoringError(
+                f"--dynamic needs a recurrent brain: {err}; leave --brain out for the built-in "
+                "recurrent network"
+            ) from None
+        if areas is None:
+            layers = default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size), steps)
+            if not layers:
+                raise ScoringError(f"{brain} has no module run once per step; pass --areas")
+            areas = (
+                {"V4": layers[(len(layers) - 1) // 2], "IT": layers[-1]}
+                if len(layers) > 1
+                else {"IT": layers[0]}
+            )
+        model_input = model_images(read_stimulus_set(csv), ids, sm)
+        acts = extract_activations(
+            sm.model,
+            model_input,
+            list(dict.fromkeys(areas.values())),
+            time_steps=steps,
+            progress=progress,
+        )
+        features = {
+            region: _pool_units(np.asarray(acts[layer], np.float64), acts.unit_shape(layer), pool)
+            for region, layer in areas.items()
+        }
+        truth.update(brain=brain, time_steps=steps, pool=pool)
+    sim = simulate_dynamic_animals(
+        features,
+        bin_ms=bin_ms,
+        n_animals=n_animals,
+        units_per_animal=units_per_animal,
+        n_trials=n_trials,
+        noise_sd=noise_sd,
+        noise=noise,
+        ragged_fraction=ragged_fraction,
+        seed=seed,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = sim.expected_reliability()
+    truth.update(
+        areas=areas,
+        noise_sd=noise_sd,
+        noise=noise,
+        n_trials=n_trials,
+        bin_ms=bin_ms,
+        n_bins=int(sim.time_bins.shape[0]),
+        expected_reliability_median_per_bin=[_num(v) for v in np.median(expected, axis=0)],
+    )
+    rec = sim.to_recording(
+        ids,
+        identifier=f"simulated-dynamic-{truth['brain']}-seed{brain_seed}",
+        stimulus_set_identifier="stimulus_set",
+        stimulus_coords={"object_name": [str(int(v)) for v in labels]},
+    )
+    rec.attrs["ground_truth"] = json.dumps(truth)
+    path = write_recording(rec, out / f"recording.{fmt}")
+    from brainlike.train.checkpoint import atomic_write_json
+
+    atomic_write_json(out / "ground_truth.json", truth)
+    return {"recording": str(path), "stimuli": str(csv), "truth": truth}
+
+
 def _pool_units(X: np.ndarray, unit_shape: tuple[int, ...] | None, pool: int | None) -> np.ndarray:
-    """Average-pool (stimulus, C*H*W) conv features to (stimulus, C*pool*pool)."""
+    """Average-pool (stimulus, C*H*W[, time]) conv features to (stimulus, C*pool*pool[, time])."""
     if not pool or unit_shape is None or len(unit_shape) != 3:
         return X
     import torch
@@ -851,6 +1383,11 @@ def _pool_units(X: np.ndarray, unit_shape: tuple[int, ...] | None, pool: int | N
     c, h, w = unit_shape
     if h < pool or w < pool:
         return X
+    if X.ndim == 3:  # every time step pooled alike
+        steps = X.shape[2]
+        flat = np.moveaxis(X, 2, 1).reshape(len(X) * steps, -1)
+        pooled = _pool_units(np.ascontiguousarray(flat), unit_shape, pool)
+        return np.moveaxis(pooled.reshape(len(X), steps, -1), 1, 2)
     t = torch.from_numpy(X.reshape(len(X), c, h, w))
     return F.adaptive_avg_pool2d(t, pool).reshape(len(X), -1).numpy()
 

@@ -18,8 +18,8 @@ Cache layout (``cache_dir`` given)
     the key's components). ``<key>`` is the sha256 of: the model's weights and buffers (names,
     dtypes, shapes, bytes), its class and ``repr`` (architecture), the preprocessing dict as
     canonical JSON, the stimulus bytes (with shape and dtype), the layer name, the storage dtype,
-    the brainlike and torch versions, and for PCA-projected layers the PCA settings and training
-    rows. A changed weight, pixel, setting or version gives a new key, so a stale entry is never
+    the brainlike and torch versions, the number of time steps (time-resolved extractions
+    only), and for PCA-projected layers the PCA settings and training rows. A changed weight, pixel, setting or version gives a new key, so a stale entry is never
     served. The array is written to a temporary file and renamed into place, and ``meta.json``
     is written (atomically) last: an entry without it (a crash mid-write) is recomputed; an entry
     whose array does not match its metadata is recomputed with a warning. Cached arrays come back
@@ -34,9 +34,22 @@ Memory
     directory owned by the :class:`Activations` (removed by :meth:`Activations.close`, at the end
     of a ``with`` block, or when the object is garbage collected).
 
-Time-resolved models
-    ``time_steps`` is the hook point for recurrent models (issue 6): arrays will gain a trailing
-    time axis ``(stimulus, unit, time)``. It is not implemented yet and must be ``None``.
+Time-resolved models (``time_steps=T``)
+    A recurrent model unrolled over time calls each recorded module once per time step (the
+    ConvRNN contract: every node's forward runs exactly once per step; a GRCNN's per-iteration
+    taps are separate modules and are recorded without ``time_steps``). With ``time_steps=T``
+    every recorded module must run exactly ``T`` times per forward pass (a clear error names
+    the layer and its count otherwise), and its array gains a trailing time axis:
+    ``(stimulus, unit, time)``, ``[..., t]`` the module's output at its ``t``-th call. When
+    the model's ``forward`` takes a ``time_steps`` keyword it is passed ``T`` (so a model can
+    be unrolled for any length); otherwise the model must unroll ``T`` steps by itself.
+    ``time_steps="model"`` reads the model's own ``time_steps`` attribute
+    (:func:`model_time_steps`). ``"output"`` is recorded when the model returns one output per
+    step (a list or tuple of ``T`` tensors); sheet layers are not time-resolved. ``T`` is part
+    of the cache key. PCA (``pca_components``) is fit on the training stimuli's rows pooled
+    over time (each (stimulus, step) pair one sample), and every step is projected onto the
+    same components: the unit axis of all steps stays one space, as a temporally fixed
+    mapping needs.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -78,7 +92,8 @@ _PREPROCESSING_APPLIED = ("size", "mean", "std")
 
 
 class Activations(Mapping[str, np.ndarray]):
-    """Layer name -> ``(stimulus, unit)`` array, with each unit's place on its cortical sheet.
+    """Layer name -> ``(stimulus, unit)`` array (``(stimulus, unit, time)`` when extracted with
+    ``time_steps``), with each unit's place on its cortical sheet.
 
     Arrays are read-only: memory maps when they come from the cache or a temporary directory,
     plain arrays when small. Use as a context manager (or call :meth:`close`) to release a
@@ -88,15 +103,20 @@ class Activations(Mapping[str, np.ndarray]):
     ----------
     layers : the layer names, in the order they were requested.
     cache_key : sha256 of everything the activations depend on except the layer name and PCA
-        settings (model, stimuli, preprocessing, dtype, versions); ``None`` without a cache.
+        settings (model, stimuli, preprocessing, dtype, versions, time steps); ``None``
+        without a cache.
+    time_steps : number of time steps of the trailing time axis, or ``None`` (no time axis).
     cache_keys : layer -> the cache entry (directory name) holding that layer's array.
     from_cache : layer -> whether the array was read from the cache instead of computed.
     paths : layer -> the ``.npy`` file behind the array, or ``None`` for in-RAM arrays.
     """
 
-    def __init__(self, n_stimuli: int, cache_key: str | None = None) -> None:
+    def __init__(
+        self, n_stimuli: int, cache_key: str | None = None, time_steps: int | None = None
+    ) -> None:
         self.n_stimuli = n_stimuli
         self.cache_key = cache_key
+        self.time_steps = time_steps
         self.cache_keys: dict[str, str] = {}
         self.from_cache: dict[str, bool] = {}
         self.paths: dict[str, Path | None] = {}
@@ -132,13 +152,15 @@ class Activations(Mapping[str, np.ndarray]):
     def layers(self) -> list[str]:
         return list(self._arrays)
 
-    def shape(self, layer: str) -> tuple[int, int]:
-        """``(stimulus, unit)`` shape of ``layer`` without reading its values."""
-        return tuple(self._meta_of(layer)["shape"])  # type: ignore[return-value]
+    def shape(self, layer: str) -> tuple[int, ...]:
+        """``(stimulus, unit)`` (or ``(stimulus, unit, time)``) shape of ``layer`` without
+        reading its values."""
+        return tuple(self._meta_of(layer)["shape"])
 
     def unit_shape(self, layer: str) -> tuple[int, ...] | None:
-        """Per-stimulus shape of the layer's output before flattening (e.g. ``(C, H, W)``);
-        ``None`` for a PCA-projected layer, whose units are components."""
+        """Per-stimulus shape of the layer's output before flattening (e.g. ``(C, H, W)``; of
+        one time step for time-resolved layers); ``None`` for a PCA-projected layer, whose
+        units are components."""
         shape = self._meta_of(layer).get("unit_shape")
         return None if shape is None else tuple(shape)
 
@@ -318,7 +340,11 @@ def _layer_coordinates(
 
 
 def list_layers(
-    model: nn.Module, input_shape: Sequence[int] | None = None, *, device: str = "cpu"
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    device: str = "cpu",
+    time_steps: int | str | None = None,
 ) -> list[str]:
     """Names :func:`extract_activations` accepts, leaf-ish modules in forward order.
 
@@ -333,15 +359,68 @@ def list_layers(
     input_shape : ``(C, H, W)`` of one stimulus; defaults to ``(model.in_channels,
         model.input_size, model.input_size)`` when the model has those attributes.
     device : where to run the dry run.
+    time_steps : for a recurrent model unrolled over ``T`` steps (or ``"model"``): list the
+        modules called exactly ``T`` times instead of once (no sheets, no ``"output"``).
 
     Returns
     -------
     list of str
     """
-    recordable = module_calls(model, input_shape, device=device)
+    steps = resolve_time_steps(model, time_steps)
+    recordable = module_calls(model, input_shape, device=device, time_steps=steps)
     good = [n for n, ok in recordable.items() if ok]  # dict order = call order
     leafish = [n for n in good if not any(m.startswith(n + ".") for m in good)]
+    if steps is not None:
+        return leafish
     return [*leafish, *sheet_layers(model), OUTPUT]
+
+
+def model_time_steps(model: nn.Module) -> int:
+    """The number of time steps a recurrent model unrolls by default: its ``time_steps``.
+
+    Raises a ``ValueError`` when the model has no positive int ``time_steps`` attribute.
+    """
+    steps = getattr(model, "time_steps", None)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(
+            f"{type(model).__name__} has no time_steps attribute (a positive int; got "
+            f"{steps!r}); pass the number of time steps explicitly (time_steps=T)"
+        )
+    return int(steps)
+
+
+def resolve_time_steps(model: nn.Module, time_steps: int | str | None) -> int | None:
+    """``None`` stays ``None``; ``"model"`` becomes :func:`model_time_steps`; an int is checked."""
+    if time_steps is None:
+        return None
+    if isinstance(time_steps, str):
+        if time_steps != "model":
+            raise ValueError(
+                f"time_steps must be a positive int, 'model' or None; got {time_steps!r}"
+            )
+        return model_time_steps(model)
+    if isinstance(time_steps, bool) or not isinstance(time_steps, (int, np.integer)):
+        raise TypeError(f"time_steps must be a positive int, 'model' or None; got {time_steps!r}")
+    if time_steps < 1:
+        raise ValueError(f"time_steps must be at least 1; got {time_steps}")
+    return int(time_steps)
+
+
+def _accepts_time_steps(model: nn.Module) -> bool:
+    try:
+        return "time_steps" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _forward(model: nn.Module, x: Tensor, use_sheets: bool, time_steps: int | None) -> Any:
+    """One forward pass; a model whose forward takes ``time_steps`` is told how many."""
+    kwargs: dict[str, Any] = {}
+    if use_sheets:
+        kwargs["return_all"] = True
+    if time_steps is not None and _accepts_time_steps(model):
+        kwargs["time_steps"] = time_steps
+    return model(x, **kwargs)
 
 
 def sheet_layers(model: nn.Module) -> list[str]:
@@ -353,12 +432,16 @@ def sheet_layers(model: nn.Module) -> list[str]:
 
 
 def module_calls(
-    model: nn.Module, input_shape: Sequence[int] | None = None, *, device: str = "cpu"
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    device: str = "cpu",
+    time_steps: int | None = None,
 ) -> dict[str, bool]:
     """One dry run on a zero stimulus: every named module that ran, in call order.
 
     Maps each module name to whether it can be recorded: called exactly once per forward pass
-    with a tensor output.
+    (exactly ``time_steps`` times when given) with a tensor output.
 
     Parameters
     ----------
@@ -366,6 +449,8 @@ def module_calls(
     input_shape : ``(C, H, W)`` of one stimulus; defaults to ``(model.in_channels,
         model.input_size, model.input_size)`` when the model has those attributes.
     device : where to run the dry run.
+    time_steps : the number of steps a recurrent model is unrolled for (passed to its forward
+        when that takes a ``time_steps`` keyword).
     """
     if input_shape is None:
         c, s = getattr(model, "in_channels", None), getattr(model, "input_size", None)
@@ -375,7 +460,7 @@ def module_calls(
                 "input_shape=(channels, height, width)"
             )
         input_shape = (c, s, s)
-    use_sheets = bool(_model_sheets(model)) and _accepts_return_all(model)
+    use_sheets = bool(_model_sheets(model)) and _accepts_return_all(model) and time_steps is None
     calls: dict[str, int] = {}
     tensor_out: dict[str, bool] = {}
     handles = []
@@ -395,15 +480,13 @@ def module_calls(
         model.to(device).eval()
         x = torch.zeros((1, *input_shape), device=device, dtype=_param_dtype(model))
         with torch.no_grad():
-            if use_sheets:
-                model(x, return_all=True)
-            else:
-                model(x)
+            _forward(model, x, use_sheets, time_steps)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return {n: calls[n] == 1 and tensor_out[n] for n in calls}
+    expected = 1 if time_steps is None else time_steps
+    return {n: calls[n] == expected and tensor_out[n] for n in calls}
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,7 +685,7 @@ def _read_entry(
         if meta.get("file") != _file_name(layer):
             raise ValueError(f"metadata names file {meta.get('file')!r}, not {_file_name(layer)!r}")
         array = np.load(entry / meta["file"], mmap_mode="r")
-        expected = (n_stimuli, int(meta["shape"][1]))
+        expected = (n_stimuli, *(int(v) for v in meta["shape"][1:]))
         if array.shape != tuple(meta["shape"]) or array.shape != expected:
             raise ValueError(f"array shape {array.shape}, metadata {meta['shape']}")
         if array.dtype != np.dtype(meta["dtype"]):
@@ -623,7 +706,7 @@ class _Sink:
 
     def __init__(
         self,
-        shape: tuple[int, int],
+        shape: tuple[int, ...],
         dtype: np.dtype,
         *,
         path: Path | None = None,
@@ -738,15 +821,29 @@ def _fit_project(
 ) -> dict[str, Any]:
     from sklearn.decomposition import PCA
 
-    if train.size < k:
-        raise ValueError(
-            f"layer {layer!r}: pca_components={k} needs at least {k} training stimuli; got "
-            f"{train.size}. Lower pca_components or train on more stimuli"
+    steps = 1 if x.ndim == 2 else x.shape[2]
+    if train.size * steps < k:
+        rows = (
+            "training stimuli" if x.ndim == 2 else f"training (stimulus, step) rows ({steps} steps)"
         )
-    # spec: neural-evaluation.md §3, PCA fit on the training stimuli only
-    pca = PCA(n_components=k, random_state=0).fit(x[train])
+        raise ValueError(
+            f"layer {layer!r}: pca_components={k} needs at least {k} {rows}; got "
+            f"{train.size * steps}. Lower pca_components or train on more stimuli"
+        )
+
+    def rows_of(block: np.ndarray) -> np.ndarray:
+        # (stimulus, unit, time) -> (stimulus * time, unit): every step a sample of one space
+        return block if block.ndim == 2 else np.moveaxis(block, 2, 1).reshape(-1, block.shape[1])
+
+    # spec: neural-evaluation.md §3, PCA fit on the training stimuli only (pooled over time)
+    pca = PCA(n_components=k, random_state=0).fit(rows_of(np.asarray(x[train])))
+    chunk = max(1, chunk // steps)
     for start in range(0, len(x), chunk):
-        sink.write(start, pca.transform(x[start : start + chunk]).astype(sink.dtype, copy=False))
+        block = np.asarray(x[start : start + chunk])
+        out = pca.transform(rows_of(block)).astype(sink.dtype, copy=False)
+        if x.ndim == 3:
+            out = np.moveaxis(out.reshape(len(block), steps, k), 1, 2)
+        sink.write(start, out)
     return {
         "components": k,
         "n_train": int(train.size),
@@ -765,12 +862,13 @@ def extract_activations(
     preprocessing: Mapping[str, Any] | None = None,
     pca_components: int | None = None,
     pca_train_indices: Any = None,
-    time_steps: int | None = None,
+    time_steps: int | str | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
     dtype: Any = np.float32,
 ) -> Activations:
-    """Record ``layers`` of ``model`` for every stimulus, as ``(stimulus, unit)`` arrays.
+    """Record ``layers`` of ``model`` for every stimulus, as ``(stimulus, unit)`` arrays
+    (``(stimulus, unit, time)`` with ``time_steps``).
 
     The model runs in eval mode under ``torch.no_grad()`` in batches (its training mode is
     restored afterwards; it is moved to ``device``). See the module docstring for layer names,
@@ -790,11 +888,15 @@ def extract_activations(
         (it still changes the cache key).
     pca_components : if set, layers wider than this are projected onto this many principal
         components (sklearn ``PCA``, ``random_state=0``; exact or randomized SVD by its size
-        rule), fit on the ``pca_train_indices`` rows only.
+        rule), fit on the ``pca_train_indices`` rows only (with ``time_steps``: their rows at
+        every step, pooled).
     pca_train_indices : training stimuli (indices or boolean mask) the PCA is fit on. The
         default, all stimuli, leaks test stimuli into the features: scoring code must pass its
         training indices.
-    time_steps : hook point for time-resolved (recurrent) models; must be ``None`` for now.
+    time_steps : int or ``"model"``, optional
+        Time-resolved extraction of a recurrent model: every recorded module must run exactly
+        this many times per forward pass, and its array gets a trailing time axis (see the
+        module docstring). ``"model"`` takes the model's ``time_steps`` attribute.
     progress : show a rich progress bar (only on a terminal).
     device : where the model runs.
     dtype : storage dtype of the arrays (float32 by default).
@@ -803,19 +905,22 @@ def extract_activations(
     -------
     Activations
         Layer -> ``(stimulus, unit)`` read-only array (``(stimulus, pca_components)`` when
-        projected), with sheet coordinates, shapes and cache flags.
+        projected; a trailing ``time`` axis with ``time_steps``), with sheet coordinates,
+        shapes and cache flags.
     """
-    if time_steps is not None:
-        raise NotImplementedError(
-            "time-resolved activations (time_steps) arrive with the recurrent models (issue 6); "
-            "pass time_steps=None"
-        )
+    steps = resolve_time_steps(model, time_steps)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"dtype must be a float type (float32, float64); got {dtype}")
     specs = _resolve_layers(model, layers)
+    if steps is not None and any(s.kind == "sheet" for s in specs):
+        sheets = [s.name for s in specs if s.kind == "sheet"]
+        raise ValueError(
+            f"sheet layers ({', '.join(sheets)}) are not time-resolved; record modules that run "
+            f"once per time step, or extract the sheets without time_steps"
+        )
     source = _Stimuli(stimuli)
     pre = _check_preprocessing(preprocessing)
     pca = _check_pca(pca_components, pca_train_indices, source.n)
@@ -833,7 +938,9 @@ def extract_activations(
             "dtype": dtype.str,
             **_versions(),
         }
-    acts = Activations(n, _entry_key(components) if cache is not None else None)
+        if steps is not None:  # absent otherwise, so keys of static extractions never change
+            components["time_steps"] = steps
+    acts = Activations(n, _entry_key(components) if cache is not None else None, steps)
     raw_keys = {s.name: _entry_key({**components, "layer": s.name}) for s in specs}
     pca_info = None
     if pca is not None:
@@ -875,6 +982,7 @@ def extract_activations(
                 source,
                 todo,
                 pre,
+                steps,
                 batch_size,
                 device,
                 dtype,
@@ -895,16 +1003,17 @@ def extract_activations(
             add(spec, array, meta, from_cache=from_cache, path=path, key=key)
             continue
         k, train = pca
-        pmeta = {**meta, "shape": [n, k], "unit_shape": None, "pca": pca_info}
+        shape = (n, k, *array.shape[2:])
+        pmeta = {**meta, "shape": list(shape), "unit_shape": None, "pca": pca_info}
         if cache is not None:
             key = pca_keys[spec.name]
             pmeta.update(key=key, components={**meta["components"], "pca": pca_info})
-            sink = _Sink((n, k), dtype, path=cache / key / _file_name(spec.name), meta=pmeta)
-        elif n * k * dtype.itemsize <= IN_MEMORY_LIMIT_BYTES:
-            sink, key = _Sink((n, k), dtype), None
+            sink = _Sink(shape, dtype, path=cache / key / _file_name(spec.name), meta=pmeta)
+        elif math.prod(shape) * dtype.itemsize <= IN_MEMORY_LIMIT_BYTES:
+            sink, key = _Sink(shape, dtype), None
         else:
             name = f"pca-{specs.index(spec)}-{_file_name(spec.name)}"
-            sink, key = _Sink((n, k), dtype, path=acts._temp_dir() / name), None
+            sink, key = _Sink(shape, dtype, path=acts._temp_dir() / name), None
         try:
             pmeta["pca"] = {
                 **pca_info,
@@ -943,6 +1052,7 @@ def _run_model(
     source: _Stimuli,
     specs: list[_Layer],
     pre: Mapping[str, Any],
+    steps: int | None,
     batch_size: int,
     device: str | torch.device,
     dtype: np.dtype,
@@ -957,6 +1067,7 @@ def _run_model(
     modules = dict(model.named_modules())
     use_sheets = any(s.kind == "sheet" for s in specs)
     captured: dict[str, Tensor] = {}
+    per_step: dict[str, list[Tensor]] = {}  # time-resolved: one output per call
     handles = []
 
     def make_hook(name: str):
@@ -967,14 +1078,43 @@ def _run_model(
                     f"module {name!r} returns {type(out).__name__}, not a tensor; record one of "
                     f"its submodules ({', '.join(children) or 'none'}) or a sheet layer instead"
                 )
+            if steps is not None:
+                per_step.setdefault(name, []).append(out.detach())
+                return
             if name in captured:
                 raise ValueError(
                     f"module {name!r} runs more than once per forward pass (a shared module); "
-                    "its output is ambiguous: record the block that contains it instead"
+                    "its output is ambiguous: record the block that contains it instead (or "
+                    "pass time_steps for a recurrent model that calls it once per step)"
                 )
             captured[name] = out.detach()
 
         return hook
+
+    def time_resolved(name: str) -> Tensor:
+        outs = per_step.get(name, [])
+        if len(outs) != steps:
+            raise ValueError(
+                f"layer {name!r} ran {len(outs)} times in one forward pass but time_steps={steps}; "
+                f"with time_steps every recorded module must run exactly once per time step "
+                f"(record a module of the recurrent loop, or pass time_steps={len(outs) or 'None'})"
+            )
+        return torch.stack(outs, dim=-1)  # (batch, *unit_shape, time)
+
+    def model_output(out: Any) -> Tensor:
+        if steps is None:
+            return _output_tensor(out)
+        if (
+            isinstance(out, (tuple, list))
+            and len(out) == steps
+            and all(isinstance(o, Tensor) for o in out)
+        ):
+            return torch.stack([o.detach() for o in out], dim=-1)
+        raise ValueError(
+            f"with time_steps={steps} the layer 'output' needs the model to return one output "
+            f"per step (a list or tuple of {steps} tensors); got {type(out).__name__}. Record "
+            "the readout module instead"
+        )
 
     torch_dtype = torch.from_numpy(np.empty(0, dtype)).dtype
     sinks: dict[str, _Sink] = {}
@@ -993,13 +1133,16 @@ def _run_model(
                 x = torch.from_numpy(source.batch(start, stop)).to(device, in_dtype)
                 x = _apply_preprocessing(x, pre)
                 captured.clear()
-                out = model(x, return_all=True) if use_sheets else model(x)
+                per_step.clear()
+                out = _forward(model, x, use_sheets, steps)
                 rows: dict[str, Tensor] = {}
                 for spec in specs:
                     if spec.kind == "output":
-                        rows[spec.name] = _output_tensor(out)
+                        rows[spec.name] = model_output(out)
                     elif spec.kind == "sheet":
                         rows[spec.name] = out.sheets[spec.target]
+                    elif steps is not None:
+                        rows[spec.name] = time_resolved(spec.target)
                     else:
                         if spec.target not in captured:
                             raise RuntimeError(
@@ -1008,18 +1151,25 @@ def _run_model(
                                 "list_layers(model)"
                             )
                         rows[spec.name] = captured[spec.target]
+                end = None if steps is None else -1  # the unit shape leaves out the time axis
                 if not sinks:
-                    unit_shapes = {k: tuple(v.shape[1:]) for k, v in rows.items()}
-                    sinks = _open_sinks(specs, unit_shapes, n, dtype, acts, cache, keys, components)
+                    unit_shapes = {k: tuple(v.shape[1:end]) for k, v in rows.items()}
+                    sinks = _open_sinks(
+                        specs, unit_shapes, n, steps, dtype, acts, cache, keys, components
+                    )
                 for name, t in rows.items():
-                    if tuple(t.shape[1:]) != unit_shapes[name] or t.shape[0] != stop - start:
+                    if tuple(t.shape[1:end]) != unit_shapes[name] or t.shape[0] != stop - start:
                         raise ValueError(
                             f"layer {name!r} gave shape {tuple(t.shape)} for stimuli {start}-"
                             f"{stop - 1}, after {unit_shapes[name]} per stimulus earlier"
                         )
-                    flat = t.reshape(t.shape[0], -1).to("cpu", torch_dtype).numpy()
-                    sinks[name].write(start, flat)
+                    if steps is None:
+                        flat = t.reshape(t.shape[0], -1)
+                    else:
+                        flat = t.reshape(t.shape[0], -1, steps)
+                    sinks[name].write(start, flat.to("cpu", torch_dtype).numpy())
                 captured.clear()
+                per_step.clear()
                 bar.advance(task, stop - start)
     except BaseException:
         for sink in sinks.values():
@@ -1032,7 +1182,7 @@ def _run_model(
     result = {}
     for spec in specs:
         sink = sinks[spec.name]
-        meta = sink.meta or _meta(spec, (n, sink.shape[1]), unit_shapes[spec.name], dtype, None, {})
+        meta = sink.meta or _meta(spec, sink.shape, unit_shapes[spec.name], dtype, None, {})
         result[spec.name] = (
             sink.finish(),
             meta,
@@ -1045,7 +1195,7 @@ def _run_model(
 
 def _meta(
     spec: _Layer,
-    shape: tuple[int, int],
+    shape: tuple[int, ...],
     unit_shape: tuple[int, ...],
     dtype: np.dtype,
     key: str | None,
@@ -1068,6 +1218,7 @@ def _open_sinks(
     specs: list[_Layer],
     unit_shapes: Mapping[str, tuple[int, ...]],
     n: int,
+    steps: int | None,
     dtype: np.dtype,
     acts: Activations,
     cache: Path | None,
@@ -1075,10 +1226,11 @@ def _open_sinks(
     components: Mapping[str, Any],
 ) -> dict[str, _Sink]:
     units = {k: int(np.prod(v, dtype=np.int64)) for k, v in unit_shapes.items()}
-    total = n * sum(units.values()) * dtype.itemsize
+    time = () if steps is None else (steps,)
+    total = n * sum(units.values()) * (steps or 1) * dtype.itemsize
     sinks = {}
     for i, spec in enumerate(specs):
-        shape = (n, units[spec.name])
+        shape = (n, units[spec.name], *time)
         if cache is not None:
             key = keys[spec.name]
             meta = _meta(spec, shape, unit_shapes[spec.name], dtype, key, components)

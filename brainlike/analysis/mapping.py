@@ -1503,8 +1503,10 @@ class FactoredReadout(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    The design keeps ``_forward`` separate from the loss so that a mapping shared across time
-    bins (features and targets with an extra time axis) can reuse it later.
+    One readout shared across time bins (a temporally fixed mapping) is this estimator fit on
+    the (stimulus, bin) rows of the training stimuli jointly:
+    :func:`brainlike.analysis.neural.temporal_predictivity` stacks the rows and passes
+    flattened features, so use ``feature_shape`` there.
     """
 
     def __init__(

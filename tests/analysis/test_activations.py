@@ -363,7 +363,9 @@ def test_errors_name_the_problem_and_the_fix():
         extract_activations(net, x, ["outptu"], progress=False)
     with pytest.raises(TypeError, match="floating point"):
         extract_activations(net, (x * 255).astype(np.uint8), ["1"], progress=False)
-    with pytest.raises(NotImplementedError, match="time_steps"):
+    with pytest.raises(
+        ValueError, match=r"layer '1' ran 1 times in one forward pass but time_steps=5"
+    ):
         extract_activations(net, x, ["1"], time_steps=5, progress=False)
     with pytest.raises(ValueError, match="no layers"):
         extract_activations(net, x, [], progress=False)
