@@ -27,11 +27,18 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "SuiteConfig",
@@ -76,6 +83,37 @@ class BenchmarkConfig(_Strict):
     seed: int = Field(default=0, ge=0)
 
 
+class TemporalConfig(_Strict):
+    """A time-binned benchmark from the built-in recurrent brain, and the OST analysis.
+
+    spec: recurrent.md §1-3. The brain is :func:`brainlike.data.simulate.random_recurrent_layers`
+    driven by the stimulus pixels (``steps`` steps, image on for ``image_steps``, one
+    ``bin_ms`` bin per step); areas are its layers. Models are unrolled on the same schedule
+    (spec: 26 steps, image off at 10, 10 ms bins) and fit with a temporally fixed mapping.
+    The reference for object solution times is the IT population itself: its behaviour is
+    the I1 decoded from IT averaged over ``behaviour_bins``, its OST the first bin whose I1
+    reaches that (spec §3).
+    """
+
+    steps: int = Field(default=26, ge=2)
+    image_steps: int = Field(default=10, ge=1)
+    bin_ms: float = Field(default=10.0, gt=0)
+    widths: list[int] = Field(default_factory=lambda: [64, 64])
+    areas: dict[str, str] = Field(default_factory=lambda: {"V4": "layer1", "IT": "layer2"})
+    layers: list[str] | None = Field(
+        default=None, description="model layers to assign (default: the model's per-step nodes)"
+    )
+    behaviour_bins: tuple[int, int] = Field(
+        default=(7, 17), description="[first, last) bins averaged into the reference behaviour"
+    )
+    ost_classifier: Literal["svm", "logistic"] = "logistic"
+    ost_components: int = Field(default=100, ge=2)
+    ost_splits: int = Field(default=5, ge=2)
+    min_ceiling: float = Field(
+        default=0.1, ge=0.0, description="bins whose ceiling is below this are left out of means"
+    )
+
+
 class ScoreSettings(_Strict):
     mapping: str = "pls"
     splits: int = Field(default=10, ge=2)
@@ -87,9 +125,19 @@ class SuiteConfig(_Strict):
 
     name: str = Field(min_length=1, max_length=120)
     runs: list[str] = Field(min_length=1, description="experiment configs (paths or names)")
-    brain: BrainConfig
+    brain: BrainConfig | None = None
+    temporal: TemporalConfig | None = None
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
+
+    @model_validator(mode="after")
+    def _one_brain(self) -> SuiteConfig:
+        if (self.brain is None) == (self.temporal is None):
+            raise ValueError(
+                "give either brain (a trained network; static benchmark) or temporal (the "
+                "built-in recurrent brain; time-binned benchmark), not both or neither"
+            )
+        return self
 
 
 def _resolve(name: str, base: Path | None) -> Path:
@@ -127,7 +175,8 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
             loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
             lines.append(f"  - {loc}: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None
-    missing = [r for r in [*suite.runs, suite.brain.config] if not _resolve(r, p.parent).is_file()]
+    brain = [suite.brain.config] if suite.brain is not None else []
+    missing = [r for r in [*suite.runs, *brain] if not _resolve(r, p.parent).is_file()]
     if missing:
         raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
     names = [_run_name(_resolve(r, p.parent)) for r in suite.runs]
@@ -308,6 +357,9 @@ def run_suite(
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if suite.temporal is not None:
+        return _run_temporal_suite(suite, base, out, db, progress, record, log, t0)
+    assert suite.brain is not None
 
     brain_dir = out / "brain"
     _train(_resolve(suite.brain.config, base), brain_dir, progress, log)
@@ -484,4 +536,238 @@ def _write_html(path: Path, summary: dict) -> Path:
         pct=lambda v: "—" if v is None else f"{v:.1f}",
     )
     path.write_text(html)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporal suites (spec: recurrent.md §1-3)
+
+
+def _units(model: Any, sm: Any) -> int:
+    """Units of a model: the summed output sizes of its per-step nodes (spec §1 size)."""
+    counts = getattr(model, "unit_counts", None)
+    if counts is not None:
+        return int(sum(counts((sm.in_channels, sm.input_size, sm.input_size)).values()))
+    from brainlike.analysis.size import count_units
+
+    return int(sum(count_units(model, (sm.in_channels, sm.input_size, sm.input_size)).values()))
+
+
+def _reference_ost(rec: Any, labels: np.ndarray, t: TemporalConfig) -> dict[str, np.ndarray]:
+    """IT's I1 over time, the behavioural I1 (IT over the behaviour window) and IT's OSTs."""
+    from brainlike.analysis.ost import (
+        decode_probabilities_over_time,
+        i1_over_time,
+        object_solution_times,
+    )
+
+    it = (
+        rec.sel(neuroid=rec["region"] == "IT")
+        .mean("trial")
+        .transpose("stimulus", "neuroid", "time_bin")
+    )
+    x = np.asarray(it.values, float)
+    kw = dict(
+        n_components=t.ost_components,
+        n_splits=t.ost_splits,
+        classifier=t.ost_classifier,
+    )
+    i1_t = i1_over_time(decode_probabilities_over_time(x, labels, **kw), labels)
+    lo, hi = t.behaviour_bins
+    window = x[:, :, lo:hi].mean(axis=2, keepdims=True)
+    behaviour = i1_over_time(decode_probabilities_over_time(window, labels, **kw), labels)[0]
+    times = np.asarray(rec["time_bin_start"].values, float)
+    return {
+        "it_i1": i1_t,
+        "behaviour_i1": behaviour,
+        "it_ost": object_solution_times(i1_t, behaviour, times),
+        "times": times,
+    }
+
+
+def _run_temporal_suite(
+    suite: SuiteConfig,
+    base: Path,
+    out: Path,
+    db: str | None,
+    progress: bool,
+    record: bool,
+    log: Any,
+    t0: float,
+) -> dict[str, Any]:
+    from brainlike.analysis.activations import extract_activations
+    from brainlike.analysis.ost import ost_score
+    from brainlike.data.recordings import read_recording, read_stimulus_set
+    from brainlike.scoring import (
+        load_scoring_model,
+        model_images,
+        save_temporal_scoring,
+        score_temporal,
+        simulate_dynamic_benchmark,
+    )
+    from brainlike.train.checkpoint import atomic_write_json
+
+    t, b = suite.temporal, suite.benchmark
+    assert t is not None
+    bench_dir = out / "benchmark"
+    rec_path = bench_dir / "recording.nc"
+    if not rec_path.is_file():
+        log("simulating the time-binned benchmark from the built-in recurrent brain")
+        simulate_dynamic_benchmark(
+            bench_dir,
+            areas=dict(t.areas),
+            n_per_digit=b.per_digit,
+            image_size=b.image_size,
+            n_steps=t.steps,
+            image_steps=t.image_steps,
+            bin_ms=t.bin_ms,
+            widths=tuple(t.widths),
+            n_animals=b.animals,
+            units_per_animal=b.neuroids,
+            n_trials=b.trials,
+            noise_sd=b.noise_sd,
+            seed=b.seed,
+        )
+    rec = read_recording(rec_path)
+    ids = [str(v) for v in rec["stimulus_id"].values]
+    labels = np.array([int(v) for v in rec["object_name"].values])
+    stimuli_csv = str(next((bench_dir / "stimuli").glob("*.csv")))
+    if "IT" not in set(map(str, rec["region"].values)):
+        raise ValueError(
+            "the temporal suite's OST analysis needs an area named IT in temporal.areas"
+        )
+    log("decoding the reference: IT's I1 over time and its object solution times")
+    ref = _reference_ost(rec, labels, t)
+    solved = np.isfinite(ref["it_ost"])
+    log(f"IT solves {int(solved.sum())} of {len(solved)} images")
+
+    rows = []
+    for entry in suite.runs:
+        cfg_path = _resolve(entry, base)
+        name = _run_name(cfg_path)
+        run_dir = out / "runs" / name
+        summary = _train(cfg_path, run_dir, progress, log)
+        sm = load_scoring_model(run_dir)
+        units = _units(sm.model, sm)
+        if hasattr(sm.model, "set_schedule"):
+            # spec §1: compare with neural data on the 26-step, image-off-at-10 unroll
+            sm.model.set_schedule(time_steps=t.steps, t_on=t.image_steps)
+        log(f"scoring {name} over time")
+        result = score_temporal(
+            sm,
+            rec_path,
+            stimuli=stimuli_csv,
+            layers=t.layers,
+            mapping=suite.score.mapping,
+            n_splits=suite.score.splits,
+            n_bootstraps=suite.score.bootstraps,
+            time_steps=t.steps,
+            progress=progress,
+        )
+        save_temporal_scoring(result, out / "scores" / name)
+        row: dict[str, Any] = {
+            "run": name,
+            "config": str(cfg_path),
+            "parameters": summary.get("parameters"),
+            "units": units,
+            "test_acc": summary.get("test_acc"),
+            "train_seconds": summary.get("wall_seconds"),
+        }
+        for region in result.regions:
+            pct = result.percent_of_ceiling(region)
+            ceiling = result.ceilings[region].median
+            ok = np.isfinite(pct) & (ceiling >= t.min_ceiling)
+            row[region] = _f(np.nanmean(result.scores[region].median[ok])) if ok.any() else None
+            row[f"{region}_pct"] = _f(np.mean(pct[ok])) if ok.any() else None
+            row[f"{region}_layer"] = result.assignment.layer[region]
+            row[f"{region}_pct_per_bin"] = [_f(v) for v in pct]
+        it_layer = result.assignment.layer.get("IT")
+        log(f"object solution times of {name} ({it_layer})")
+        images = model_images(read_stimulus_set(stimuli_csv), ids, sm)
+        acts = extract_activations(sm.model, images, [it_layer], time_steps=t.steps, progress=False)
+        feats = np.asarray(acts[it_layer], float)
+        score = ost_score(
+            feats,
+            labels,
+            ref["behaviour_i1"],
+            ref["it_ost"],
+            ref["times"],
+            n_components=t.ost_components,
+            n_splits=t.ost_splits,
+            classifier=t.ost_classifier,
+            seed=b.seed,
+        )
+        row.update(
+            ost_rho=_f(score.value),
+            ost_sem=_f(score.error),
+            ost_p=_f(score.provenance.get("p_value")),
+            ost_images=score.provenance.get("n_solved_by_both"),
+        )
+        rows.append(row)
+    _mark_pareto(rows)
+    regions = list(t.areas)
+    summary = {
+        "suite": suite.name,
+        "out_dir": str(out),
+        "regions": regions,
+        "rows": rows,
+        "benchmark": {
+            "recording": str(rec_path),
+            "brain": "random-recurrent (built in)",
+            "temporal": t.model_dump(),
+            **b.model_dump(),
+            "it_solved_images": int(solved.sum()),
+            "n_images": int(len(solved)),
+        },
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    _write_csv(
+        out / "comparison.csv",
+        [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
+    )
+    _plot_temporal(out / "comparison.png", rows, regions)
+    return summary
+
+
+def _mark_pareto(rows: list[dict]) -> None:
+    """Mark the runs on the accuracy-vs-units Pareto front (no run has more accuracy with
+    no more units)."""
+    for r in rows:
+        r["pareto"] = not any(
+            o is not r
+            and o["units"] <= r["units"]
+            and (o["test_acc"] or 0) >= (r["test_acc"] or 0)
+            and (o["units"] < r["units"] or (o["test_acc"] or 0) > (r["test_acc"] or 0))
+            for o in rows
+        )
+
+
+def _plot_temporal(path: Path, rows: list[dict], regions: list[str]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(regions) + 1, figsize=(4.2 * (len(regions) + 1), 3.4), dpi=120)
+    for ax, region in zip(axes, regions, strict=False):
+        for r in rows:
+            ax.plot(
+                [np.nan if v is None else v for v in r[f"{region}_pct_per_bin"]], label=r["run"]
+            )
+        ax.axhline(100, color="k", lw=0.8, ls=":")
+        ax.set_title(f"{region}: % of ceiling per 10 ms bin")
+        ax.set_xlabel("bin")
+    ax = axes[-1]
+    for r in rows:
+        ax.scatter(r["units"], r["test_acc"], marker="o" if r["pareto"] else "x")
+        ax.annotate(r["run"], (r["units"], r["test_acc"]), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("units")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("accuracy vs units (o: Pareto front)")
+    axes[0].legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
     return path

@@ -1177,7 +1177,10 @@ def simulate_benchmark(
         raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sm = load_scoring_model(brain, seed=brain_seed, input_size=image_size)
+    # a trained brain sees the images at the size it was trained on (as `score` shows them to
+    # candidates); a registry brain at the rendered size
+    trained = Path(brain).expanduser().exists()
+    sm = load_scoring_model(brain, seed=brain_seed, input_size=None if trained else image_size)
     if areas is None:
         layers = default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size))
         # Early, middle and late processing stages (the readout and pooling left out).

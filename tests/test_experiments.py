@@ -136,5 +136,53 @@ def test_suite_errors_name_the_problem(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="share the experiment name"):
         load_suite(path)
-    with pytest.raises(ConfigError, match="shipped suites: grcnn-brainlikeness-digits"):
+    with pytest.raises(ConfigError, match="shipped suites: .*grcnn-brainlikeness-digits"):
         load_suite(tmp_path / "nope")
+
+
+def test_temporal_suite_fits_over_time_and_measures_ost(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "ff.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "ff",
+                "data": {"dataset": "digits", "input_size": 32, "train_size": 40, "test_size": 20},
+                "model": {"kind": "convrnn", "width": 0.125, "time_steps": 8, "t_on": 6},
+                "train": {"epochs": 1, "batch_size": 40, "device": "cpu"},
+            }
+        )
+    )
+    suite = {
+        "name": "tiny-temporal",
+        "runs": ["ff.yaml"],
+        "temporal": {
+            "steps": 12,
+            "image_steps": 5,
+            "widths": [24, 24],
+            "behaviour_bins": [4, 9],
+            "layers": ["nodes.conv4", "nodes.conv5"],
+            "ost_splits": 3,
+            "ost_components": 20,
+        },
+        "benchmark": {"per_digit": 5, "animals": 2, "neuroids": 12, "trials": 4},
+        "score": {"splits": 2, "bootstraps": 2},
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    s = run_suite(tmp_path / "suite.yaml", tmp_path / "out", progress=False, record=False)
+    (row,) = s["rows"]
+    # conv1-conv5 outputs at width 0.125 on 32 px: the small stem keeps 32 px, then pools
+    assert row["units"] == 8 * 32 * 32 + 16 * 16 * 16 + 32 * 8 * 8 + 32 * 4 * 4 + 64 * 2 * 2
+    assert row["pareto"] is True and row["IT_layer"] in ("nodes.conv4", "nodes.conv5")
+    assert len(row["IT_pct_per_bin"]) == 12
+    assert -1.0 <= row["ost_rho"] <= 1.0 and row["ost_images"] > 0
+    assert (tmp_path / "out" / "comparison.png").is_file()
+    assert 0 < s["benchmark"]["it_solved_images"] <= 50
+
+
+def test_suite_needs_exactly_one_kind_of_brain(tmp_path):
+    path = _tiny_suite(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["temporal"] = {}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="not both or neither"):
+        load_suite(path)
