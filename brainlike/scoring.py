@@ -179,6 +179,17 @@ def default_layers(
     from torch import nn
 
     from brainlike.analysis.activations import list_layers, module_calls, sheet_layers
+    from brainlike.models.vone import VOneFront
+
+    if isinstance(model, VOneFront):
+        # the front end's simple + complex cells (after noise) and its bottleneck, then the
+        # backend's own blocks at the resolution the front end hands it
+        v = model.vone
+        size = input_shape[-1] if input_shape else v.image_size
+        stride = v._config["stride"]
+        inner = (v.out_channels, size // stride, size // stride)
+        backend = default_layers(model.backend, inner, time_steps)
+        return ["vone.noise", "vone", *(f"backend.{name}" for name in backend)]
 
     calls = module_calls(model, input_shape, time_steps=time_steps)
     order = {name: i for i, name in enumerate(calls)}
