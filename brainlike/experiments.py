@@ -331,7 +331,10 @@ def _train(config_path: Path, run_dir: Path, progress: bool, log: Any) -> dict:
     cfg = load_config(config_path)
     resume = (run_dir / "checkpoints" / "last.pt").is_file()
     log(f"training {cfg.name} -> {run_dir}")
-    return train(cfg, run_dir, resume=resume, progress=progress, analyse=False)
+    # a folder without a checkpoint holds no complete epoch (a run killed early): start afresh
+    return train(
+        cfg, run_dir, resume=resume, overwrite=not resume, progress=progress, analyse=False
+    )
 
 
 def run_suite(

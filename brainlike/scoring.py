@@ -214,7 +214,7 @@ def default_layers(
 
     chosen: list[str] = []
     for name, mod in model.named_children():
-        if isinstance(mod, (nn.Sequential, nn.ModuleList)) and any(
+        if isinstance(mod, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and any(
             usable(f"{name}.{c}") for c, _ in mod.named_children()
         ):
             chosen.extend(expand(name, mod))

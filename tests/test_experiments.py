@@ -98,6 +98,8 @@ def test_suite_trains_scores_and_reports(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
     path = _tiny_suite(tmp_path)
     db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    # a run killed before its first checkpoint leaves a folder: the suite starts it afresh
+    (tmp_path / "out" / "runs" / "a").mkdir(parents=True)
     summary = run_suite(path, tmp_path / "out", db=db, progress=False)
     rows = {r["run"]: r for r in summary["rows"]}
     assert set(rows) == {"a", "b"}
