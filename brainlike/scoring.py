@@ -486,10 +486,15 @@ def score_model(
     sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
     stimulus_ids = [str(s) for s in rec.coords["stimulus_id"].values]
     images = model_images(stim_set, stimulus_ids, sm)
+    # A recurrent model (one with ``time_steps``) against a static recording: its per-step
+    # layers, each averaged over the whole unroll (spec recurrent.md §2 assigns layers on
+    # time-averaged responses).
+    steps = getattr(sm.model, "time_steps", None)
+    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
     layer_names = (
         list(layers)
         if layers
-        else default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size))
+        else default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size), steps)
     )
     all_regions = sorted({str(r) for r in rec.coords["region"].values})
     chosen = list(regions) if regions else all_regions
@@ -520,7 +525,10 @@ def score_model(
         preprocessing=sm.preprocessing(),
         progress=progress,
         device=_device(device),
+        time_steps=steps,
     )
+    if steps is not None:
+        acts = {name: np.asarray(acts[name]).mean(axis=-1) for name in layer_names}
     common = {"n_splits": n_splits, "seed": seed}
     scores: dict[tuple[str, str], Any] = {}
     ceilings: dict[str, Any] = {}
@@ -592,6 +600,7 @@ def score_model(
             "time_window": list(time_window) if time_window else None,
             "numerator": numerator if metric == "noise-corrected" else None,
             "seed": seed,
+            "model_time_steps_averaged": steps,
             "ceiling": "internal consistency (split-half, SB)"
             if metric == "brainscore"
             else "inter-animal consistency (pooled source, same mapping)",

@@ -223,3 +223,38 @@ def test_default_layers_reach_behind_a_vone_front_end():
     names = {n for n, _ in model.named_modules()}
     assert layers[:2] == ["vone.noise", "vone"] and "backend.stage1.iter1" in layers
     assert all(name in names for name in layers)
+
+
+def test_recurrent_model_on_a_static_recording_is_averaged_over_its_unroll(tmp_path):
+    from brainlike.models.convrnn import nets
+    from brainlike.scoring import ScoringModel, score_model, simulate_benchmark
+
+    bench = simulate_benchmark(
+        tmp_path / "sim",
+        n_per_digit=3,
+        n_animals=2,
+        units_per_animal=6,
+        n_trials=4,
+        areas={"IT": "layer3.0"},
+    )
+    net = nets.convrnn6(
+        in_channels=1,
+        out_features=10,
+        width=0.125,
+        input_size=32,
+        cells="ugrnn",
+        time_steps=8,
+        t_on=6,
+    ).eval()
+    sm = ScoringModel(model=net, name="convrnn", source="test", in_channels=1, input_size=32)
+    result = score_model(
+        sm,
+        bench["recording"],
+        n_splits=2,
+        n_bootstraps=2,
+        progress=False,
+        cache_dir=tmp_path / "cache",
+    )
+    assert result.layers[:5] == [f"nodes.conv{i}" for i in range(1, 6)]
+    assert result.settings["model_time_steps_averaged"] == 8
+    assert all(np.isfinite(result._value("IT", layer)) for layer in result.layers[:5])
