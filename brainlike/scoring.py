@@ -197,7 +197,15 @@ def default_layers(
     def usable(name: str) -> bool:
         return calls.get(name, False)
 
-    skip = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.Dropout, nn.Identity)
+    # (a Flatten repeats the pooled output it reads)
+    skip = (
+        nn.modules.batchnorm._NormBase,
+        nn.GroupNorm,
+        nn.LayerNorm,
+        nn.Dropout,
+        nn.Identity,
+        nn.Flatten,
+    )
     joins = (*skip, nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.LeakyReLU, nn.SiLU)
 
     def expand(prefix: str, container: nn.Module) -> list[str]:
