@@ -888,26 +888,17 @@ def experiment(
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
+    from brainlike.experiments import suite_columns
+
+    columns, rows = suite_columns(summary)
     from rich.table import Table
 
-    table = Table(title=f"{summary['suite']}: % of the inter-animal ceiling (best layer)")
-    regions = summary["regions"]
-    for col in ["run", "params", "test acc", *regions, "I2n ceiled", "error κ"]:
-        table.add_column(col, justify="left" if col == "run" else "right")
-
-    def f(v: Any, spec: str = ".3f") -> str:
-        return "—" if v is None else format(v, spec)
-
-    for r in summary["rows"]:
-        table.add_row(
-            r["run"],
-            f"{r['parameters']:,}" if r.get("parameters") else "—",
-            f(r.get("test_acc")),
-            *[f(r.get(f"{g}_pct"), ".1f") for g in regions],
-            f(r.get("i2n_ceiled")),
-            f(r.get("error_kappa")),
-        )
-    _wide_console(40 + 14 * len(regions)).print(table)
+    table = Table(title=f"{summary['suite']} (areas: % of ceiling at the best layer)")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=col == "run")
+    for row in rows:
+        table.add_row(*row)
+    _wide_console(60 + 12 * len(columns)).print(table)
     console.print(f"written: {summary['out_dir']}/report.html, summary.json, comparison.csv")
 
 

@@ -461,7 +461,15 @@ def run_suite(
     atomic_write_json(out / "summary.json", summary)
     _write_csv(out / "comparison.csv", rows)
     _plot(out / "comparison.png", rows, regions)
-    _write_html(out / "report.html", summary)
+    _write_html(
+        out / "report.html",
+        summary,
+        "Noise-corrected predictivity of the best layer per area as % of the pooled "
+        f"inter-animal ceiling (simulated animals recorded from the brain network "
+        f"{suite.brain.config}); behaviour against a simulated observer driven by that network "
+        "(I2n ceiled, Brain-Score recipe; Cohen's kappa). The benchmark's brain sets what "
+        "'brain-like' means here.",
+    )
     return summary
 
 
@@ -503,40 +511,66 @@ def _plot(path: Path, rows: list[dict], regions: list[str]) -> Path:
     return path
 
 
+def suite_columns(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """Column names and formatted cells of a suite's comparison table (either kind)."""
+    regions = summary["regions"]
+    temporal = bool(summary["rows"]) and "ost_rho" in summary["rows"][0]
+
+    def f(v: Any, spec: str = ".3f") -> str:
+        return "—" if v is None else format(v, spec)
+
+    if temporal:
+        cols = ["run", "params", "units", "test acc", "Pareto", *[f"{g} %" for g in regions]]
+        cols += ["OST rho", "OST images"]
+    else:
+        cols = ["run", "params", "test acc", *[f"{g} %" for g in regions], "I2n ceiled", "error κ"]
+    rows = []
+    for r in summary["rows"]:
+        cells = [r["run"], f"{r['parameters']:,}" if r.get("parameters") else "—"]
+        if temporal:
+            cells += [f"{r['units']:,}", f(r.get("test_acc")), "*" if r.get("pareto") else ""]
+        else:
+            cells.append(f(r.get("test_acc")))
+        cells += [f(r.get(f"{g}_pct"), ".1f") for g in regions]
+        if temporal:
+            rho = r.get("ost_rho")
+            cells += [
+                "—" if rho is None else f"{rho:.3f} ± {r.get('ost_sem') or 0:.3f}",
+                str(r.get("ost_images") or "—"),
+            ]
+        else:
+            cells += [f(r.get("i2n_ceiled")), f(r.get("error_kappa"))]
+        rows.append(cells)
+    return cols, rows
+
+
 _HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ suite }}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
 td.l{text-align:left}</style></head><body>
 <h1>{{ suite }}</h1>
-<p>Noise-corrected predictivity of the best layer per area as % of the pooled inter-animal
-ceiling (simulated animals recorded from the brain network {{ brain }}), behaviour against a
-simulated observer. The benchmark's brain sets what "brain-like" means here.</p>
-<table><tr><th>run</th><th>params</th><th>test acc</th>
-{% for r in regions %}<th>{{ r }} %</th>{% endfor %}<th>I2n (ceiled)</th><th>error &kappa;</th></tr>
-{% for row in rows %}<tr><td class="l">{{ row.run }}</td><td>{{ row.parameters }}</td>
-<td>{{ fmt(row.test_acc) }}</td>
-{% for r in regions %}<td title="{{ row[r ~ '_layer'] }}">{{ pct(row[r ~ '_pct']) }}</td>{% endfor %}
-<td>{{ fmt(row.i2n_ceiled) }}</td><td>{{ fmt(row.error_kappa) }}</td></tr>{% endfor %}
+<p>{{ caption }}</p>
+<table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in rows %}<tr>{% for cell in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 <p><img alt="comparison" src="data:image/png;base64,{{ figure }}"></p>
 </body></html>"""
 
 
-def _write_html(path: Path, summary: dict) -> Path:
+def _write_html(path: Path, summary: dict, caption: str) -> Path:
     import base64
 
     from jinja2 import Environment
 
     env = Environment(autoescape=True)
     fig = path.parent / "comparison.png"
+    columns, rows = suite_columns(summary)
     html = env.from_string(_HTML).render(
         suite=summary["suite"],
-        brain=summary["benchmark"]["brain"]["config"],
-        regions=summary["regions"],
-        rows=summary["rows"],
+        caption=caption,
+        columns=columns,
+        rows=rows,
         figure=base64.b64encode(fig.read_bytes()).decode() if fig.is_file() else "",
-        fmt=lambda v: "—" if v is None else f"{v:.3f}",
-        pct=lambda v: "—" if v is None else f"{v:.1f}",
     )
     path.write_text(html)
     return path
@@ -730,6 +764,16 @@ def _run_temporal_suite(
         [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
     )
     _plot_temporal(out / "comparison.png", rows, regions)
+    _write_html(
+        out / "report.html",
+        summary,
+        "Areas: temporally fixed PLS fits of each run's assigned layer to simulated V4/IT animals "
+        "recorded from the built-in recurrent brain, mean over bins with a ceiling >= "
+        f"{t.min_ceiling} of the % of that bin's inter-animal ceiling. Units: summed outputs of "
+        "the per-step nodes; Pareto: no run is more accurate with no more units. OST rho: "
+        "Spearman correlation of the run's object solution times with IT's (bootstrap s.e.) "
+        "over images solved by both.",
+    )
     return summary
 
 

@@ -188,3 +188,20 @@ def test_suite_needs_exactly_one_kind_of_brain(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="not both or neither"):
         load_suite(path)
+
+
+def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from brainlike.cli import app
+
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    path = _tiny_suite(tmp_path)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["experiment", str(path), "-o", str(out), "--no-record"])
+    assert res.exit_code == 0, res.output
+    assert "V1 %" in res.output and "I2n ceiled" in res.output and "report.html" in res.output
+    html = (out / "report.html").read_text()
+    assert "<th>IT %</th>" in html and "data:image/png;base64," in html
+    res = CliRunner().invoke(app, ["experiment", str(tmp_path / "nope.yaml"), "--no-record"])
+    assert res.exit_code == 2 and "shipped suites" in res.output
