@@ -520,7 +520,8 @@ def suite_columns(summary: dict) -> tuple[list[str], list[list[str]]]:
         return "—" if v is None else format(v, spec)
 
     if temporal:
-        cols = ["run", "params", "units", "test acc", "Pareto", *[f"{g} %" for g in regions]]
+        cols = ["run", "params", "units", "test acc", "Pareto"]
+        cols += [f"{g} % {w}" for g in regions for w in ("all", "on", "off")]
         cols += ["OST rho", "OST images"]
     else:
         cols = ["run", "params", "test acc", *[f"{g} %" for g in regions], "I2n ceiled", "error κ"]
@@ -531,7 +532,10 @@ def suite_columns(summary: dict) -> tuple[list[str], list[list[str]]]:
             cells += [f"{r['units']:,}", f(r.get("test_acc")), "*" if r.get("pareto") else ""]
         else:
             cells.append(f(r.get("test_acc")))
-        cells += [f(r.get(f"{g}_pct"), ".1f") for g in regions]
+        if temporal:
+            cells += [f(r.get(f"{g}_pct{w}"), ".1f") for g in regions for w in ("", "_on", "_off")]
+        else:
+            cells += [f(r.get(f"{g}_pct"), ".1f") for g in regions]
         if temporal:
             rho = r.get("ost_rho")
             cells += [
@@ -711,13 +715,16 @@ def _run_temporal_suite(
             "train_seconds": summary.get("wall_seconds"),
         }
         for region in result.regions:
-            pct = result.percent_of_ceiling(region)
-            ceiling = result.ceilings[region].median
-            ok = np.isfinite(pct) & (ceiling >= t.min_ceiling)
-            row[region] = _f(np.nanmean(result.scores[region].median[ok])) if ok.any() else None
-            row[f"{region}_pct"] = _f(np.mean(pct[ok])) if ok.any() else None
+            row.update(
+                temporal_means(
+                    region,
+                    result.scores[region].median,
+                    result.ceilings[region].median,
+                    t.image_steps,
+                    t.min_ceiling,
+                )
+            )
             row[f"{region}_layer"] = result.assignment.layer[region]
-            row[f"{region}_pct_per_bin"] = [_f(v) for v in pct]
         it_layer = result.assignment.layer.get("IT")
         log(f"object solution times of {name} ({it_layer})")
         images = model_images(read_stimulus_set(stimuli_csv), ids, sm)
@@ -775,6 +782,38 @@ def _run_temporal_suite(
         "over images solved by both.",
     )
     return summary
+
+
+def temporal_means(
+    region: str, score: np.ndarray, ceiling: np.ndarray, image_steps: int, min_ceiling: float
+) -> dict[str, Any]:
+    """Per-bin % of ceiling and its means over the bins where animals agree.
+
+    A bin counts when its inter-animal ceiling is at least ``min_ceiling``. A model whose
+    layer is constant in such a bin (a feedforward net after the image is gone has nothing left
+    to say) predicts nothing there: its undefined score counts as 0, not as missing.
+    Means over all counted bins, over those with the image on (bin < ``image_steps``) and
+    over those after it went off.
+    """
+    score = np.asarray(score, float)
+    ceiling = np.asarray(ceiling, float)
+    counted = np.isfinite(ceiling) & (ceiling >= min_ceiling)
+    pct = np.where(
+        counted, 100.0 * np.nan_to_num(score, nan=0.0) / np.where(counted, ceiling, 1.0), np.nan
+    )
+    on = np.arange(len(pct)) < image_steps
+
+    def mean(mask: np.ndarray) -> float | None:
+        m = counted & mask
+        return _f(np.mean(pct[m])) if m.any() else None
+
+    return {
+        region: _f(np.mean(np.nan_to_num(score[counted], nan=0.0))) if counted.any() else None,
+        f"{region}_pct": mean(np.ones_like(on)),
+        f"{region}_pct_on": mean(on),
+        f"{region}_pct_off": mean(~on),
+        f"{region}_pct_per_bin": [_f(v) for v in pct],
+    }
 
 
 def _mark_pareto(rows: list[dict]) -> None:

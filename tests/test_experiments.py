@@ -205,3 +205,17 @@ def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
     assert "<th>IT %</th>" in html and "data:image/png;base64," in html
     res = CliRunner().invoke(app, ["experiment", str(tmp_path / "nope.yaml"), "--no-record"])
     assert res.exit_code == 2 and "shipped suites" in res.output
+
+
+def test_temporal_means_count_silent_layers_as_zero_and_skip_unreliable_bins():
+    from brainlike.experiments import temporal_means
+
+    score = np.array([np.nan, 0.4, 0.6, np.nan, 0.2])
+    ceiling = np.array([0.05, 0.8, 0.6, 0.5, np.nan])
+    m = temporal_means("IT", score, ceiling, image_steps=3, min_ceiling=0.1)
+    # counted bins: 1 (50 %), 2 (100 %), 3 (constant layer: 0 %)
+    assert m["IT_pct_per_bin"][0] is None and m["IT_pct_per_bin"][4] is None
+    assert m["IT_pct_per_bin"][1:4] == pytest.approx([50.0, 100.0, 0.0])
+    assert m["IT_pct"] == pytest.approx(50.0)
+    assert m["IT_pct_on"] == pytest.approx(75.0) and m["IT_pct_off"] == pytest.approx(0.0)
+    assert m["IT"] == pytest.approx((0.4 + 0.6 + 0.0) / 3)
