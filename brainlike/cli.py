@@ -253,6 +253,10 @@ def configs() -> None:
     for p in sorted(shipped_configs_dir().glob("*.yaml")):
         first = (yaml.safe_load(p.read_text()) or {}).get("name", "")
         con.print(f"{p.stem:28s} {first}", highlight=False)
+    for folder, command in (("suites", "brainlike experiment"), ("searches", "brainlike search")):
+        names = sorted(p.stem for p in (shipped_configs_dir() / folder).glob("*.yaml"))
+        if names:
+            con.print(f"\n{folder} ({command} NAME): {', '.join(names)}", highlight=False)
     con.print(f"folder: {shipped_configs_dir()}", highlight=False)
 
 

@@ -132,3 +132,11 @@ def test_score_errors_name_the_fix(tmp_path):
     assert "missing.nc" in res.output
     res = runner.invoke(app, ["score", "nonexistent-model", "-r", str(tmp_path / "x.nc")])
     assert res.exit_code == 2
+
+
+def test_configs_lists_recipes_suites_and_searches():
+    res = runner.invoke(app, ["configs"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "grcnn-small-digits-augmix" in res.output
+    assert "grcnn-brainlikeness-digits" in res.output and "convrnn-temporal-digits" in res.output
+    assert "convrnn-small-digits" in res.output
