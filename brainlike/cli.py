@@ -864,12 +864,25 @@ def pareto(
         _console().print(f"written: {plot}", highlight=False)
 
 
+def _int_list(value: str | None, option: str) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"{option} takes comma-separated integers, e.g. 0,1,2; got {value!r}")
+        raise  # unreachable: _fail exits
+
+
 @app.command()
 def experiment(
     suite: str = typer.Argument(..., help="suite YAML (path or shipped name)", metavar="suite"),
     out: Path = typer.Option(None, "--out", "-o", help="output folder (default runs/<suite>)"),
     db: str | None = typer.Option(None, "--db", help="results database URL"),
     no_record: bool = typer.Option(False, "--no-record", help="do not write to the database"),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="comma-separated seeds for every run (table: mean ± s.d.)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark, compare them."""
@@ -884,6 +897,7 @@ def experiment(
             folder,
             db=db,
             record=not no_record,
+            seeds=_int_list(seeds, "--seeds"),
             progress=not as_json,
             log=(lambda m: None) if as_json else (lambda m: console.print(m, highlight=False)),
         )
@@ -899,7 +913,11 @@ def experiment(
 
     table = Table(title=f"{summary['suite']} (areas: % of ceiling at the best layer)")
     for col in columns:
-        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=col == "run")
+        table.add_column(
+            col,
+            justify="left" if col in ("run", "recipe") else "right",
+            no_wrap=col in ("run", "recipe"),
+        )
     for row in rows:
         table.add_row(*row)
     _wide_console(60 + 12 * len(columns)).print(table)

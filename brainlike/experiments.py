@@ -129,6 +129,18 @@ class SuiteConfig(_Strict):
     temporal: TemporalConfig | None = None
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
+    seeds: list[int] | None = Field(
+        default=None,
+        description="train every run with each of these seeds (default: each config's own); "
+        "the table then shows mean ± s.d. over seeds",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError(f"seeds must be distinct non-negative ints, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _one_brain(self) -> SuiteConfig:
@@ -321,14 +333,20 @@ def _trained(run_dir: Path) -> bool:
         return False
 
 
-def _train(config_path: Path, run_dir: Path, progress: bool, log: Any) -> dict:
+def _train(
+    config_path: Path,
+    run_dir: Path,
+    progress: bool,
+    log: Any,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
     from brainlike.config import load_config
     from brainlike.train.loop import train
 
     if _trained(run_dir):
         log(f"[dim]{run_dir.name}: already trained, reusing[/dim]")
         return json.loads((run_dir / "summary.json").read_text())
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, overrides)
     resume = (run_dir / "checkpoints" / "last.pt").is_file()
     log(f"training {cfg.name} -> {run_dir}")
     # a folder without a checkpoint holds no complete epoch (a run killed early): start afresh
@@ -345,11 +363,13 @@ def run_suite(
     progress: bool = True,
     record: bool = True,
     log: Any = None,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Train, score and compare the runs of a suite; returns (and writes) its summary.
 
-    Finished runs are reused (a suite can be re-run after adding a config); an interrupted one
-    resumes from its last checkpoint.
+    Finished runs are reused (a suite can be re-run after adding a config or a seed), and so are
+    their scores while ``scores.json`` is newer than the checkpoint; an interrupted run resumes
+    from its last checkpoint. ``seeds`` replaces the suite's ``seeds``.
     """
     from brainlike.results import ResultsDB
     from brainlike.scoring import record_scores, save_scoring, score_model, simulate_benchmark
@@ -357,6 +377,13 @@ def run_suite(
 
     log = log or (lambda msg: None)
     suite, base = load_suite(path)
+    if seeds is not None:  # the command line's --seeds replaces the suite's
+        try:
+            suite = SuiteConfig.model_validate({**suite.model_dump(), "seeds": list(seeds)})
+        except ValidationError as err:
+            from brainlike.config import ConfigError
+
+            raise ConfigError(f"--seeds: {err.errors()[0]['msg']}") from None
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -406,43 +433,37 @@ def run_suite(
 
     database = ResultsDB(db) if record else None
     rows = []
-    for entry in suite.runs:
-        cfg_path = _resolve(entry, base)
-        name = _run_name(cfg_path)
+    for cfg_path, name, recipe, seed, overrides in _run_plan(suite, base):
         run_dir = out / "runs" / name
-        summary = _train(cfg_path, run_dir, progress, log)
-        log(f"scoring {name}")
-        result = score_model(
-            run_dir,
-            rec_path,
-            stimuli=stimuli_csv,
-            mapping=suite.score.mapping,
-            n_splits=suite.score.splits,
-            n_bootstraps=suite.score.bootstraps,
-            progress=progress,
-        )
-        save_scoring(result, out / "scores" / name)
-        if database is not None:
-            record_scores(result, database)
+        summary = _train(cfg_path, run_dir, progress, log, overrides)
         row: dict[str, Any] = {
             "run": name,
+            "recipe": recipe,
+            "seed": seed,
             "config": str(cfg_path),
             "parameters": summary.get("parameters"),
             "test_acc": summary.get("test_acc"),
             "train_seconds": summary.get("wall_seconds"),
         }
-        for region in result.regions:
-            layer = result.best_layer(region)
-            s = result.scores[(region, layer)] if layer else None
-            ceiling = _f(result.ceilings[region].value)
-            value = _f(s.value) if s is not None else None
-            row[f"{region}"] = value
-            row[f"{region}_sem"] = _f(s.error) if s is not None else None
-            row[f"{region}_pct"] = (
-                100.0 * value / ceiling if value is not None and ceiling else None
+        saved = _saved_scores(out / "scores" / name, run_dir)
+        if saved is not None:
+            log(f"[dim]{name}: scored already, reusing scores.json[/dim]")
+            row.update(saved)
+        else:
+            log(f"scoring {name}")
+            result = score_model(
+                run_dir,
+                rec_path,
+                stimuli=stimuli_csv,
+                mapping=suite.score.mapping,
+                n_splits=suite.score.splits,
+                n_bootstraps=suite.score.bootstraps,
+                progress=progress,
             )
-            row[f"{region}_layer"] = layer
-            row[f"{region}_ceiling"] = ceiling
+            save_scoring(result, out / "scores" / name)
+            if database is not None:
+                record_scores(result, database)
+            row.update(_area_columns(result.to_dict()))
         row.update(behaviour_scores(_model_logits(run_dir, stimuli_csv, ids), true, ids, trials))
         rows.append(row)
     regions = list(suite.brain.areas)
@@ -451,6 +472,7 @@ def run_suite(
         "out_dir": str(out),
         "regions": regions,
         "rows": rows,
+        "recipes": _over_seeds(rows, regions),
         "benchmark": {
             "recording": str(rec_path),
             "brain": suite.brain.model_dump(),
@@ -471,6 +493,70 @@ def run_suite(
         "'brain-like' means here.",
     )
     return summary
+
+
+def _run_plan(suite: SuiteConfig, base: Path) -> list[tuple[Path, str, str, int, dict]]:
+    """(config, run name, recipe name, seed, config overrides) of every run of a suite."""
+    from brainlike.config import load_config
+
+    plan = []
+    for entry in suite.runs:
+        cfg_path = _resolve(entry, base)
+        cfg = load_config(cfg_path)
+        for seed in suite.seeds or [cfg.seed]:
+            if seed == cfg.seed:
+                plan.append((cfg_path, cfg.name, cfg.name, seed, {}))
+            else:
+                name = f"{cfg.name}-seed{seed}"
+                plan.append((cfg_path, name, cfg.name, seed, {"seed": seed, "name": name}))
+    return plan
+
+
+def _area_columns(scores: dict) -> dict[str, Any]:
+    """Best layer per area, its score, s.e.m., ceiling and % of ceiling, from ``scores.json``."""
+    out: dict[str, Any] = {}
+    for r in scores["rows"]:
+        if not r.get("best"):
+            continue
+        g = r["region"]
+        value, ceiling = _f(r["value"]), _f(r["ceiling"])
+        out[g] = value
+        out[f"{g}_sem"] = _f(r["error"])
+        out[f"{g}_pct"] = 100.0 * value / ceiling if value is not None and ceiling else None
+        out[f"{g}_layer"] = r["layer"]
+        out[f"{g}_ceiling"] = ceiling
+    return out
+
+
+def _saved_scores(folder: Path, run_dir: Path) -> dict[str, Any] | None:
+    """The area columns of a run scored before (scores.json newer than its checkpoint)."""
+    path, ckpt = folder / "scores.json", run_dir / "checkpoints" / "last.pt"
+    if not path.is_file() or not ckpt.is_file() or path.stat().st_mtime < ckpt.stat().st_mtime:
+        return None
+    try:
+        return _area_columns(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError):
+        return None
+
+
+_SEED_COLUMNS = ("test_acc", "i2n_ceiled", "error_kappa")
+
+
+def _over_seeds(rows: list[dict], regions: list[str]) -> list[dict]:
+    """Per recipe: mean, s.d. (ddof 1) and count over seeds of the headline numbers."""
+    keys = [*_SEED_COLUMNS, *(f"{g}_pct" for g in regions)]
+    out = []
+    for recipe in dict.fromkeys(r.get("recipe", r["run"]) for r in rows):
+        group = [r for r in rows if r.get("recipe", r["run"]) == recipe]
+        agg: dict[str, Any] = {"recipe": recipe, "n_seeds": len(group)}
+        agg["parameters"] = group[0].get("parameters")
+        for k in keys:
+            v = np.array([np.nan if r.get(k) is None else r[k] for r in group], float)
+            ok = v[np.isfinite(v)]
+            agg[k] = _f(ok.mean()) if len(ok) else None
+            agg[f"{k}_sd"] = _f(ok.std(ddof=1)) if len(ok) > 1 else None
+        out.append(agg)
+    return out
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -519,6 +605,9 @@ def suite_columns(summary: dict) -> tuple[list[str], list[list[str]]]:
     def f(v: Any, spec: str = ".3f") -> str:
         return "—" if v is None else format(v, spec)
 
+    recipes = summary.get("recipes") or []
+    if not temporal and any(r["n_seeds"] > 1 for r in recipes):
+        return _seed_columns(recipes, regions)
     if temporal:
         cols = ["run", "params", "units", "test acc", "Pareto"]
         cols += [f"{g} % {w}" for g in regions for w in ("all", "on", "off")]
@@ -544,6 +633,29 @@ def suite_columns(summary: dict) -> tuple[list[str], list[list[str]]]:
             ]
         else:
             cells += [f(r.get("i2n_ceiled")), f(r.get("error_kappa"))]
+        rows.append(cells)
+    return cols, rows
+
+
+def _seed_columns(recipes: list[dict], regions: list[str]) -> tuple[list[str], list[list[str]]]:
+    def f(r: dict, k: str, spec: str) -> str:
+        v, sd = r.get(k), r.get(f"{k}_sd")
+        if v is None:
+            return "—"
+        return format(v, spec) + ("" if sd is None else f" ± {format(sd, spec)}")
+
+    cols = ["recipe", "seeds", "params", "test acc", *[f"{g} %" for g in regions]]
+    cols += ["I2n ceiled", "error κ"]
+    rows = []
+    for r in recipes:
+        cells = [
+            r["recipe"],
+            str(r["n_seeds"]),
+            f"{r['parameters']:,}" if r.get("parameters") else "—",
+        ]
+        cells.append(f(r, "test_acc", ".3f"))
+        cells += [f(r, f"{g}_pct", ".1f") for g in regions]
+        cells += [f(r, "i2n_ceiled", ".3f"), f(r, "error_kappa", ".3f")]
         rows.append(cells)
     return cols, rows
 

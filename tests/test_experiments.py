@@ -219,3 +219,39 @@ def test_temporal_means_count_silent_layers_as_zero_and_skip_unreliable_bins():
     assert m["IT_pct"] == pytest.approx(50.0)
     assert m["IT_pct_on"] == pytest.approx(75.0) and m["IT_pct_off"] == pytest.approx(0.0)
     assert m["IT"] == pytest.approx((0.4 + 0.6 + 0.0) / 3)
+
+
+def test_suite_over_seeds_reports_mean_and_sd_and_reuses_scores(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    path = _tiny_suite(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["runs"], data["seeds"] = ["a.yaml"], [0, 3]
+    path.write_text(yaml.safe_dump(data))
+    s = run_suite(path, tmp_path / "out", progress=False, record=False)
+    assert [r["run"] for r in s["rows"]] == ["a", "a-seed3"]
+    assert [r["seed"] for r in s["rows"]] == [0, 3]
+    (agg,) = s["recipes"]
+    assert agg["recipe"] == "a" and agg["n_seeds"] == 2
+    v1 = [r["V1_pct"] for r in s["rows"]]
+    assert agg["V1_pct"] == pytest.approx(np.mean(v1))
+    assert agg["V1_pct_sd"] == pytest.approx(np.std(v1, ddof=1))
+    from brainlike.experiments import suite_columns
+
+    cols, rows = suite_columns(s)
+    assert cols[:2] == ["recipe", "seeds"] and " ± " in rows[0][4]
+    logs: list[str] = []
+    again = run_suite(path, tmp_path / "out", progress=False, record=False, log=logs.append)
+    assert sum("reusing scores.json" in m for m in logs) == 2
+    assert [r["V1"] for r in again["rows"]] == [r["V1"] for r in s["rows"]]
+
+
+def test_experiment_seeds_option_is_checked(tmp_path):
+    from typer.testing import CliRunner
+
+    from brainlike.cli import app
+
+    path = _tiny_suite(tmp_path)
+    res = CliRunner().invoke(app, ["experiment", str(path), "--seeds", "1,1", "--no-record"])
+    assert res.exit_code == 2 and "distinct" in res.output
+    res = CliRunner().invoke(app, ["experiment", str(path), "--seeds", "x", "--no-record"])
+    assert res.exit_code == 2 and "comma-separated integers" in res.output
