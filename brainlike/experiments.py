@@ -149,6 +149,11 @@ class SuiteConfig(_Strict):
                 "give either brain (a trained network; static benchmark) or temporal (the "
                 "built-in recurrent brain; time-binned benchmark), not both or neither"
             )
+        if self.temporal is not None and self.seeds is not None:
+            raise ValueError(
+                "seeds apply to suites with a trained brain; a temporal suite runs each "
+                "config's own seed (add configs with other seeds to compare seeds)"
+            )
         return self
 
 

@@ -188,6 +188,11 @@ def test_suite_needs_exactly_one_kind_of_brain(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="not both or neither"):
         load_suite(path)
+    del data["brain"]
+    data["seeds"] = [0, 1]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="seeds apply to suites with a trained brain"):
+        load_suite(path)
 
 
 def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
