@@ -934,16 +934,13 @@ def temporal_means(
 
 
 def _mark_pareto(rows: list[dict]) -> None:
-    """Mark the runs on the accuracy-vs-units Pareto front (no run has more accuracy with
-    no more units)."""
-    for r in rows:
-        r["pareto"] = not any(
-            o is not r
-            and o["units"] <= r["units"]
-            and (o["test_acc"] or 0) >= (r["test_acc"] or 0)
-            and (o["units"] < r["units"] or (o["test_acc"] or 0) > (r["test_acc"] or 0))
-            for o in rows
-        )
+    """Mark the runs on the accuracy-vs-units Pareto front (:func:`~brainlike.analysis.size.pareto_front`)."""
+    from brainlike.analysis.size import pareto_front
+
+    points = [(r["units"], np.nan if r["test_acc"] is None else r["test_acc"]) for r in rows]
+    front = set(pareto_front(points))
+    for i, r in enumerate(rows):
+        r["pareto"] = i in front
 
 
 def _plot_temporal(path: Path, rows: list[dict], regions: list[str]) -> Path:

@@ -363,6 +363,62 @@ def _unavailable_message(name: str, data_dir: Path, what: str) -> str:
     )
 
 
+def _channel_stats(
+    mean: tuple[float, ...], std: tuple[float, ...], native: int, wanted: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalisation statistics after converting ``native`` channels to ``wanted``."""
+    if wanted == native:
+        return mean, std
+    if native == 1:
+        return mean * 3, std * 3
+    # Luma of the channel means is exact; the luma-weighted std is an upper bound that is
+    # tight because the colour channels of natural images are highly correlated.
+    return (
+        (sum(w * m for w, m in zip(_LUMA, mean, strict=True)),),
+        (sum(w * s for w, s in zip(_LUMA, std, strict=True)),),
+    )
+
+
+def _disk_bundle(
+    splits: dict[bool, Dataset],
+    *,
+    classes: list[str],
+    name: str,
+    seed: int,
+    train_size: int | None,
+    test_size: int | None,
+    n_channels: int,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    normalize: bool,
+) -> DatasetBundle:
+    """A bundle of a dataset read from disk, each split optionally subsampled by class."""
+    rng = np.random.default_rng(seed)
+    train_set, test_set = splits[True], splits[False]
+    if train_size is not None:
+        train_set = Subset(
+            train_set, _stratified_indices(dataset_labels(train_set), train_size, rng).tolist()
+        )
+    if test_size is not None:
+        test_set = Subset(
+            test_set, _stratified_indices(dataset_labels(test_set), test_size, rng).tolist()
+        )
+    return DatasetBundle(
+        train=train_set,
+        test=test_set,
+        num_classes=len(classes),
+        class_names=classes,
+        in_channels=n_channels,
+        input_size=size,
+        targets_kind="class",
+        codes=None,
+        name=name,
+        pixel_mean=tuple(mean) if normalize else None,
+        pixel_std=tuple(std) if normalize else None,
+    )
+
+
 def _load_torchvision(
     name: str,
     *,
@@ -395,15 +451,7 @@ def _load_torchvision(
             stacklevel=3,
         )
 
-    mean, std = stats
-    if n_channels != native_channels:
-        if native_channels == 1:
-            mean, std = mean * 3, std * 3
-        else:
-            # Luma of the channel means is exact; the luma-weighted std is an upper bound that
-            # is tight because the colour channels of natural images are highly correlated.
-            mean = (sum(w * m for w, m in zip(_LUMA, mean, strict=True)),)
-            std = (sum(w * s for w, s in zip(_LUMA, std, strict=True)),)
+    mean, std = _channel_stats(*stats, native_channels, n_channels)
 
     def pipeline(train: bool) -> transforms.Compose:
         steps: list = []
@@ -437,31 +485,21 @@ def _load_torchvision(
                 _unavailable_message(name, root, what) + f" (torchvision said: {error})"
             ) from error
 
-    rng = np.random.default_rng(seed)
-    train_set, test_set = splits[True], splits[False]
-    if train_size is not None:
-        train_set = Subset(
-            train_set, _stratified_indices(dataset_labels(train_set), train_size, rng).tolist()
-        )
-    if test_size is not None:
-        test_set = Subset(
-            test_set, _stratified_indices(dataset_labels(test_set), test_size, rng).tolist()
-        )
     classes = list(splits[True].classes)
     if name == "mnist":
         classes = [str(d) for d in range(10)]  # torchvision names them "0 - zero", ...
-    return DatasetBundle(
-        train=train_set,
-        test=test_set,
-        num_classes=len(classes),
-        class_names=classes,
-        in_channels=n_channels,
-        input_size=size,
-        targets_kind="class",
-        codes=None,
+    return _disk_bundle(
+        splits,
+        classes=classes,
         name=name,
-        pixel_mean=tuple(mean) if normalize else None,
-        pixel_std=tuple(std) if normalize else None,
+        seed=seed,
+        train_size=train_size,
+        test_size=test_size,
+        n_channels=n_channels,
+        size=size,
+        mean=mean,
+        std=std,
+        normalize=normalize,
     )
 
 
@@ -499,10 +537,7 @@ def _load_imagefolder(
         )
     size = 224 if input_size is None else input_size
     n_channels = 3 if channels is None else channels
-    mean, std = _IMAGENET_STATS
-    if n_channels == 1:
-        mean = (sum(w * m for w, m in zip(_LUMA, mean, strict=True)),)
-        std = (sum(w * v for w, v in zip(_LUMA, std, strict=True)),)
+    mean, std = _channel_stats(*_IMAGENET_STATS, 3, n_channels)
     resize = max(size, round(size * 256 / 224))
 
     def pipeline(train: bool) -> transforms.Compose:
@@ -530,27 +565,18 @@ def _load_imagefolder(
             f"{root}/train and {root}/val name different classes "
             f"({len(splits[True].classes)} vs {len(splits[False].classes)}); they must match"
         )
-    rng = np.random.default_rng(seed)
-    train_set, test_set = splits[True], splits[False]
-    if train_size is not None:
-        labels = np.asarray(splits[True].targets)
-        train_set = Subset(train_set, _stratified_indices(labels, train_size, rng).tolist())
-    if test_size is not None:
-        labels = np.asarray(splits[False].targets)
-        test_set = Subset(test_set, _stratified_indices(labels, test_size, rng).tolist())
-    classes = list(splits[True].classes)
-    return DatasetBundle(
-        train=train_set,
-        test=test_set,
-        num_classes=len(classes),
-        class_names=classes,
-        in_channels=n_channels,
-        input_size=size,
-        targets_kind="class",
-        codes=None,
+    return _disk_bundle(
+        splits,
+        classes=list(splits[True].classes),
         name="imagefolder",
-        pixel_mean=tuple(mean) if normalize else None,
-        pixel_std=tuple(std) if normalize else None,
+        seed=seed,
+        train_size=train_size,
+        test_size=test_size,
+        n_channels=n_channels,
+        size=size,
+        mean=mean,
+        std=std,
+        normalize=normalize,
     )
 
 
