@@ -394,6 +394,33 @@ def default_cache_dir() -> Path:
     return base / "brainlike" / "activations"
 
 
+def _check_cross_validation(
+    n_splits: int, n_bootstraps: int, train_fraction: float | None, default_fraction: float
+) -> float:
+    """Check the split settings; returns the train fraction (``default_fraction`` if None)."""
+    if n_splits < 2:
+        raise ScoringError(f"n_splits must be at least 2 (got {n_splits})")
+    if n_bootstraps < 1:
+        raise ScoringError(f"n_bootstraps must be at least 1 (got {n_bootstraps})")
+    if train_fraction is None:
+        train_fraction = default_fraction
+    if not 0 < train_fraction < 1:
+        raise ScoringError(f"train_fraction must lie in (0, 1) (got {train_fraction})")
+    return train_fraction
+
+
+def _chosen_regions(rec: Any, regions: list[str] | None) -> list[str]:
+    """``regions`` (default every region of ``rec``), each checked against the recording."""
+    all_regions = sorted({str(r) for r in rec.coords["region"].values})
+    chosen = list(regions) if regions else all_regions
+    unknown = [r for r in chosen if r not in all_regions]
+    if unknown:
+        raise ScoringError(
+            f"region(s) {', '.join(unknown)} not in the recording; it has {', '.join(all_regions)}"
+        )
+    return chosen
+
+
 def score_model(
     model: str | Path | ScoringModel,
     recording: str | Path,
@@ -473,14 +500,9 @@ def score_model(
         raise ScoringError(
             f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
         )
-    if n_splits < 2:
-        raise ScoringError(f"n_splits must be at least 2 (got {n_splits})")
-    if n_bootstraps < 1:
-        raise ScoringError(f"n_bootstraps must be at least 1 (got {n_bootstraps})")
-    if train_fraction is None:
-        train_fraction = 0.9 if metric == "brainscore" else 0.5
-    if not 0 < train_fraction < 1:
-        raise ScoringError(f"train_fraction must lie in (0, 1) (got {train_fraction})")
+    train_fraction = _check_cross_validation(
+        n_splits, n_bootstraps, train_fraction, 0.9 if metric == "brainscore" else 0.5
+    )
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
     rec = read_recording(recording)
@@ -504,13 +526,7 @@ def score_model(
         if layers
         else default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size), steps)
     )
-    all_regions = sorted({str(r) for r in rec.coords["region"].values})
-    chosen = list(regions) if regions else all_regions
-    unknown = [r for r in chosen if r not in all_regions]
-    if unknown:
-        raise ScoringError(
-            f"region(s) {', '.join(unknown)} not in the recording; it has {', '.join(all_regions)}"
-        )
+    chosen = _chosen_regions(rec, regions)
     labels = None
     if "object_name" in rec.coords:
         labels = np.asarray([str(v) for v in rec.coords["object_name"].values])
@@ -831,13 +847,7 @@ def score_temporal(
         raise ScoringError(
             f"--temporal scores with --metric noise-corrected or plain; got {metric!r}"
         )
-    if n_splits < 2:
-        raise ScoringError(f"n_splits must be at least 2 (got {n_splits})")
-    if n_bootstraps < 1:
-        raise ScoringError(f"n_bootstraps must be at least 1 (got {n_bootstraps})")
-    train_fraction = 0.5 if train_fraction is None else train_fraction
-    if not 0 < train_fraction < 1:
-        raise ScoringError(f"train_fraction must lie in (0, 1) (got {train_fraction})")
+    train_fraction = _check_cross_validation(n_splits, n_bootstraps, train_fraction, 0.5)
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
     rec = validate_recording(read_recording(recording), min_trials=2)
@@ -874,13 +884,7 @@ def score_temporal(
             f"{sm.name} has no module that runs exactly once per step over {steps} steps; name "
             "the layers to score with --layers"
         )
-    all_regions = sorted({str(r) for r in rec.coords["region"].values})
-    chosen = list(regions) if regions else all_regions
-    unknown = [r for r in chosen if r not in all_regions]
-    if unknown:
-        raise ScoringError(
-            f"region(s) {', '.join(unknown)} not in the recording; it has {', '.join(all_regions)}"
-        )
+    chosen = _chosen_regions(rec, regions)
     stimulus_ids = [str(s) for s in rec.coords["stimulus_id"].values]
     images = model_images(stim_set, stimulus_ids, sm)
     acts = extract_activations(
