@@ -328,6 +328,19 @@ def _f(x: Any) -> float | None:
 # The suite
 
 
+def _read_benchmark(bench_dir: Path, rec_path: Path) -> tuple[Any, list[str], np.ndarray, str]:
+    """A simulated benchmark's recording, stimulus ids, digit labels and stimulus-set CSV."""
+    from brainlike.data.recordings import read_recording
+
+    rec = read_recording(rec_path)
+    ids = [str(v) for v in rec["stimulus_id"].values]
+    labels = np.array([int(v) for v in rec["object_name"].values])
+    csv_path = bench_dir / "stimuli" / "stimulus_set.csv"
+    if not csv_path.is_file():
+        csv_path = next((bench_dir / "stimuli").glob("*.csv"))
+    return rec, ids, labels, str(csv_path)
+
+
 def _trained(run_dir: Path) -> bool:
     p = run_dir / "summary.json"
     if not p.is_file():
@@ -415,14 +428,7 @@ def run_suite(
             noise_sd=b.noise_sd,
             seed=b.seed,
         )
-    from brainlike.data.recordings import read_recording
-
-    rec = read_recording(rec_path)
-    ids = [str(s) for s in rec["stimulus_id"].values]
-    true = np.array([int(v) for v in rec["object_name"].values])
-    stimuli_csv = str(bench_dir / "stimuli" / "stimulus_set.csv")
-    if not Path(stimuli_csv).is_file():
-        stimuli_csv = str(next((bench_dir / "stimuli").glob("*.csv")))
+    rec, ids, true, stimuli_csv = _read_benchmark(bench_dir, rec_path)
     classes = [str(c) for c in range(10)]
     trials = observer_trials(
         _model_logits(brain_dir, stimuli_csv, ids),
@@ -755,7 +761,7 @@ def _run_temporal_suite(
 ) -> dict[str, Any]:
     from brainlike.analysis.activations import extract_activations
     from brainlike.analysis.ost import ost_score
-    from brainlike.data.recordings import read_recording, read_stimulus_set
+    from brainlike.data.recordings import read_stimulus_set
     from brainlike.scoring import (
         load_scoring_model,
         model_images,
@@ -786,10 +792,7 @@ def _run_temporal_suite(
             noise_sd=b.noise_sd,
             seed=b.seed,
         )
-    rec = read_recording(rec_path)
-    ids = [str(v) for v in rec["stimulus_id"].values]
-    labels = np.array([int(v) for v in rec["object_name"].values])
-    stimuli_csv = str(next((bench_dir / "stimuli").glob("*.csv")))
+    rec, ids, labels, stimuli_csv = _read_benchmark(bench_dir, rec_path)
     if "IT" not in set(map(str, rec["region"].values)):
         raise ValueError(
             "the temporal suite's OST analysis needs an area named IT in temporal.areas"
