@@ -288,6 +288,14 @@ class DecoderConfig(_Strict):
         return self
 
 
+def check_edge_pairs(edges: list[list[str]]) -> list[list[str]]:
+    """Feedback edges must be ``[source, target]`` pairs (config and search spaces alike)."""
+    bad = [e for e in edges if len(e) != 2]
+    if bad:
+        raise ValueError(f"feedback edges are [source, target] pairs, got {bad}")
+    return edges
+
+
 class ConvRNNModelConfig(_Strict):
     """A convolutional RNN unrolled in biological time (spec: recurrent.md §1).
 
@@ -312,10 +320,7 @@ class ConvRNNModelConfig(_Strict):
     @field_validator("feedback")
     @classmethod
     def _pairs(cls, v: list[list[str]]) -> list[list[str]]:
-        bad = [e for e in v if len(e) != 2]
-        if bad:
-            raise ValueError(f"feedback edges are [source, target] pairs, got {bad}")
-        return v
+        return check_edge_pairs(v)
 
     @field_validator("decoder", mode="before")
     @classmethod

@@ -45,6 +45,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from brainlike.config import check_edge_pairs
+
 __all__ = [
     "CellSpace",
     "ParamRange",
@@ -149,10 +151,7 @@ class SearchSpace(_Strict):
     @field_validator("feedback")
     @classmethod
     def _pairs(cls, v: list[list[str]]) -> list[list[str]]:
-        bad = [e for e in v if len(e) != 2]
-        if bad:
-            raise ValueError(f"feedback edges are [source, target] pairs, got {bad}")
-        return v
+        return check_edge_pairs(v)
 
 
 class SearchConfig(_Strict):
