@@ -6,6 +6,7 @@ from brainlike.results.leaderboard import (
     Column,
     Leaderboard,
     LeaderboardRow,
+    benchmark_id,
     leaderboard,
     render_table,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Leaderboard",
     "LeaderboardRow",
     "ResultsDB",
+    "benchmark_id",
     "default_url",
     "leaderboard",
     "render_table",

@@ -4,6 +4,19 @@ One table, ``scores``: a row per (model, benchmark, region, layer, metric) score
 error, ceiling, ceiled value and convention, plus the full :meth:`Score.to_dict` as a JSON
 payload, so nothing the scoring function knew is lost.
 
+What a number means
+    A benchmark is a recording *and* a way of scoring it. Every row carries the sha256 of the
+    recording file it was scored on (``recording_hash``; two recordings that share a name are
+    two benchmarks) and, besides metric, mapping and convention, the ``variant``: the canonical
+    JSON of every other setting that changes what the number means (the ceiling's kind, the
+    noise-corrected numerator, the train fraction, the time window, ...). The leaderboard only
+    puts numbers side by side when all of these agree.
+
+Old databases
+    A database written before these columns existed is migrated when it is opened (the
+    columns are added; its rows keep ``NULL`` there, shown as hash ``unknown``, and are never
+    merged with hashed rows).
+
 Where it lives
     ``ResultsDB()`` uses ``$BRAINLIKE_RESULTS`` when set (an SQLAlchemy URL, or a plain file
     path meaning an SQLite file there), else ``sqlite:///$XDG_DATA_HOME/brainlike/results.sqlite``
@@ -56,11 +69,13 @@ scores_table = sa.Table(
     sa.Column("model_hash", sa.String(128)),
     sa.Column("checkpoint", sa.Text),
     sa.Column("benchmark", sa.String(255), nullable=False),
+    sa.Column("recording_hash", sa.String(64)),
     sa.Column("region", sa.String(255)),
     sa.Column("layer", sa.String(255)),
     sa.Column("metric", sa.String(255), nullable=False),
     sa.Column("mapping", sa.String(255)),
     sa.Column("convention", sa.String(255)),
+    sa.Column("variant", sa.Text),
     sa.Column("value", sa.Float),
     sa.Column("error", sa.Float),
     sa.Column("ceiling", sa.Float),
@@ -78,7 +93,20 @@ sa.Index("ix_scores_board", scores_table.c.benchmark, scores_table.c.metric, sco
 sa.Index("ix_scores_model", scores_table.c.model)
 
 COLUMNS = tuple(c.name for c in scores_table.columns)
-FILTERS = ("model", "benchmark", "region", "layer", "metric", "mapping", "convention", "checkpoint")
+FILTERS = (
+    "model",
+    "benchmark",
+    "recording_hash",
+    "region",
+    "layer",
+    "metric",
+    "mapping",
+    "convention",
+    "variant",
+    "checkpoint",
+)
+#: columns added after the first release: a database without them gets them when opened
+ADDED_COLUMNS = ("recording_hash", "variant")
 
 
 def default_url() -> str:
@@ -113,6 +141,8 @@ class ResultsDB:
     url : SQLAlchemy URL; ``None`` -> :func:`default_url`.
     lock_timeout : seconds an SQLite write keeps retrying while another process holds the lock.
     echo : log every SQL statement (debugging).
+    create : create the SQLite file and the table when missing (``False``: a missing file or
+        table is a ``FileNotFoundError`` naming it, and nothing is created; for readers).
 
     Examples
     --------
@@ -122,7 +152,14 @@ class ResultsDB:
     >>> db.query(model="reset4")  # doctest: +SKIP
     """
 
-    def __init__(self, url: str | None = None, *, lock_timeout: float = 60.0, echo: bool = False):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        lock_timeout: float = 60.0,
+        echo: bool = False,
+        create: bool = True,
+    ):
         try:
             self.url = sa.engine.make_url(url or default_url())
         except sa.exc.ArgumentError:
@@ -134,7 +171,10 @@ class ResultsDB:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            self._make_sqlite_folder()
+            if create:
+                self._make_sqlite_folder()
+            else:
+                self._require_sqlite_file()
             kwargs["connect_args"] = {"timeout": min(self.lock_timeout, 30.0)}
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
@@ -145,7 +185,14 @@ class ResultsDB:
             ) from None
         if self.is_sqlite:
             self._configure_sqlite()
-        self._write(lambda conn: metadata.create_all(conn))
+        if create:
+            self._write(lambda conn: metadata.create_all(conn))
+        elif not sa.inspect(self.engine).has_table(scores_table.name):
+            raise FileNotFoundError(
+                f"{self.url_display} holds no scores table: it is not a brainlike results "
+                "database (give --db the database `brainlike score` wrote to)"
+            )
+        self._migrate()
 
     @property
     def url_display(self) -> str:
@@ -160,6 +207,35 @@ class ResultsDB:
         database = self.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    def _require_sqlite_file(self) -> None:
+        database = self.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        path = Path(database).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no results database at {path}; score a model first (brainlike score MODEL -r "
+                "RECORDING) or give --db the database it wrote to"
+            )
+
+    def _migrate(self) -> None:
+        """Add the columns a database from an older brainlike lacks (their rows keep NULL)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns(scores_table.name)}
+        missing = [name for name in ADDED_COLUMNS if name not in present]
+        if not missing:
+            return
+
+        def add(conn: sa.Connection) -> None:
+            # another process may have migrated meanwhile: look again inside the transaction
+            now = {c["name"] for c in sa.inspect(conn).get_columns(scores_table.name)}
+            for name in missing:
+                if name in now:
+                    continue
+                kind = scores_table.c[name].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {scores_table.name} ADD COLUMN {name} {kind}")
+
+        self._write(add)
 
     def _configure_sqlite(self) -> None:
         busy_ms = int(min(self.lock_timeout, 30.0) * 1000)
@@ -228,6 +304,8 @@ class ResultsDB:
         metric: str | None = None,
         mapping: str | None = None,
         convention: str | None = None,
+        recording_hash: str | None = None,
+        variant: str | Mapping[str, Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
         model_hash: str | None = None,
         n_neuroids: int | None = None,
@@ -245,6 +323,9 @@ class ResultsDB:
         layer : the model layer the score is for.
         metric, mapping, convention : default to the score's ``metric``, its
             ``parameters["mapping"]`` and its ``convention``.
+        recording_hash : sha256 of the recording file (``None``: unknown).
+        variant : canonical JSON (or a dict, made canonical) of the other settings that change
+            what the number means (ceiling kind, numerator, train fraction, ...).
         checkpoint, model_hash : which weights were scored.
         n_neuroids : defaults to the length of the score's ``raw`` values.
         **extra : anything else worth keeping (JSON-serialisable), e.g. ``seed=1``.
@@ -259,6 +340,8 @@ class ResultsDB:
                 metric=metric,
                 mapping=mapping,
                 convention=convention,
+                recording_hash=recording_hash,
+                variant=variant,
                 checkpoint=checkpoint,
                 model_hash=model_hash,
                 n_neuroids=n_neuroids,
@@ -323,6 +406,17 @@ class ResultsDB:
             statement = statement.limit(int(limit))
         return [_as_dict(row) for row in self._read(statement)]
 
+    def distinct(self, *columns: str, **filters: Any) -> list[tuple[Any, ...]]:
+        """The distinct values of ``columns`` among the scores matching ``filters``, sorted
+        (``None`` first); e.g. ``distinct("benchmark", "recording_hash")``."""
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"distinct needs column names from {', '.join(COLUMNS)}")
+        cols = [scores_table.c[c] for c in columns]
+        statement = sa.select(*cols).where(*_where(filters)).distinct()
+        rows = [tuple(r) for r in self._read(statement)]
+        return sorted(rows, key=lambda r: tuple((v is not None, str(v)) for v in r))
+
     def count(self, **filters: Any) -> int:
         """Number of scores matching ``filters`` (see :meth:`query`)."""
         statement = sa.select(sa.func.count()).select_from(scores_table).where(*_where(filters))
@@ -373,6 +467,23 @@ def _number(value: Any, what: str) -> float | None:
         raise TypeError(f"score {what} must be a number; got {type(value).__name__} {value!r}")
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _variant(value: Any) -> str | None:
+    """A variant as canonical JSON text (sorted keys), so equal settings compare equal."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"variant must be JSON text or a dict; got {value!r}") from None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"variant must be a dict of settings; got {type(value).__name__}")
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the variant cannot be stored as JSON ({err})") from None
 
 
 def _json_default(obj: Any) -> Any:
@@ -430,6 +541,8 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         "convention": _name(
             record.pop("convention", None) or payload.get("convention"), "convention", False
         ),
+        "recording_hash": _name(record.pop("recording_hash", None), "recording_hash", False),
+        "variant": _variant(record.pop("variant", None)),
         "checkpoint": _name(record.pop("checkpoint", None), "checkpoint", False),
         "model_hash": _name(record.pop("model_hash", None), "model_hash", False),
         "value": _number(payload.get("value"), "value"),
