@@ -464,7 +464,14 @@ def score(
     seed: int = typer.Option(0, "--seed", help="seed of splits and bootstraps"),
     model_seed: int = typer.Option(0, "--model-seed", help="random weights of a registry model"),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="folder for scores.json and the layer profile"
+        None,
+        "--out",
+        "-o",
+        help="folder for scores.json and the layer profile (default "
+        "runs/scores/MODEL/RECORDING-HASH8/METRIC-MAPPING[-temporal])",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace an existing scores.json in the output folder"
     ),
     db: str | None = typer.Option(
         None, "--db", help="results database URL (default $BRAINLIKE_RESULTS or the user's SQLite)"
@@ -485,7 +492,28 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score every chosen layer of a model against every area of a recording."""
-    from brainlike.scoring import record_scores, save_scoring, score_model
+    from brainlike.scoring import (
+        check_output_free,
+        record_scores,
+        save_scoring,
+        score_model,
+        score_output_dir,
+    )
+
+    target: dict[str, Path] = {}
+
+    def claim_output(identity: dict[str, str]) -> None:
+        # runs once the model and recording are known, before the model sees an image
+        folder = out or score_output_dir(
+            identity["model"],
+            identity["benchmark"],
+            identity["recording_sha256"],
+            metric,
+            mapping,
+            temporal=temporal,
+        )
+        check_output_free(folder, overwrite)
+        target["dir"] = folder
 
     window = None
     if time_window:
@@ -518,10 +546,9 @@ def score(
                 cache_dir=cache_dir,
                 device=device,
                 progress=progress and not as_json,
+                before_model=claim_output,
             )
-            files = save_temporal_scoring(
-                result, out or Path("runs") / "scores" / f"{_slug(result.model)}-temporal"
-            )
+            files = save_temporal_scoring(result, target["dir"], overwrite=overwrite)
         except _known_errors() as err:
             _fail(str(err))
         payload = {**result.to_dict(), "files": files, "database": None}
@@ -564,8 +591,9 @@ def score(
             cache_dir=cache_dir,
             device=device,
             progress=progress and not as_json,
+            before_model=claim_output,
         )
-        files = save_scoring(result, out or Path("runs") / "scores" / _slug(result.model))
+        files = save_scoring(result, target["dir"], overwrite=overwrite)
         written = 0
         if not no_db:
             from brainlike.results import ResultsDB
@@ -583,12 +611,6 @@ def score(
     _print_scores(payload)
 
 
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
-
-
 def _wide_console(width: int):
     """The console, widened to ``width`` where it is narrower (pipes, small terminals), so a
     table's numbers are never cut."""
@@ -599,11 +621,13 @@ def _wide_console(width: int):
 
 
 def _print_scores(payload: dict) -> None:
+    """One row per (area, layer), areas in the recording's order: raw, ceiling and ceiled,
+    each with its own error, the spread over splits and the paired comparison with the best
+    layer; the caption defines every number."""
     from rich.table import Table
+    from rich.text import Text
 
-    con = _wide_console(
-        28 + max(len(lay) for lay in payload["layers"]) + 24 * len(payload["regions"])
-    )
+    con = _wide_console(110 + max(len(lay) for lay in payload["layers"]))
     settings = payload["settings"]
     table = Table(
         title=f"{payload['model']} on {payload['benchmark']}: {payload['metric']}, "
@@ -614,31 +638,39 @@ def _print_scores(payload: dict) -> None:
             else ""
         )
     )
+    table.add_column("area", no_wrap=True)
     table.add_column("layer", no_wrap=True)
-    for region in payload["regions"]:
-        table.add_column(f"{region} (% ceiling)", justify="right", no_wrap=True)
-    rows = {(r["region"], r["layer"]): r for r in payload["rows"]}
-    fmt = lambda v, f=".3f": "-" if v is None else f"{v:{f}}"  # noqa: E731
-    for layer in payload["layers"]:
-        cells = []
-        for region in payload["regions"]:
-            r = rows[(region, layer)]
-            shown = r["ceiled"] if payload["metric"] == "brainscore" else r["value"]
-            cell = f"{fmt(shown)}±{fmt(r['error'])} {fmt(r['percent_of_ceiling'], '.0f'):>3s}%"
-            cells.append(f"[bold]{cell} *[/]" if r["best"] else cell)
-        table.add_row(layer, *cells)
-    ceil_cells = []
-    for region in payload["regions"]:
-        c = payload["ceilings"][region]
-        ceil_cells.append(f"{fmt(c.get('value'))}±{fmt(c.get('error'))}     ")
-    table.add_row("[italic]ceiling[/]", *ceil_cells)
+    for name in ("raw", "ceiling", "ceiled", "s.d. over splits", "best - layer"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    pm = lambda v, e: f"{fmt(v)} ± {fmt(e)}"  # noqa: E731
+    rows = payload["rows"]
+    for i, r in enumerate(rows):
+        mark = "*" if r["best"] else ("≈" if r["indistinguishable_from_best"] else "")
+        last_of_area = i + 1 < len(rows) and rows[i + 1]["region"] != r["region"]
+        cells = [
+            pm(r["raw"], r["raw_error"]),
+            pm(r["ceiling"], r["ceiling_error"]),
+            pm(r["ceiled"], r["ceiled_error"]),
+            fmt(r["split_sd"]),
+            "" if r["best"] else pm(r["difference_from_best"], r["difference_se"]),
+        ]
+        style = "bold" if r["best"] else None
+        table.add_row(
+            Text(r["region"]),
+            Text(r["layer"]),
+            *(Text(c) for c in cells),
+            mark,
+            style=style,
+            end_section=last_of_area,
+        )
+    table.caption = _score_caption(payload)
     con.print(table)
-    con.print(
-        f"ceiling: {settings['ceiling']}; (%) = percent of ceiling; * = best layer per area",
-        highlight=False,
-    )
     for region, layer in payload["best_layer"].items():
-        con.print(f"best layer for {region}: {layer}", highlight=False)
+        tied = [lay for lay in payload["indistinguishable_from_best"][region] if lay != layer]
+        also = f"; not distinguishable from it: {', '.join(tied)}" if tied else ""
+        con.print(f"best layer for {region}: {layer}{also}", highlight=False)
     con.print(
         f"written: {payload['files']['scores']}, {payload['files']['profile']}", highlight=False
     )
@@ -647,6 +679,25 @@ def _print_scores(payload: dict) -> None:
             f"database: {payload['database']['rows']} rows -> {payload['database']['url']}",
             highlight=False,
         )
+
+
+def _score_caption(payload: dict) -> Any:
+    """The score table's caption: what raw, ceiling, ceiled and each ± are, and the marks."""
+    from rich.text import Text
+
+    values, errors = payload["definitions"]["values"], payload["definitions"]["errors"]
+    lines = [
+        f"raw = {values['raw']}; ± {errors['raw']}",
+        f"ceiling = {values['ceiling']}; ± {errors['ceiling']}",
+        f"ceiled = {values['ceiled']}; ± {errors['ceiled']}",
+        "s.d. over splits = s.d. (ddof 1) of the layer's per-split values; best - layer = mean "
+        "over splits of the paired difference ± its corrected standard error (below 0 when the "
+        "layer's per-split values average higher than the best's, which is chosen by raw or, "
+        "for brainscore, ceiled)",
+        "* = best layer per area; ≈ = not distinguishable from it: "
+        + payload["settings"]["best_layer_criterion"],
+    ]
+    return Text("\n".join(lines), justify="left")
 
 
 @app.command()
@@ -750,19 +801,28 @@ def simulate(
 @app.command()
 def leaderboard(
     db: str | None = typer.Option(None, "--db", help="results database URL"),
-    benchmark: str | None = typer.Option(None, "--benchmark", help="only this benchmark"),
-    metric: str | None = typer.Option(None, "--metric", help="only this metric"),
+    benchmark: str | None = typer.Option(
+        None, "--benchmark", help="only this benchmark: NAME, or NAME@HASH for one recording"
+    ),
+    metric: str | None = typer.Option(
+        None, "--metric", help="only this metric (noise-corrected | plain | brainscore)"
+    ),
     csv: Path | None = typer.Option(None, "--csv", help="also write the table as CSV"),
     html: Path | None = typer.Option(None, "--html", help="also write the table as HTML"),
     as_json: bool = typer.Option(False, "--json", help="print the table as JSON"),
 ) -> None:
-    """Model x benchmark table of the best score per model (best layer), from the database."""
+    """Model x benchmark table of the best score per model (best layer), from the database.
+
+    A benchmark is a recording (NAME@HASH8: its name and the start of its sha256) and a way of
+    scoring it; numbers of different metrics, mappings, conventions or settings are never
+    averaged or ranked together.
+    """
     from brainlike.results import ResultsDB
     from brainlike.results.leaderboard import leaderboard as build
     from brainlike.results.leaderboard import render_table
 
     try:
-        table = build(ResultsDB(db), benchmark=benchmark, metric=metric)
+        table = build(ResultsDB(db, create=False), benchmark=benchmark, metric=metric)
         if csv:
             table.to_csv(csv)
         if html:
@@ -770,7 +830,7 @@ def leaderboard(
     except _known_errors() as err:
         _fail(str(err))
     if as_json:
-        print(json.dumps(table.to_records(), indent=2))
+        print(json.dumps(table.to_dict(), indent=2))
         return
     rendered = render_table(table)
     _wide_console(30 * len(rendered.columns)).print(rendered)

@@ -471,7 +471,8 @@ def run_suite(
                 n_bootstraps=suite.score.bootstraps,
                 progress=progress,
             )
-            save_scoring(result, out / "scores" / name)
+            # a stale scores.json (older than the checkpoint) is the suite's own to replace
+            save_scoring(result, out / "scores" / name, overwrite=True)
             if database is not None:
                 record_scores(result, database)
             row.update(_area_columns(result.to_dict()))
@@ -524,15 +525,16 @@ def _run_plan(suite: SuiteConfig, base: Path) -> list[tuple[Path, str, str, int,
 
 
 def _area_columns(scores: dict) -> dict[str, Any]:
-    """Best layer per area, its score, s.e.m., ceiling and % of ceiling, from ``scores.json``."""
+    """Best layer per area, its raw score, s.e.m., ceiling and % of ceiling, from
+    ``scores.json`` (a file from before the raw/ceiling/ceiled rows raises KeyError)."""
     out: dict[str, Any] = {}
     for r in scores["rows"]:
         if not r.get("best"):
             continue
         g = r["region"]
-        value, ceiling = _f(r["value"]), _f(r["ceiling"])
+        value, ceiling = _f(r["raw"]), _f(r["ceiling"])
         out[g] = value
-        out[f"{g}_sem"] = _f(r["error"])
+        out[f"{g}_sem"] = _f(r["raw_error"])
         out[f"{g}_pct"] = 100.0 * value / ceiling if value is not None and ceiling else None
         out[f"{g}_layer"] = r["layer"]
         out[f"{g}_ceiling"] = ceiling
@@ -825,7 +827,8 @@ def _run_temporal_suite(
             time_steps=t.steps,
             progress=progress,
         )
-        save_temporal_scoring(result, out / "scores" / name)
+        # the suite re-scores every run on its own benchmark: its score folder is its own
+        save_temporal_scoring(result, out / "scores" / name, overwrite=True)
         row: dict[str, Any] = {
             "run": name,
             "config": str(cfg_path),

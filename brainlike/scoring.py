@@ -15,8 +15,10 @@ every bin through a temporally fixed mapping against the per-bin inter-animal ce
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,9 +247,35 @@ def default_layers(
 # Results
 
 
+#: How score_model tells the layers that cannot be told apart from the best one (item of every
+#: ``settings``). Splits overlap (random train/test splits of one stimulus set), so the naive
+#: standard error over splits is too small; Nadeau & Bengio's corrected resampled variance
+#: accounts for it.
+BEST_LAYER_CRITERION = (
+    "paired over the splits (every layer of an area is scored on the same splits, same seed): "
+    "d = best layer minus this layer, per split, in the unit the best layer is chosen by; the "
+    "layer is indistinguishable from the best when mean(d) <= 2 x SE, SE = sd(d, ddof=1) x "
+    "sqrt(1/n + n_test/n_train) (Nadeau & Bengio 2003 corrected resampled standard error; n "
+    "splits with both values finite, n_test/n_train from the train fraction)"
+)
+INDISTINGUISHABLE_Z = 2.0
+
+# how ceiled follows from raw and ceiling, per Brain-Score convention (spec §10)
+_CEILED_AS = {
+    "r2_over_ceiling": "raw^2 / ceiling (Brain-Score r2_over_ceiling)",
+    "squared_ratio": "(raw / ceiling)^2 (Brain-Score squared_ratio)",
+    "ratio": "raw / ceiling (Brain-Score ratio)",
+}
+
+
 @dataclass
 class ScoringResult:
-    """Every layer x area score of one model on one recording, with the ceilings."""
+    """Every layer x area score of one model on one recording, with the ceilings.
+
+    Every (area, layer) has three numbers, each with its own error (:meth:`measures`): the
+    raw score, the area's ceiling, and the ceiled score; :meth:`definitions` says what each
+    number and each error is for this metric.
+    """
 
     model: str
     benchmark: str
@@ -260,6 +288,10 @@ class ScoringResult:
     settings: dict[str, Any]
     provenance: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        self.settings = {**self.settings}
+        self.settings.setdefault("best_layer_criterion", BEST_LAYER_CRITERION)
+
     def best_layer(self, region: str) -> str | None:
         """The layer with the highest score for ``region`` (None when every score is NaN)."""
         vals = [(self._value(region, lay), lay) for lay in self.layers]
@@ -271,38 +303,153 @@ class ScoringResult:
         v = s.ceiled if self.metric == "brainscore" else s.value
         return float("nan") if v is None else float(v)
 
-    def percent_of_ceiling(self, region: str, layer: str) -> float:
-        """The layer's score as a percentage of its area's ceiling."""
+    def _per_split(self, region: str, layer: str) -> np.ndarray | None:
+        """Per-split values in the unit of :meth:`_value` (Brain-Score: each split's median r
+        ceiled with the area's ceiling under the convention)."""
+        s = self.scores[(region, layer)]
+        if s.per_split is None:
+            return None
+        per_split = np.asarray(s.per_split, float)
+        if self.metric != "brainscore":
+            return per_split
+        from brainlike.analysis.neural import ceiled_score
+
+        if s.ceiling is None or not s.convention:
+            return None
+        return np.array([ceiled_score(float(v), s.ceiling, s.convention) for v in per_split])
+
+    def layer_comparison(self, region: str) -> dict[str, dict[str, Any]]:
+        """Per layer: its spread over splits and its paired comparison with the best layer.
+
+        Returns
+        -------
+        dict layer -> dict
+            ``split_sd`` (s.d. over splits, ddof 1, of the per-split values), ``n_splits``
+            (splits with both this layer's and the best layer's value finite),
+            ``difference_from_best`` (mean over splits of best minus this layer),
+            ``difference_se`` (its corrected resampled standard error) and
+            ``indistinguishable_from_best`` (True for the best layer itself; None when it
+            cannot be judged: no per-split values, fewer than 2 common splits, a NaN score).
+            See :data:`BEST_LAYER_CRITERION`.
+        """
+        best = self.best_layer(region)
+        tf = float(self.settings.get("train_fraction") or 0.5)
+        ref = self._per_split(region, best) if best is not None else None
+        out: dict[str, dict[str, Any]] = {}
+        for layer in self.layers:
+            mine = self._per_split(region, layer)
+            finite = mine[np.isfinite(mine)] if mine is not None else np.array([])
+            entry: dict[str, Any] = {
+                "split_sd": _num(finite.std(ddof=1)) if finite.size > 1 else None,
+                "n_splits": 0,
+                "difference_from_best": None,
+                "difference_se": None,
+                "indistinguishable_from_best": None,
+            }
+            if layer == best:
+                entry.update(n_splits=int(finite.size), indistinguishable_from_best=True)
+                entry.update(difference_from_best=0.0, difference_se=0.0)
+            elif ref is not None and mine is not None and np.isfinite(self._value(region, layer)):
+                d = ref - mine
+                d = d[np.isfinite(d)]
+                entry["n_splits"] = int(d.size)
+                if d.size >= 2:
+                    # not in the spec: Nadeau & Bengio (2003) corrected resampled variance
+                    se = float(d.std(ddof=1) * np.sqrt(1 / d.size + (1 - tf) / tf))
+                    mean = float(d.mean())
+                    entry.update(
+                        difference_from_best=mean,
+                        difference_se=se,
+                        indistinguishable_from_best=bool(mean <= INDISTINGUISHABLE_Z * se),
+                    )
+            out[layer] = entry
+        return out
+
+    def indistinguishable_layers(self, region: str) -> list[str]:
+        """The best layer and every layer not distinguishable from it (layer order)."""
+        comparison = self.layer_comparison(region)
+        return [lay for lay in self.layers if comparison[lay]["indistinguishable_from_best"]]
+
+    def measures(self, region: str, layer: str) -> dict[str, float | None]:
+        """``raw``, ``ceiling`` and ``ceiled`` of one (area, layer), each with its error
+        (``*_error``); None where a number is undefined (NaN, no positive ceiling).
+        See :meth:`definitions` for what each is."""
+        s = self.scores[(region, layer)]
+        c = self.ceilings[region]
+        raw, raw_error = _num(s.value), _num(s.error)
         if self.metric == "brainscore":
-            c = self.scores[(region, layer)].ceiled
-            return float("nan") if c is None else 100.0 * float(c)
-        ceiling = self.ceilings[region].value
-        v = self.scores[(region, layer)].value
-        if ceiling is None or v is None or not np.isfinite(ceiling) or ceiling <= 0:
-            return float("nan")
-        return 100.0 * float(v) / float(ceiling)
+            ceiling = _num(s.ceiling)
+            ceiled = _num(s.ceiled)
+            ceiled_error = _num(s.provenance.get("ceiled_error"))
+        else:
+            ceiling = _num(c.value)
+            ok = raw is not None and ceiling is not None and ceiling > 0
+            ceiled = raw / ceiling if ok else None  # type: ignore[operator]
+            ceiled_error = (
+                raw_error / ceiling if ok and raw_error is not None else None  # type: ignore[operator]
+            )
+        return {
+            "raw": raw,
+            "raw_error": raw_error,
+            "ceiling": ceiling,
+            "ceiling_error": _num(c.error),
+            "ceiled": ceiled,
+            "ceiled_error": ceiled_error,
+        }
+
+    def definitions(self) -> dict[str, dict[str, str]]:
+        """What ``raw``, ``ceiling`` and ``ceiled`` are, and what each one's error is, in the
+        words of the functions that computed them: ``{"values": {...}, "errors": {...}}``."""
+        first = next(iter(self.scores.values()), None)
+        ceiling = next(iter(self.ceilings.values()), None)
+        prov = first.provenance if first is not None else {}
+        cprov = ceiling.provenance if ceiling is not None else {}
+        if self.metric == "brainscore":
+            convention = self.settings.get("convention") or ""
+            ceiled = _CEILED_AS.get(convention, f"raw ceiled by {convention}")
+            ceiled_error = (
+                "the raw error carried through the convention with the ceiling held fixed "
+                "(|d ceiled / d raw| x raw error)"
+            )
+        else:
+            ceiled = "raw / ceiling"
+            ceiled_error = "raw error / ceiling (the ceiling held fixed)"
+        return {
+            "values": {
+                "raw": f"{self.metric} score: {prov.get('center', 'see provenance')}",
+                "ceiling": f"{self.settings.get('ceiling')}: {cprov.get('center', '')}".rstrip(
+                    ": "
+                ),
+                "ceiled": ceiled,
+            },
+            "errors": {
+                "raw": str(prov.get("error", "not recorded")),
+                "ceiling": str(cprov.get("error", "not recorded")),
+                "ceiled": ceiled_error,
+            },
+        }
+
+    def percent_of_ceiling(self, region: str, layer: str) -> float:
+        """The layer's score as a percentage of its area's ceiling (100 x ceiled)."""
+        ceiled = self.measures(region, layer)["ceiled"]
+        return float("nan") if ceiled is None else 100.0 * float(ceiled)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per (layer, region), in scoring order."""
+        """One row per (region, layer), regions in result order, layers in scoring order."""
         out = []
         for region in self.regions:
             best = self.best_layer(region)
+            comparison = self.layer_comparison(region)
             for layer in self.layers:
                 s = self.scores[(region, layer)]
                 out.append(
                     {
                         "region": region,
                         "layer": layer,
-                        "value": _num(s.value),
-                        "error": _num(s.error),
-                        "ceiling": _num(
-                            s.ceiling
-                            if self.metric == "brainscore"
-                            else self.ceilings[region].value
-                        ),
-                        "ceiled": _num(s.ceiled),
+                        **self.measures(region, layer),
                         "percent_of_ceiling": _num(self.percent_of_ceiling(region, layer)),
                         "best": layer == best,
+                        **comparison[layer],
                         "n_neuroids": int(np.sum(np.isfinite(s.raw)))
                         if s.raw is not None
                         else None,
@@ -311,17 +458,22 @@ class ScoringResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able result: settings, ceilings, rows and every Score in full."""
+        """JSON-able result: settings, definitions, ceilings, rows and every Score in full."""
         return {
             "model": self.model,
             "benchmark": self.benchmark,
+            "recording_sha256": self.provenance.get("recording_sha256"),
             "metric": self.metric,
             "mapping": self.mapping,
             "layers": self.layers,
             "regions": self.regions,
             "settings": self.settings,
             "provenance": self.provenance,
+            "definitions": self.definitions(),
             "best_layer": {r: self.best_layer(r) for r in self.regions},
+            "indistinguishable_from_best": {
+                r: self.indistinguishable_layers(r) for r in self.regions
+            },
             "ceilings": {r: c.to_dict() for r, c in self.ceilings.items()},
             "rows": self.rows(),
             "scores": [
@@ -335,6 +487,62 @@ def _num(v: Any) -> float | None:
         return None
     v = float(v)
     return v if np.isfinite(v) else None
+
+
+def recording_digest(path: str | Path) -> str:
+    """sha256 of a recording's file (every file under it, by relative path, for a folder).
+
+    Part of a benchmark's identity: two recordings that share a name but not their content
+    are two benchmarks in the results database and in the score folders.
+    """
+    path = Path(path).expanduser()
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def score_output_dir(
+    model: str,
+    benchmark: str,
+    recording_sha256: str,
+    metric: str,
+    mapping: str,
+    *,
+    temporal: bool = False,
+    root: str | Path = Path("runs") / "scores",
+) -> Path:
+    """Default folder of a score: ``root/<model>/<benchmark>-<hash8>/<metric>-<mapping>[-temporal]``.
+
+    Keyed by model, recording (name and the first 8 hex digits of its sha256) and way of
+    scoring, so scoring one model on a second recording, or with another metric, never lands
+    on the first one's ``scores.json``.
+    """
+    how = f"{metric}-{mapping}" + ("-temporal" if temporal else "")
+    return Path(root) / _slug(model) / f"{_slug(benchmark)}-{recording_sha256[:8]}" / _slug(how)
+
+
+def _slug(text: str) -> str:
+    """A folder name from free text (letters, digits, ``_.-`` kept; other runs -> ``_``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "unnamed"
+
+
+def check_output_free(out_dir: str | Path, overwrite: bool) -> Path:
+    """``out_dir/scores.json``, refused (:class:`ScoringError`) when it exists and not
+    ``overwrite``."""
+    target = Path(out_dir) / "scores.json"
+    if target.exists() and not overwrite:
+        raise ScoringError(
+            f"{target} exists; pass --overwrite to replace it or --out to write elsewhere"
+        )
+    return target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,8 +618,9 @@ def _check_cross_validation(
 
 
 def _chosen_regions(rec: Any, regions: list[str] | None) -> list[str]:
-    """``regions`` (default every region of ``rec``), each checked against the recording."""
-    all_regions = sorted({str(r) for r in rec.coords["region"].values})
+    """``regions`` (default every region of ``rec``, in the order the recording first lists
+    them), each checked against the recording."""
+    all_regions = list(dict.fromkeys(str(r) for r in rec.coords["region"].values))
     chosen = list(regions) if regions else all_regions
     unknown = [r for r in chosen if r not in all_regions]
     if unknown:
@@ -441,6 +650,7 @@ def score_model(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    before_model: Callable[[dict[str, str]], None] | None = None,
 ) -> ScoringResult:
     """Score every chosen layer of ``model`` against every area of ``recording``.
 
@@ -482,6 +692,10 @@ def score_model(
     device : str
         Where the model runs to extract activations (``"cpu"``, ``"cuda"``, ``"auto"``: the
         GPU when there is one); mappings run on the CPU.
+    before_model : callable, optional
+        Called with ``{"model", "benchmark", "recording_sha256"}`` once the recording and the
+        model are loaded and before the model sees any image (e.g. to refuse an existing
+        output folder before the expensive part); an exception it raises stops the scoring.
     """
     from brainlike.analysis import neural
     from brainlike.analysis.activations import extract_activations
@@ -514,6 +728,12 @@ def score_model(
     check_stimuli_match(rec, stim_set)
 
     sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
+    benchmark = str(rec.attrs.get("identifier") or recording.stem)
+    recording_sha256 = recording_digest(recording)
+    if before_model is not None:
+        before_model(
+            {"model": sm.name, "benchmark": benchmark, "recording_sha256": recording_sha256}
+        )
     stimulus_ids = [str(s) for s in rec.coords["stimulus_id"].values]
     images = model_images(stim_set, stimulus_ids, sm)
     # A recurrent model (one with ``time_steps``) against a static recording: its per-step
@@ -609,7 +829,7 @@ def score_model(
 
     return ScoringResult(
         model=sm.name,
-        benchmark=str(rec.attrs.get("identifier") or recording.stem),
+        benchmark=benchmark,
         metric=metric,
         mapping=mapping,
         layers=layer_names,
@@ -636,6 +856,7 @@ def score_model(
             "weights_sha256": sm.weights_digest(),
             "preprocessing": sm.preprocessing(),
             "recording": str(recording),
+            "recording_sha256": recording_sha256,
             "stimulus_set": str(stim_path),
             "n_stimuli": len(stimulus_ids),
             "activation_cache_key": getattr(acts, "cache_key", None),
@@ -796,6 +1017,7 @@ def score_temporal(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    before_model: Callable[[dict[str, str]], None] | None = None,
 ) -> TemporalScoringResult:
     """Score a recurrent model over time against a time-binned recording (recurrent.md §2).
 
@@ -814,7 +1036,7 @@ def score_temporal(
     Parameters
     ----------
     model, recording, stimuli, layers, regions, mapping, n_splits, n_bootstraps, numerator,
-    seed, model_seed, cache_dir, device, progress
+    seed, model_seed, cache_dir, device, progress, before_model
         As in :func:`score_model`.
     metric : {"noise-corrected", "plain"}
         Per-bin estimator: spec §4 noise-corrected predictivity, or r / split-half reliability
@@ -885,6 +1107,12 @@ def score_temporal(
             "the layers to score with --layers"
         )
     chosen = _chosen_regions(rec, regions)
+    benchmark = str(rec.attrs.get("identifier") or recording.stem)
+    recording_sha256 = recording_digest(recording)
+    if before_model is not None:
+        before_model(
+            {"model": sm.name, "benchmark": benchmark, "recording_sha256": recording_sha256}
+        )
     stimulus_ids = [str(s) for s in rec.coords["stimulus_id"].values]
     images = model_images(stim_set, stimulus_ids, sm)
     acts = extract_activations(
@@ -969,7 +1197,7 @@ def score_temporal(
 
     return TemporalScoringResult(
         model=sm.name,
-        benchmark=str(rec.attrs.get("identifier") or recording.stem),
+        benchmark=benchmark,
         metric=metric,
         mapping=mapping,
         layers=layer_names,
@@ -999,6 +1227,7 @@ def score_temporal(
             "weights_sha256": sm.weights_digest(),
             "preprocessing": sm.preprocessing(),
             "recording": str(recording),
+            "recording_sha256": recording_sha256,
             "stimulus_set": str(stim_path),
             "n_stimuli": n_stim,
             "activation_cache_key": getattr(acts, "cache_key", None),
@@ -1008,11 +1237,17 @@ def score_temporal(
     )
 
 
-def save_temporal_scoring(result: TemporalScoringResult, out_dir: str | Path) -> dict[str, str]:
-    """Write ``scores.json`` and the score-over-time figure; returns their paths."""
+def save_temporal_scoring(
+    result: TemporalScoringResult, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, str]:
+    """Write ``scores.json`` and the score-over-time figure; returns their paths.
+
+    An existing ``scores.json`` is replaced only with ``overwrite`` (else :class:`ScoringError`).
+    """
     from brainlike.train.checkpoint import atomic_write_json
 
     out = Path(out_dir)
+    check_output_free(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"scores": str(atomic_write_json(out / "scores.json", result.to_dict()))}
     paths["profile"] = str(plot_temporal_profile(result, out / "temporal_profile.png"))
@@ -1084,11 +1319,17 @@ def plot_temporal_profile(result: TemporalScoringResult, path: str | Path) -> Pa
 # Outputs
 
 
-def save_scoring(result: ScoringResult, out_dir: str | Path) -> dict[str, str]:
-    """Write ``scores.json`` and the per-layer profile figure; returns their paths."""
+def save_scoring(
+    result: ScoringResult, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, str]:
+    """Write ``scores.json`` and the per-layer profile figure; returns their paths.
+
+    An existing ``scores.json`` is replaced only with ``overwrite`` (else :class:`ScoringError`).
+    """
     from brainlike.train.checkpoint import atomic_write_json
 
     out = Path(out_dir)
+    check_output_free(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"scores": str(atomic_write_json(out / "scores.json", result.to_dict()))}
     paths["profile"] = str(plot_layer_profile(result, out / "layer_profile.png"))
@@ -1096,7 +1337,9 @@ def save_scoring(result: ScoringResult, out_dir: str | Path) -> dict[str, str]:
 
 
 def plot_layer_profile(result: ScoringResult, path: str | Path) -> Path:
-    """Score of every layer per area (line with s.e.m.), ceiling as a band, best layer marked."""
+    """Score of every layer per area with its error bar (brainscore: the ceiled score and its
+    error; otherwise the raw score and its error), the ceiling as a band, the best layer as a
+    star and the layers indistinguishable from it as open circles."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1107,10 +1350,13 @@ def plot_layer_profile(result: ScoringResult, path: str | Path) -> Path:
     for i, region in enumerate(result.regions):
         colour = f"C{i}"
         vals = np.array([result._value(region, lay) for lay in result.layers], float)
+        which = "ceiled_error" if result.metric == "brainscore" else "raw_error"
         errs = np.array(
-            [_num(result.scores[(region, lay)].error) or 0.0 for lay in result.layers], float
+            [result.measures(region, lay)[which] or 0.0 for lay in result.layers], float
         )
         ax.errorbar(x, vals, yerr=errs, marker="o", color=colour, label=region, capsize=2)
+        tied = [result.layers.index(lay) for lay in result.indistinguishable_layers(region)]
+        ax.plot(x[tied], vals[tied], ls="", marker="o", ms=10, mfc="none", mec=colour)
         if result.metric != "brainscore":
             c = result.ceilings[region]
             if c.value is not None and np.isfinite(c.value):
@@ -1129,7 +1375,11 @@ def plot_layer_profile(result: ScoringResult, path: str | Path) -> Path:
         "brainscore": f"ceiled score ({result.settings.get('convention')})",
     }[result.metric]
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{result.model} on {result.benchmark} ({result.mapping}); dashed: ceiling")
+    ax.set_title(
+        f"{result.model} on {result.benchmark} ({result.mapping}); dashed: ceiling; "
+        "*: best, o: not distinguishable from it",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
@@ -1138,22 +1388,58 @@ def plot_layer_profile(result: ScoringResult, path: str | Path) -> Path:
     return path
 
 
+#: settings that change how precisely a score is estimated, or that are recorded in a column
+#: of their own, but not what the score means; every other setting is part of the variant
+SAMPLING_SETTINGS = (
+    "n_splits",
+    "n_bootstraps",
+    "seed",
+    "convention",
+    "best_layer_criterion",
+    "model_time_steps_averaged",
+)
+
+
+def score_variant(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change what a score means (ceiling kind, numerator, train fraction,
+    time window, ...): every setting except :data:`SAMPLING_SETTINGS` and those that do not
+    apply (``None``). Stored with each score so the leaderboard never puts numbers of
+    different variants side by side."""
+    return {
+        k: v for k, v in sorted(settings.items()) if k not in SAMPLING_SETTINGS and v is not None
+    }
+
+
 def record_scores(result: ScoringResult, db: Any) -> int:
-    """Write every score of ``result`` into the results database; returns the number of rows."""
+    """Write every score of ``result`` into the results database; returns the number of rows.
+
+    Each row holds the same raw, ceiling and ceiled numbers as ``scores.json`` (value = raw,
+    error = raw error; the ceiling's and ceiled value's errors go to the row's extra fields),
+    the recording's sha256, the mapping, the ceiled convention (``ratio`` = raw / ceiling for
+    the noise-corrected and plain metrics) and :func:`score_variant`.
+    """
     rows = []
+    variant = score_variant(result.settings)
     for (region, layer), s in result.scores.items():
+        m = result.measures(region, layer)
+        convention = s.convention if result.metric == "brainscore" else "ratio"
         d = s.to_dict()
-        d["ceiling"] = _num(
-            s.ceiling if result.metric == "brainscore" else result.ceilings[region].value
-        )
+        d.update(value=m["raw"], error=m["raw_error"], ceiling=m["ceiling"], ceiled=m["ceiled"])
+        d["convention"] = convention
         rows.append(
             {
                 "model": result.model,
                 "benchmark": result.benchmark,
+                "recording_hash": result.provenance.get("recording_sha256"),
                 "region": region,
                 "layer": layer,
                 "score": d,
+                "mapping": result.mapping,
+                "convention": convention,
+                "variant": variant,
                 "model_hash": result.provenance.get("weights_sha256"),
+                "ceiling_error": m["ceiling_error"],
+                "ceiled_error": m["ceiled_error"],
             }
         )
     db.add_scores(rows)

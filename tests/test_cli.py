@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -109,21 +110,73 @@ def test_simulate_score_leaderboard_end_to_end(tmp_path, monkeypatch):
     res = runner.invoke(app, [*args, "--json", "--out", str(tmp_path / "scores")])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["layers"] == ["layer1.0", "layer3.2"] and sorted(out["regions"]) == ["IT", "V1"]
+    # regions in the recording's order (V1 was simulated first), not alphabetical
+    assert out["layers"] == ["layer1.0", "layer3.2"] and out["regions"] == ["V1", "IT"]
     assert len(out["rows"]) == 4 and out["database"]["rows"] == 4
     assert (tmp_path / "scores" / "layer_profile.png").is_file()
-    # The human table names the best layer per area and the ceiling.
+    # The human table shows raw, ceiling and ceiled, each with its error defined in the caption.
     res = runner.invoke(app, [*args, "--no-db", "--out", str(tmp_path / "scores2")])
     assert res.exit_code == 0, res.output
     assert "best layer for V1" in res.stdout and "ceiling" in res.stdout
+    for text in ("raw =", "ceiling =", "ceiled = raw / ceiling", "± s.e.m. over neuroids"):
+        assert text in res.stdout, text
+    assert res.stdout.index("V1") < res.stdout.index("IT")
     res = runner.invoke(
         app, ["leaderboard", "--db", db, "--json", "--csv", str(tmp_path / "lb.csv")]
     )
     assert res.exit_code == 0, res.output
     board = json.loads(res.stdout)
-    assert [r["model"] for r in board] == ["resnet20"]
-    assert len(board[0]["scores"]) == 2  # one cell per area: the best layer's score
+    assert [r["model"] for r in board["rows"]] == ["resnet20"]
+    assert len(board["rows"][0]["scores"]) == 2  # one cell per area: the best layer's score
     assert (tmp_path / "lb.csv").read_text().startswith("rank")
+    from brainlike.scoring import recording_digest
+
+    digest = recording_digest(sim["recording"])
+    assert {c["recording_hash"] for c in board["columns"]} == {digest}
+    # a benchmark or metric the database does not have: an error listing what it has
+    res = runner.invoke(app, ["leaderboard", "--db", db, "--benchmark", "other"])
+    said = res.output.replace("\n", "")
+    assert res.exit_code == 2 and f"simulated-resnet20-seed0@{digest[:8]}" in said
+    res = runner.invoke(app, ["leaderboard", "--db", db, "--metric", "brainscore"])
+    said = res.output.replace("\n", "")
+    assert res.exit_code == 2 and "noise_corrected_predictivity" in said
+    res = runner.invoke(app, ["leaderboard", "--db", db, "--metric", "noise-corrected"])
+    assert res.exit_code == 0 and "resnet20" in res.output
+
+    # Default folder: model / recording-hash8 / metric-mapping; never overwritten silently,
+    # and refused before the model sees an image.
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*args, "--no-db", "--json"])
+    assert res.exit_code == 0, res.output
+    folder = Path("runs/scores/resnet20") / f"simulated-resnet20-seed0-{digest[:8]}"
+    saved = tmp_path / folder / "noise-corrected-ridge" / "scores.json"
+    assert json.loads(res.stdout)["files"]["scores"] == str(
+        folder / "noise-corrected-ridge" / "scores.json"
+    )
+    before = saved.read_bytes()
+    import brainlike.analysis.activations as activations
+
+    def no_model_run(*a, **k):
+        raise AssertionError("the model ran before the refusal")
+
+    monkeypatch.setattr(activations, "extract_activations", no_model_run)
+    res = runner.invoke(app, [*args, "--no-db"])
+    said = res.output.replace("\n", "")  # the console wraps long lines
+    assert res.exit_code == 2 and "--overwrite" in said and str(saved.relative_to(tmp_path)) in said
+    assert saved.read_bytes() == before
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, [*args, "--no-db", "--overwrite", "--json"])
+    assert res.exit_code == 0, res.output
+    assert saved.read_bytes() != before  # replaced (its provenance has a new wall time)
+
+
+def test_leaderboard_on_a_missing_database_names_it_and_creates_nothing(tmp_path):
+    path = tmp_path / "typo" / "results.sqlite"
+    res = runner.invoke(app, ["leaderboard", "--db", f"sqlite:///{path}"])
+    assert res.exit_code == 2 and str(path) in res.output.replace("\n", "")
+    assert not path.exists() and not path.parent.exists()
 
 
 def test_score_errors_name_the_fix(tmp_path):

@@ -4,6 +4,7 @@ assignment, temporally fixed mappings, per-bin ceilings, `brainlike score --temp
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -421,6 +422,19 @@ def test_cli_simulate_dynamic_then_score_temporal(tmp_path, monkeypatch, toy_reg
     saved = json.loads((tmp_path / "scores" / "scores.json").read_text())
     assert saved["temporal"] and set(saved["ceilings"]) == {"V4", "IT"}
     assert (tmp_path / "scores" / "temporal_profile.png").read_bytes()[:4] == b"\x89PNG"
+    # the default folder is keyed by model, recording (name + hash) and metric-mapping, and an
+    # existing scores.json is refused without --overwrite
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*args, "--regions", "IT", "--json"])
+    assert res.exit_code == 0, res.output
+    written = Path(json.loads(res.stdout)["files"]["scores"])
+    assert written.parts[:3] == ("runs", "scores", TOY) and written.is_file()
+    assert written.parent.name == "noise-corrected-pls-temporal"
+    assert written.parent.parent.name.endswith(
+        json.loads(res.stdout)["provenance"]["recording_sha256"][:8]
+    )
+    res = runner.invoke(app, [*args, "--regions", "IT"])
+    assert res.exit_code == 2 and "--overwrite" in res.output.replace("\n", "")
     # the human table: one row per area, one column per bin
     res = runner.invoke(app, [*args, "--regions", "IT", "--out", str(tmp_path / "scores2")])
     assert res.exit_code == 0, res.output
