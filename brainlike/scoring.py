@@ -441,6 +441,8 @@ def score_model(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    axes: str | list[str] | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> ScoringResult:
     """Score every chosen layer of ``model`` against every area of ``recording``.
 
@@ -482,6 +484,11 @@ def score_model(
     device : str
         Where the model runs to extract activations (``"cpu"``, ``"cuda"``, ``"auto"``: the
         GPU when there is one); mappings run on the CPU.
+    axes : str or list of str, optional
+        A bare ``.npy`` recording's axis order (see :func:`brainlike.data.recordings.read_npy`).
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response (recorded in the settings with their count)
+        instead of refusing the recording.
     """
     from brainlike.analysis import neural
     from brainlike.analysis.activations import extract_activations
@@ -505,7 +512,8 @@ def score_model(
     )
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
-    rec = read_recording(recording)
+    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
+    reading = _reading_settings(rec, drop_nan_neuroids)
     rec = validate_recording(rec, min_trials=2)
     if time_window is not None or "time_bin" in rec.dims:
         rec = _average_time(rec, time_window)
@@ -628,6 +636,7 @@ def score_model(
             "ceiling": "internal consistency (split-half, SB)"
             if metric == "brainscore"
             else "inter-animal consistency (pooled source, same mapping)",
+            **reading,
         },
         provenance={
             "model": sm.name,
@@ -684,6 +693,15 @@ def _ceiling(neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator
         **common,
     )
     return result.score
+
+
+def _reading_settings(rec: Any, drop_nan_neuroids: bool) -> dict[str, Any]:
+    """How the recording was read: a bare .npy's axis order, NaN-only neuroids dropped."""
+    return {
+        "npy_axes": rec.attrs.get("npy_axes"),
+        "drop_nan_neuroids": drop_nan_neuroids,
+        "nan_neuroids_dropped": int(rec.attrs.get("nan_neuroids_dropped", 0)),
+    }
 
 
 def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
@@ -796,6 +814,8 @@ def score_temporal(
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    axes: str | list[str] | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> TemporalScoringResult:
     """Score a recurrent model over time against a time-binned recording (recurrent.md §2).
 
@@ -814,7 +834,7 @@ def score_temporal(
     Parameters
     ----------
     model, recording, stimuli, layers, regions, mapping, n_splits, n_bootstraps, numerator,
-    seed, model_seed, cache_dir, device, progress
+    seed, model_seed, cache_dir, device, progress, axes, drop_nan_neuroids
         As in :func:`score_model`.
     metric : {"noise-corrected", "plain"}
         Per-bin estimator: spec §4 noise-corrected predictivity, or r / split-half reliability
@@ -850,7 +870,9 @@ def score_temporal(
     train_fraction = _check_cross_validation(n_splits, n_bootstraps, train_fraction, 0.5)
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
-    rec = validate_recording(read_recording(recording), min_trials=2)
+    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
+    reading = _reading_settings(rec, drop_nan_neuroids)
+    rec = validate_recording(rec, min_trials=2)
     if "time_bin" not in rec.dims:
         raise ScoringError(
             f"{recording.name} has no time bins; --temporal needs a recording with a time_bin "
@@ -991,6 +1013,7 @@ def score_temporal(
             "mapping_over_time": "time-varying" if time_varying else "fixed",
             "layer_assignment": "argmax count of best-fit neuroids on time-averaged responses",
             "ceiling": "inter-animal consistency per time bin (pooled source, same mapping)",
+            **reading,
         },
         provenance={
             "model": sm.name,
