@@ -490,6 +490,19 @@ def score(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    axes: str | None = typer.Option(
+        None,
+        "--axes",
+        "--axis-order",
+        help="bare .npy only: the dim of each array axis in the file's order, e.g. "
+        "neuroid,stimulus,trial (default stimulus,neuroid,trial[,time_bin])",
+    ),
+    drop_nan_neuroids: bool = typer.Option(
+        False,
+        "--drop-nan-neuroids",
+        help="drop neuroids whose responses are all NaN (counted in the settings) instead of "
+        "refusing the recording",
+    ),
 ) -> None:
     """Score every chosen layer of a model against every area of a recording."""
     from brainlike.scoring import (
@@ -547,6 +560,8 @@ def score(
                 device=device,
                 progress=progress and not as_json,
                 before_model=claim_output,
+                axes=axes,
+                drop_nan_neuroids=drop_nan_neuroids,
             )
             files = save_temporal_scoring(result, target["dir"], overwrite=overwrite)
         except _known_errors() as err:
@@ -592,6 +607,8 @@ def score(
             device=device,
             progress=progress and not as_json,
             before_model=claim_output,
+            axes=axes,
+            drop_nan_neuroids=drop_nan_neuroids,
         )
         files = save_scoring(result, target["dir"], overwrite=overwrite)
         written = 0

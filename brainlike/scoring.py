@@ -651,6 +651,8 @@ def score_model(
     device: str = "cpu",
     progress: bool = True,
     before_model: Callable[[dict[str, str]], None] | None = None,
+    axes: str | list[str] | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> ScoringResult:
     """Score every chosen layer of ``model`` against every area of ``recording``.
 
@@ -696,6 +698,11 @@ def score_model(
         Called with ``{"model", "benchmark", "recording_sha256"}`` once the recording and the
         model are loaded and before the model sees any image (e.g. to refuse an existing
         output folder before the expensive part); an exception it raises stops the scoring.
+    axes : str or list of str, optional
+        A bare ``.npy`` recording's axis order (see :func:`brainlike.data.recordings.read_npy`).
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response (recorded in the settings with their count)
+        instead of refusing the recording.
     """
     from brainlike.analysis import neural
     from brainlike.analysis.activations import extract_activations
@@ -719,7 +726,8 @@ def score_model(
     )
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
-    rec = read_recording(recording)
+    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
+    reading = _reading_settings(rec, drop_nan_neuroids)
     rec = validate_recording(rec, min_trials=2)
     if time_window is not None or "time_bin" in rec.dims:
         rec = _average_time(rec, time_window)
@@ -848,6 +856,7 @@ def score_model(
             "ceiling": "internal consistency (split-half, SB)"
             if metric == "brainscore"
             else "inter-animal consistency (pooled source, same mapping)",
+            **reading,
         },
         provenance={
             "model": sm.name,
@@ -905,6 +914,15 @@ def _ceiling(neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator
         **common,
     )
     return result.score
+
+
+def _reading_settings(rec: Any, drop_nan_neuroids: bool) -> dict[str, Any]:
+    """How the recording was read: a bare .npy's axis order, NaN-only neuroids dropped."""
+    return {
+        "npy_axes": rec.attrs.get("npy_axes"),
+        "drop_nan_neuroids": drop_nan_neuroids,
+        "nan_neuroids_dropped": int(rec.attrs.get("nan_neuroids_dropped", 0)),
+    }
 
 
 def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
@@ -1018,6 +1036,8 @@ def score_temporal(
     device: str = "cpu",
     progress: bool = True,
     before_model: Callable[[dict[str, str]], None] | None = None,
+    axes: str | list[str] | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> TemporalScoringResult:
     """Score a recurrent model over time against a time-binned recording (recurrent.md §2).
 
@@ -1036,7 +1056,8 @@ def score_temporal(
     Parameters
     ----------
     model, recording, stimuli, layers, regions, mapping, n_splits, n_bootstraps, numerator,
-    seed, model_seed, cache_dir, device, progress, before_model
+    seed, model_seed, cache_dir, device, progress, before_model, axes,
+    drop_nan_neuroids
         As in :func:`score_model`.
     metric : {"noise-corrected", "plain"}
         Per-bin estimator: spec §4 noise-corrected predictivity, or r / split-half reliability
@@ -1072,7 +1093,9 @@ def score_temporal(
     train_fraction = _check_cross_validation(n_splits, n_bootstraps, train_fraction, 0.5)
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
-    rec = validate_recording(read_recording(recording), min_trials=2)
+    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
+    reading = _reading_settings(rec, drop_nan_neuroids)
+    rec = validate_recording(rec, min_trials=2)
     if "time_bin" not in rec.dims:
         raise ScoringError(
             f"{recording.name} has no time bins; --temporal needs a recording with a time_bin "
@@ -1219,6 +1242,7 @@ def score_temporal(
             "mapping_over_time": "time-varying" if time_varying else "fixed",
             "layer_assignment": "argmax count of best-fit neuroids on time-averaged responses",
             "ceiling": "inter-animal consistency per time bin (pooled source, same mapping)",
+            **reading,
         },
         provenance={
             "model": sm.name,
@@ -1397,6 +1421,9 @@ SAMPLING_SETTINGS = (
     "convention",
     "best_layer_criterion",
     "model_time_steps_averaged",
+    # dropping all-NaN neuroids changes no number (such a recording is refused otherwise)
+    "drop_nan_neuroids",
+    "nan_neuroids_dropped",
 )
 
 

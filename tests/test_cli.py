@@ -193,3 +193,36 @@ def test_configs_lists_recipes_suites_and_searches():
     assert "grcnn-small-digits-augmix" in res.output
     assert "grcnn-brainlikeness-digits" in res.output and "convrnn-temporal-digits" in res.output
     assert "convrnn-small-digits" in res.output
+
+
+def test_score_reads_a_bare_npy_with_axis_order_and_nan_neuroids(tmp_path, monkeypatch):
+    import numpy as np
+
+    from brainlike.data.recordings import write_stimulus_set
+
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (20, 8, 8), dtype=np.uint8)
+    write_stimulus_set(images, [f"stimulus_{i}" for i in range(20)], tmp_path)
+    data = rng.normal(size=(6, 20, 4))  # saved neuroid-first: (neuroid, stimulus, trial)
+    data[2] = np.nan  # neuroid 2 never responded
+    np.save(tmp_path / "r.npy", data)
+    args = ["score", "resnet20", "-r", str(tmp_path / "r.npy"), "--no-db", "--no-progress"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert "axes may be swapped" in res.output and "--axes" in res.output
+    res = runner.invoke(app, [*args, "--axes", "neuroid,stimulus,trial"])
+    assert res.exit_code == 2 and "--drop-nan-neuroids" in res.output
+    res = runner.invoke(
+        app,
+        [*args, "--axis-order", "neuroid,stimulus,trial", "--drop-nan-neuroids", "--json"]
+        + ["--metric", "brainscore", "--splits", "2", "--train-fraction", "0.5"]
+        + ["--layers", "layer3.2", "--out", str(tmp_path / "scores")],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["npy_axes"] == "neuroid,stimulus,trial"
+    assert out["settings"]["drop_nan_neuroids"] is True
+    assert out["settings"]["nan_neuroids_dropped"] == 1
+    assert out["rows"][0]["n_neuroids"] == 5
+    assert out["provenance"]["n_stimuli"] == 20

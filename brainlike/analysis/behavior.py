@@ -10,7 +10,9 @@ shared/spec/neural-evaluation.md §7 and §10 and shared/spec/recurrent.md §3. 
   own class is NaN.
 - Human decisions come as a :class:`HumanTrials` table (one row per trial: image, choice,
   true_class, optionally subject, condition, distractor, shape_class, texture_class), read
-  from CSV by :func:`read_human_trials`.
+  from one or several CSV files by :func:`read_human_trials` (the column names of published
+  per-trial files such as Geirhos et al.'s ``subj, imagename, category, object_response`` are
+  accepted). A trial without a response has choice :data:`NO_RESPONSE` (``""``).
 
 The Brain-Score I2n recipe (Rajalingham et al. 2018 as implemented by Brain-Score):
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,7 +48,10 @@ from brainlike.analysis.score import Score
 __all__ = [
     "REQUIRED_COLUMNS",
     "OPTIONAL_COLUMNS",
+    "NO_RESPONSE",
+    "COLUMN_ALIASES",
     "CueConflictFractions",
+    "HumanAccuracy",
     "HumanTrials",
     "accuracy_per_class",
     "behavioral_consistency",
@@ -53,6 +59,7 @@ __all__ = [
     "dprime_matrix",
     "error_consistency",
     "error_consistency_with_humans",
+    "human_accuracy",
     "human_response_matrix",
     "i1",
     "i1_from_i2",
@@ -70,6 +77,19 @@ __all__ = [
 REQUIRED_COLUMNS = ("image", "choice", "true_class")
 OPTIONAL_COLUMNS = ("subject", "condition", "distractor", "shape_class", "texture_class")
 _CLASS_COLUMNS = ("choice", "true_class", "distractor", "shape_class", "texture_class")
+# Column names of published per-trial files, mapped to ours (model-vs-human raw data, Geirhos
+# et al.: subj, Session, trial, rt, object_response, category, condition, imagename). Our own
+# names win when a file has both.
+COLUMN_ALIASES = {
+    "subj": "subject",
+    "imagename": "image",
+    "category": "true_class",
+    "object_response": "choice",
+}
+# The choice of a trial on which the subject gave no response; the reader maps these cell
+# values (any case) to it unless they are class names.
+NO_RESPONSE = ""
+_NO_RESPONSE_VALUES = ("", "na", "nan")
 
 DPRIME_CAP = 5.0
 I2N_CLASSIFIER_C = 1e-3
@@ -379,6 +399,7 @@ class HumanTrials:
     Attributes
     ----------
     image, choice, true_class : ndarray of str, shape (trial,)
+        ``choice`` is :data:`NO_RESPONSE` (``""``) on trials without a response.
     classes : tuple of str
         Every class name that may appear; class-indexed axes follow this order.
     subject, condition, distractor, shape_class, texture_class : ndarray of str or None
@@ -403,10 +424,22 @@ class HumanTrials:
         """The columns present, in CSV order."""
         return REQUIRED_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if getattr(self, c) is not None)
 
+    @property
+    def responded(self) -> np.ndarray:
+        """True for trials with a response, shape (trial,)."""
+        return self.choice != NO_RESPONSE
+
     def class_indices(self, column: str = "choice") -> np.ndarray:
         """A class column as indices into :attr:`classes`, shape (trial,)."""
+        values = getattr(self, column)
+        if column == "choice" and not self.responded.all():
+            k = int(np.flatnonzero(~self.responded)[0])
+            raise ValueError(
+                f"trial {k} has no response, which has no class index; keep the answered "
+                "trials first with trials.subset(trials.responded)"
+            )
         lookup = {c: k for k, c in enumerate(self.classes)}
-        return np.array([lookup[v] for v in getattr(self, column)], dtype=int)
+        return np.array([lookup[v] for v in values], dtype=int)
 
     def subset(self, rows: Any) -> HumanTrials:
         """The trials selected by a boolean mask or index array (same classes)."""
@@ -436,7 +469,8 @@ def _validate_trials(trials: HumanTrials, where: str) -> HumanTrials:
         values = getattr(trials, column)
         if values is None:
             continue
-        unknown = sorted(set(values.tolist()) - known)
+        allowed = known | {NO_RESPONSE} if column == "choice" else known
+        unknown = sorted(set(values.tolist()) - allowed)
         if unknown:
             row = int(np.flatnonzero(values == unknown[0])[0])
             raise ValueError(
@@ -454,7 +488,11 @@ def _validate_trials(trials: HumanTrials, where: str) -> HumanTrials:
                 "each image must have one true class"
             )
     if trials.distractor is not None:
-        bad = (trials.choice != trials.true_class) & (trials.choice != trials.distractor)
+        bad = (
+            (trials.choice != trials.true_class)
+            & (trials.choice != trials.distractor)
+            & trials.responded
+        )
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise ValueError(
@@ -472,16 +510,84 @@ def _validate_trials(trials: HumanTrials, where: str) -> HumanTrials:
     return trials
 
 
+def _human_csv_paths(paths: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+    """The CSV files named by a file, a folder (its ``*.csv``), a glob pattern or a list."""
+    items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+    if not items:
+        raise ValueError("no human-trials CSV given; pass a file, a folder, a glob or a list")
+    found: list[Path] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            matches = sorted(path.glob("*.csv"))
+            if not matches:
+                raise FileNotFoundError(f"the folder {path} holds no .csv files")
+        elif path.is_file():
+            matches = [path]
+        elif glob.has_magic(str(path)):
+            matches = sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
+            if not matches:
+                raise FileNotFoundError(f"no file matches the pattern {str(path)!r}")
+        else:
+            raise FileNotFoundError(f"no human-trials CSV at {path}")
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def _read_one_human_csv(path: Path) -> dict[str, list[str]]:
+    """One CSV's columns under our names (aliases mapped), values stripped, rows checked."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        header = [(h or "").strip() for h in (reader.fieldnames or [])]
+        source: dict[str, str] = {}  # our column -> the file's column
+        for h in header:
+            if h.lower() in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+                source[h.lower()] = h
+        for h in header:
+            ours = COLUMN_ALIASES.get(h.lower())
+            if ours is not None:
+                source.setdefault(ours, h)
+        missing = [c for c in REQUIRED_COLUMNS if c not in source]
+        if missing:
+            alias_of = {v: k for k, v in COLUMN_ALIASES.items()}
+            wanted = [f"{c} (or {alias_of[c]})" if c in alias_of else c for c in missing]
+            raise ValueError(
+                f"{path}: missing column(s) {missing}; a human-trials CSV needs "
+                f"{list(REQUIRED_COLUMNS)}, here missing {', '.join(wanted)} (found {header})"
+            )
+        present = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in source]
+        data: dict[str, list[str]] = {c: [] for c in present}
+        for line, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            for c in present:
+                value = row.get(source[c], "")
+                if not value and c in ("image", "true_class"):
+                    raise ValueError(f"{path}, line {line}: empty value in column '{source[c]}'")
+                data[c].append(value)
+    if not data["image"]:
+        raise ValueError(f"{path}: no trials (only a header)")
+    return data
+
+
 def read_human_trials(
-    csv_path: str | PathLike, classes: Sequence[str] | None = None
+    csv_paths: str | PathLike | Sequence[str | PathLike],
+    classes: Sequence[str] | None = None,
 ) -> HumanTrials:
-    """Read per-trial human decisions from CSV and validate them.
+    """Read per-trial human decisions from one or several CSV files and validate them.
+
+    Several files (e.g. one per subject and session, as published) are pooled into one table.
 
     Parameters
     ----------
-    csv_path : path
-        CSV with a header containing ``image, choice, true_class`` and optionally ``subject,
-        condition, distractor, shape_class, texture_class`` (other columns are ignored).
+    csv_paths : path, folder, glob pattern, or a sequence of them
+        CSV files with a header containing ``image, choice, true_class`` and optionally
+        ``subject, condition, distractor, shape_class, texture_class`` (other columns are
+        ignored; names are matched in any case). The names of published per-trial files are
+        accepted too (:data:`COLUMN_ALIASES`: ``subj`` -> subject, ``imagename`` -> image,
+        ``category`` -> true_class, ``object_response`` -> choice), as in the model-vs-human
+        raw data (``<experiment>_subject-01_session_1.csv``). A folder means every ``*.csv``
+        in it. When several files are read and none has a subject column, each file's name
+        (without ``.csv``) is its subject.
     classes : sequence of str, optional
         Every class name allowed. Default: the sorted set of the true classes (and distractor,
         shape and texture classes), so a choice outside them is reported as unknown.
@@ -489,29 +595,24 @@ def read_human_trials(
     Returns
     -------
     HumanTrials
+        A choice cell that is empty, ``na`` or ``NaN`` (any case), and not a class name, is a
+        trial without a response: its choice is :data:`NO_RESPONSE`. Such trials are kept;
+        :func:`human_accuracy` counts them as wrong by default.
     """
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no human-trials CSV at {path}")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
+    paths = _human_csv_paths(csv_paths)
+    tables = [_read_one_human_csv(path) for path in paths]
+    columns = set(tables[0])
+    for path, table in zip(paths[1:], tables[1:], strict=True):
+        if set(table) != columns:
             raise ValueError(
-                f"{path}: missing column(s) {missing}; a human-trials CSV needs "
-                f"{list(REQUIRED_COLUMNS)} (found {header})"
+                f"{path} has columns {sorted(table)} but {paths[0]} has {sorted(columns)}; "
+                "pooled files must have the same columns"
             )
-        present = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in header]
-        data: dict[str, list[str]] = {c: [] for c in present}
-        for line, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            for c in present:
-                if not row.get(c) and c in REQUIRED_COLUMNS:
-                    raise ValueError(f"{path}, line {line}: empty value in column '{c}'")
-                data[c].append(row.get(c, ""))
-    if not data["image"]:
-        raise ValueError(f"{path}: no trials (only a header)")
+    data = {c: [v for table in tables for v in table[c]] for c in tables[0]}
+    if "subject" not in data and len(paths) > 1:
+        data["subject"] = [
+            path.stem for path, t in zip(paths, tables, strict=True) for _ in t["image"]
+        ]
     arrays = {c: np.array(v, dtype=object).astype(str) for c, v in data.items()}
     if classes is None:
         seen: set[str] = set()
@@ -519,17 +620,104 @@ def read_human_trials(
             if c in arrays:
                 seen |= set(arrays[c].tolist())
         classes = sorted(seen)
-    trials = HumanTrials(classes=tuple(str(c) for c in classes), **arrays)
-    return _validate_trials(trials, str(path))
+    classes = tuple(str(c) for c in classes)
+    no_response = np.array(
+        [v.lower() in _NO_RESPONSE_VALUES and v not in classes for v in arrays["choice"]],
+        dtype=bool,
+    )
+    arrays["choice"][no_response] = NO_RESPONSE
+    trials = HumanTrials(classes=classes, **arrays)
+    where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files from {paths[0].parent}"
+    return _validate_trials(trials, where)
 
 
-def _as_trials(human_trials: HumanTrials | str | PathLike) -> HumanTrials:
+def _as_trials(
+    human_trials: HumanTrials | str | PathLike | Sequence[str | PathLike],
+) -> HumanTrials:
     if isinstance(human_trials, HumanTrials):
         return human_trials
-    if isinstance(human_trials, (str, PathLike)):
+    if isinstance(human_trials, (str, PathLike, list, tuple)):
         return read_human_trials(human_trials)
     raise TypeError(
-        f"human trials must be a HumanTrials table or a CSV path, got {type(human_trials).__name__}"
+        "human trials must be a HumanTrials table or CSV path(s), got "
+        f"{type(human_trials).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class HumanAccuracy:
+    """Accuracy of human trials: overall, per true class and per subject.
+
+    Attributes
+    ----------
+    overall : float
+        Correct trials / counted trials, pooled over all subjects and classes.
+    per_class : dict class name -> float
+        Over the trials of each true class, in :attr:`HumanTrials.classes` order (NaN for a
+        class without counted trials).
+    per_subject : dict subject -> float, or None
+        Over each subject's trials (sorted subjects); None when the trials name no subject.
+    n_trials : int
+        Trials counted (the denominator of ``overall``).
+    n_correct : int
+    n_no_response : int
+        Trials without a response in the data (counted as wrong, or excluded, per
+        ``no_response``).
+    no_response : str
+        ``"wrong"`` or ``"exclude"``.
+    """
+
+    overall: float
+    per_class: dict[str, float]
+    per_subject: dict[str, float] | None
+    n_trials: int
+    n_correct: int
+    n_no_response: int
+    no_response: str
+
+
+def human_accuracy(
+    human_trials: HumanTrials | str | PathLike | Sequence[str | PathLike],
+    *,
+    no_response: str = "wrong",
+) -> HumanAccuracy:
+    """Human accuracy overall, per true class and per subject.
+
+    Parameters
+    ----------
+    human_trials : HumanTrials, or CSV path(s) for :func:`read_human_trials`
+    no_response : {"wrong", "exclude"}
+        Trials without a response count as wrong answers (default, as a subject who does not
+        answer in time does not recognise the image), or are left out of every denominator.
+        How many there were is reported either way.
+
+    Returns
+    -------
+    HumanAccuracy
+    """
+    if no_response not in ("wrong", "exclude"):
+        raise ValueError(f"no_response must be 'wrong' or 'exclude'; got {no_response!r}")
+    trials = _as_trials(human_trials)
+    n_no_response = int((~trials.responded).sum())
+    counted = trials.responded if no_response == "exclude" else np.ones(len(trials), bool)
+    correct = (trials.choice == trials.true_class) & counted
+
+    def fraction(rows: np.ndarray) -> float:
+        n = int(counted[rows].sum())
+        return int(correct[rows].sum()) / n if n else math.nan
+
+    everything = np.ones(len(trials), bool)
+    per_subject = None
+    if trials.subject is not None:
+        per_subject = {str(s): fraction(trials.subject == s) for s in np.unique(trials.subject)}
+    return HumanAccuracy(
+        overall=fraction(everything),
+        per_class={c: fraction(trials.true_class == c) for c in trials.classes},
+        per_subject=per_subject,
+        n_trials=int(counted.sum()),
+        n_correct=int(correct.sum()),
+        n_no_response=n_no_response,
+        no_response=no_response,
     )
 
 
@@ -539,7 +727,7 @@ def human_response_matrix(trials: HumanTrials, images: Sequence[str] | None = No
     Two-alternative trials (a ``distractor`` column): ``p[i, d]`` = trials on image ``i``
     answered ``d`` / trials on image ``i`` that offered ``d``. Otherwise (n-way trials) the
     pairwise analogue of the model's ``P(d) / (P(d) + P(true))``: answers ``d`` / (answers
-    ``d`` + correct answers).
+    ``d`` + correct answers). Trials without a response are left out.
 
     Parameters
     ----------
@@ -555,7 +743,8 @@ def human_response_matrix(trials: HumanTrials, images: Sequence[str] | None = No
     """
     names = np.unique(trials.image) if images is None else np.asarray(images, dtype=str)
     row_of = {name: k for k, name in enumerate(names)}
-    keep = np.array([img in row_of for img in trials.image], dtype=bool)
+    # a trial without a response says nothing about which option the subject preferred
+    keep = np.array([img in row_of for img in trials.image], dtype=bool) & trials.responded
     rows = np.array([row_of[img] for img in trials.image[keep]], dtype=int)
     n_img, n_cls = len(names), len(trials.classes)
     kept = trials.subset(keep)
@@ -795,7 +984,8 @@ def error_consistency_with_humans(
 
     For each subject (and each condition, when the table has one) kappa between the model's
     and the subject's choices on the subject's trials; a subject's value is the mean over
-    conditions; the score is the mean over subjects.
+    conditions; the score is the mean over subjects. A trial without a subject response
+    counts as a subject error.
 
     Parameters
     ----------

@@ -33,6 +33,7 @@ noise-corrected; a time-varying mapping for comparison) and
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1797,11 +1798,30 @@ def rdm(responses: Any) -> np.ndarray:
 
 
 def _upper(matrix: np.ndarray) -> np.ndarray:
+    """The upper triangle (no diagonal) of an RDM, row by row (scipy's squareform order).
+
+    Accepts a square (stimulus, stimulus) matrix or the condensed triangle itself: a flat
+    vector, a 1 x k row (as MATLAB files store RDMs) or a k x 1 column, k = n(n-1)/2.
+    """
     m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim == 2 and 1 in m.shape and m.shape != (1, 1):
+        m = m.ravel()
     if m.ndim == 1:
+        n = (1 + math.isqrt(1 + 8 * m.size)) // 2
+        if n * (n - 1) // 2 != m.size:
+            below = (n * (n - 1) // 2, n)
+            raise ValueError(
+                f"a condensed RDM has n(n-1)/2 entries for n stimuli (the upper triangle "
+                f"without the diagonal); got {m.size}, between {below[0]} ({below[1]} stimuli) "
+                f"and {below[0] + n} ({n + 1} stimuli); pass the full (stimulus, stimulus) "
+                f"matrix or its upper triangle"
+            )
         return m
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"an RDM must be square (stimulus, stimulus); got shape {m.shape}")
+        raise ValueError(
+            f"an RDM must be square (stimulus, stimulus) or a condensed upper triangle "
+            f"(length or 1 x n(n-1)/2); got shape {m.shape}"
+        )
     return m[np.triu_indices(m.shape[0], k=1)]
 
 
@@ -1817,6 +1837,9 @@ def compare_rdms(a: Any, b: Any, method: str = "pearson") -> float:
     Parameters
     ----------
     a, b : ndarray, shape (stimulus, stimulus), or condensed upper triangles
+        A condensed RDM is the upper triangle without the diagonal, row by row (the order of
+        ``scipy.spatial.distance.squareform`` and MATLAB's ``pdist``/``squareform``), as a
+        flat vector of length n(n-1)/2 or a 1 x n(n-1)/2 row (as MATLAB files store it).
     method : {"pearson", "spearman"}
 
     Returns

@@ -56,6 +56,7 @@ __all__ = [
     "read_stimulus_set",
     "recording_from_assembly",
     "recording_to_assembly",
+    "remove_nan_neuroids",
     "responses",
     "select_neuroids",
     "summary",
@@ -257,6 +258,7 @@ def make_recording(
     neuroid_coords: Mapping[str, Sequence[Any]] | None = None,
     min_trials: int = 1,
     purpose: str | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> xr.DataArray:
     """Build a validated NeuralRecording from an array of responses.
 
@@ -283,12 +285,16 @@ def make_recording(
         check). See :func:`validate_recording`.
     purpose : str, optional
         What needs ``min_trials`` trials, for the error message (e.g. "split-half reliability").
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response (see :func:`remove_nan_neuroids`) instead
+        of refusing them.
 
     Returns
     -------
     xarray.DataArray
         Dims ``("stimulus", "neuroid", "trial"[, "time_bin"])`` with the coordinates listed in
-        the module docstring and attrs ``identifier``, ``stimulus_set_identifier``.
+        the module docstring and attrs ``identifier``, ``stimulus_set_identifier`` (and
+        ``nan_neuroids_dropped`` with ``drop_nan_neuroids``).
 
     Raises
     ------
@@ -378,6 +384,8 @@ def make_recording(
         coords=coords,
         attrs={"identifier": identifier, "stimulus_set_identifier": stimulus_set_identifier},
     )
+    if drop_nan_neuroids:
+        rec = remove_nan_neuroids(rec)
     return validate_recording(rec, min_trials=min_trials, purpose=purpose)
 
 
@@ -479,8 +487,9 @@ def _check_values(rec: xr.DataArray, *, min_trials: int, purpose: str | None) ->
         raise RecordingError(
             f"{_plural(len(names), 'neuroid')} {'has' if len(names) == 1 else 'have'} no "
             f"non-NaN response to any stimulus or trial "
-            f"({_preview(names)}); drop them, e.g. select_neuroids(rec, mask) with a mask that "
-            f"is False for them"
+            f"({_preview(names)}); drop them with drop_nan_neuroids=True when reading "
+            f"(brainlike score --drop-nan-neuroids), or select_neuroids(rec, mask) with a mask "
+            f"that is False for them"
         )
     if min_trials <= 0 or values.size == 0:
         return
@@ -506,7 +515,19 @@ def _check_values(rec: xr.DataArray, *, min_trials: int, purpose: str | None) ->
             f"(stimulus {_plain(stimulus_ids[stimulus])!r} has {n_have}{neuroid_note}; "
             f"{n_short} of {_plural(len(fewest), 'stimulus')} fall short); "
             f"drop those stimuli (rec.isel(stimulus=keep)) or neuroids, or record more trials"
+            f"{_npy_order_note(rec)}"
         )
+
+
+def _npy_order_note(rec: xr.DataArray) -> str:
+    """For a bare .npy read in the default axis order: the axes may be in another order."""
+    if rec.attrs.get("npy_axes_source") != "default":
+        return ""
+    return (
+        f"; {rec.attrs.get('identifier')!r} is a bare .npy read as ({rec.attrs['npy_axes']}): "
+        f"if its axes are in another order, the axes may be swapped; name them in the file's "
+        f"order with --axes on brainlike score (axes= when reading)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,6 +591,36 @@ def select_neuroids(
     if not keep.any():
         raise RecordingError("no neuroid passes the selection; loosen the mask, region or animal")
     return rec.isel(neuroid=np.flatnonzero(keep))
+
+
+def remove_nan_neuroids(rec: xr.DataArray) -> xr.DataArray:
+    """Drop the neuroids that have no non-NaN response (every stimulus x trial [x bin] NaN).
+
+    Parameters
+    ----------
+    rec : xarray.DataArray
+        Dims (stimulus, neuroid, trial[, time_bin]) with a ``neuroid_id`` coordinate.
+
+    Returns
+    -------
+    xarray.DataArray
+        The other neuroids, in their order; ``attrs["nan_neuroids_dropped"]`` counts the
+        neuroids dropped (added to an earlier count).
+    """
+    values = np.asarray(rec.values, dtype=np.float64)
+    other_axes = tuple(a for a in range(values.ndim) if a != rec.dims.index("neuroid"))
+    keep = ~np.isnan(values).all(axis=other_axes) if values.size else np.zeros(0, bool)
+    if values.size and not keep.any():
+        raise RecordingError(
+            f"every one of the {_plural(len(keep), 'neuroid')} of recording "
+            f"{rec.attrs.get('identifier')!r} is NaN for every stimulus and trial; there is "
+            f"nothing left to score (check the file's axis order and missing-value code)"
+        )
+    out = rec.isel(neuroid=np.flatnonzero(keep)) if not keep.all() else rec.copy()
+    out.attrs["nan_neuroids_dropped"] = int(rec.attrs.get("nan_neuroids_dropped", 0)) + int(
+        (~keep).sum()
+    )
+    return out
 
 
 def responses(
@@ -775,11 +826,20 @@ def summary(rec: xr.DataArray) -> dict[str, Any]:
 # dispatch on file suffix
 
 
-def read_recording(path: str | Path, **kwargs: Any) -> xr.DataArray:
+def read_recording(
+    path: str | Path,
+    *,
+    axes: str | Sequence[str] | None = None,
+    drop_nan_neuroids: bool = False,
+    **kwargs: Any,
+) -> xr.DataArray:
     """Read a recording, choosing the reader by suffix.
 
     ``.nc`` -> :func:`read_brainio_netcdf`, ``.nwb`` -> :func:`read_nwb`,
     ``.npz`` -> :func:`read_npz`, ``.npy`` -> :func:`read_npy`; ``kwargs`` go to that reader.
+    ``axes`` (the order of a bare ``.npy`` array's axes) is refused for the other formats,
+    whose files name their dims; ``drop_nan_neuroids`` drops neuroids without any non-NaN
+    response (every reader).
 
     Returns
     -------
@@ -799,7 +859,14 @@ def read_recording(path: str | Path, **kwargs: Any) -> xr.DataArray:
             f"cannot read {str(path)!r}: unsupported suffix {path.suffix!r}; supported: "
             f"{', '.join(SUFFIXES)} (BrainIO netCDF, NWB, numpy)"
         )
-    return readers[suffix](path, **kwargs)
+    if axes is not None:
+        if suffix != ".npy":
+            raise RecordingError(
+                f"an axis order (axes / --axes) applies to a bare .npy array only; "
+                f"{str(path)!r} ({suffix}) names its own dims, so leave it out"
+            )
+        kwargs["axes"] = axes
+    return readers[suffix](path, drop_nan_neuroids=drop_nan_neuroids, **kwargs)
 
 
 def write_recording(rec: xr.DataArray, path: str | Path) -> Path:
@@ -895,6 +962,7 @@ def recording_from_assembly(
     identifier: str | None = None,
     stimulus_set_identifier: str | None = None,
     squeeze_time: bool = True,
+    drop_nan_neuroids: bool = False,
 ) -> xr.DataArray:
     """Convert a BrainIO/Brain-Score assembly (presentation x neuroid [x time_bin]).
 
@@ -914,6 +982,8 @@ def recording_from_assembly(
         Default: the assembly's attrs.
     squeeze_time : bool
         Drop a time_bin dim of length 1, keeping its start and end as scalar coordinates.
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response instead of refusing them.
 
     Returns
     -------
@@ -1000,6 +1070,7 @@ def recording_from_assembly(
         stimulus_coords=stimulus_coords,
         neuroid_coords=neuroid_coords,
         min_trials=0,
+        drop_nan_neuroids=drop_nan_neuroids,
     )
     scalars = {
         str(name): coord.values
@@ -1129,7 +1200,9 @@ def _data_variable(dataset: xr.Dataset, path: Path) -> xr.DataArray:
     return dataset.set_coords(others)[main]
 
 
-def read_brainio_netcdf(path: str | Path, *, squeeze_time: bool = True) -> xr.DataArray:
+def read_brainio_netcdf(
+    path: str | Path, *, squeeze_time: bool = True, drop_nan_neuroids: bool = False
+) -> xr.DataArray:
     """Read a BrainIO / Brain-Score netCDF assembly (or a recording saved with ``to_netcdf``).
 
     Parameters
@@ -1140,6 +1213,8 @@ def read_brainio_netcdf(path: str | Path, *, squeeze_time: bool = True) -> xr.Da
         already (stimulus, neuroid, trial[, time_bin]) are read as they are.
     squeeze_time : bool
         Drop a time_bin dim of length 1, keeping its bounds as scalar coordinates.
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response instead of refusing them.
 
     Returns
     -------
@@ -1175,6 +1250,8 @@ def read_brainio_netcdf(path: str | Path, *, squeeze_time: bool = True) -> xr.Da
                 array = array.assign_coords(
                     {name: (array.coords[name].dims, _as_str_array(array.coords[name].values))}
                 )
+        if drop_nan_neuroids:
+            array = remove_nan_neuroids(array)
         return validate_recording(array, min_trials=0)
     return recording_from_assembly(
         array,
@@ -1183,6 +1260,7 @@ def read_brainio_netcdf(path: str | Path, *, squeeze_time: bool = True) -> xr.Da
         if stimulus_set_identifier is None
         else str(stimulus_set_identifier),
         squeeze_time=squeeze_time,
+        drop_nan_neuroids=drop_nan_neuroids,
     )
 
 
@@ -1253,7 +1331,7 @@ def write_npz(rec: xr.DataArray, path: str | Path) -> Path:
     return path
 
 
-def read_npz(path: str | Path) -> xr.DataArray:
+def read_npz(path: str | Path, *, drop_nan_neuroids: bool = False) -> xr.DataArray:
     """Read a recording from ``.npz``.
 
     Parameters
@@ -1263,6 +1341,8 @@ def read_npz(path: str | Path) -> xr.DataArray:
         ``stimulus_ids``, ``neuroid_ids``, ``animal``, ``region``, ``time_bins`` (K, 2),
         ``identifier``, ``stimulus_set_identifier`` and the extra-coordinate keys written by
         :func:`write_npz`. Missing ids are generated (``stimulus_0``..., ``neuroid_0``...).
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response instead of refusing them.
 
     Returns
     -------
@@ -1317,6 +1397,7 @@ def read_npz(path: str | Path) -> xr.DataArray:
         stimulus_coords=extra["stimulus"],
         neuroid_coords=extra["neuroid"],
         min_trials=0,
+        drop_nan_neuroids=drop_nan_neuroids,
     )
     for name, grid in extra["trial"].items():
         if grid.shape != (rec.sizes["stimulus"], rec.sizes["trial"]):
@@ -1328,29 +1409,72 @@ def read_npz(path: str | Path) -> xr.DataArray:
     return rec
 
 
+def _npy_axes(axes: str | Sequence[str] | None, ndim: int, path: Path) -> tuple[str, ...]:
+    """The dim of each array axis: ``axes`` checked, or the default (stimulus, neuroid, ...)."""
+    dims = (*DIMS, TIME_DIM)[:ndim]
+    if axes is None:
+        return dims
+    names = [a.strip() for a in axes.split(",")] if isinstance(axes, str) else list(axes)
+    names = [TIME_DIM if a == "time" else a for a in names]
+    if sorted(names) != sorted(dims):
+        raise RecordingError(
+            f"axes {','.join(map(str, names))!r} must name each of the {ndim} axes of the array "
+            f"in {str(path)!r} (shape {'x'.join(map(str, _npy_shape(path)))}) once: "
+            f"{', '.join(dims)} in the file's order, e.g. "
+            f"axes={','.join(('neuroid', 'stimulus', *dims[2:]))!r}"
+        )
+    return tuple(names)
+
+
+def _npy_shape(path: Path) -> tuple[int, ...]:
+    return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
+
+
 def read_npy(
     path: str | Path,
     *,
+    axes: str | Sequence[str] | None = None,
     stimulus_ids: Sequence[Any] | None = None,
     neuroid_ids: Sequence[Any] | None = None,
     animal: str | Sequence[str] | None = None,
     region: str | Sequence[str] | None = None,
     time_bins: Sequence[tuple[float, float]] | None = None,
+    drop_nan_neuroids: bool = False,
 ) -> xr.DataArray:
-    """Read a bare ``.npy`` array (stimulus, neuroid, trial[, time_bin]) as a recording.
+    """Read a bare ``.npy`` array as a recording.
 
     The file carries no labels: stimulus ids default to ``stimulus_0``, ``stimulus_1``, ...
-    (in array order), neuroid ids to ``neuroid_0``, ..., animal and region to ``'unknown'``,
-    unless passed here. 4-D arrays need ``time_bins``.
+    (in array order along the stimulus axis), neuroid ids to ``neuroid_0``, ..., animal and
+    region to ``'unknown'``, unless passed here. 4-D arrays need ``time_bins``.
+
+    Parameters
+    ----------
+    path : str or Path
+    axes : sequence of str or comma-separated str, optional
+        The dim of each array axis in the file's order, a permutation of ``("stimulus",
+        "neuroid", "trial")`` (4-D: plus ``"time_bin"``), e.g. ``("neuroid", "stimulus",
+        "trial")`` for an array saved neuroid-first. Default (stimulus, neuroid, trial[,
+        time_bin]). Recorded in ``attrs["npy_axes"]`` (``attrs["npy_axes_source"]`` says
+        whether it was given or the default, for :func:`check_stimuli_match`).
+    stimulus_ids, neuroid_ids, animal, region, time_bins
+        As in :func:`make_recording`.
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response instead of refusing them.
+
+    Returns
+    -------
+    xarray.DataArray
     """
     path = _existing(path)
     data = np.load(path, allow_pickle=False)
     if data.ndim not in (3, 4):
         raise RecordingError(
             f"{str(path)!r} holds an array of shape {data.shape}; expected (stimulus, neuroid, "
-            f"trial) or (stimulus, neuroid, trial, time_bin)"
+            f"trial) or (stimulus, neuroid, trial, time_bin) (in any order, named with axes=...)"
         )
-    return make_recording(
+    order = _npy_axes(axes, data.ndim, path)
+    data = data.transpose([order.index(d) for d in (*DIMS, TIME_DIM)[: data.ndim]])
+    rec = make_recording(
         data,
         stimulus_ids=[f"stimulus_{i}" for i in range(data.shape[0])]
         if stimulus_ids is None
@@ -1361,7 +1485,11 @@ def read_npy(
         time_bins=time_bins,
         identifier=path.stem,
         min_trials=0,
+        drop_nan_neuroids=drop_nan_neuroids,
     )
+    rec.attrs["npy_axes"] = ",".join(order)
+    rec.attrs["npy_axes_source"] = "default" if axes is None else "given"
+    return rec
 
 
 # --------------------------------------------------------------------------------------------
@@ -1432,6 +1560,7 @@ def read_nwb(
     stimulus_column: str | None = None,
     rate: bool = False,
     squeeze_time: bool = True,
+    drop_nan_neuroids: bool = False,
 ) -> xr.DataArray:
     """Spike counts per stimulus presentation and time bin from an NWB file.
 
@@ -1464,6 +1593,8 @@ def read_nwb(
         Return spikes per second (count / bin width) instead of counts.
     squeeze_time : bool
         With a single time bin return (stimulus, neuroid, trial) with scalar time-bin coords.
+    drop_nan_neuroids : bool
+        Drop neuroids without any non-NaN response instead of refusing them.
 
     Returns
     -------
@@ -1548,6 +1679,7 @@ def read_nwb(
         time_bins=bins,
         identifier=identifier,
         min_trials=0,
+        drop_nan_neuroids=drop_nan_neuroids,
     )
 
 
@@ -1893,19 +2025,87 @@ def write_stimulus_set(
     return csv_path
 
 
+def _generated_stimulus_ids(rec: xr.DataArray) -> bool:
+    """True when the stimulus ids are the bare-array defaults stimulus_0, stimulus_1, ..."""
+    ids = _as_str_array(rec.coords["stimulus_id"].values)
+    return ids.tolist() == [f"stimulus_{i}" for i in range(len(ids))]
+
+
+def _npy_axes_hint(rec: xr.DataArray, stimulus_ids: np.ndarray) -> str:
+    """For a recording read from a bare .npy: how its stimuli were named, and whether another
+    array axis has as many entries as the stimulus set (the axes may be swapped)."""
+    axes = str(rec.attrs.get("npy_axes") or "")
+    if not axes:
+        return ""
+    order = axes.split(",")
+    n_set = len(stimulus_ids)
+    hint = (
+        f"; recording {rec.attrs.get('identifier')!r} is a bare .npy read with axes {axes!r} "
+        f"({rec.attrs.get('npy_axes_source', 'default')})"
+    )
+    if _generated_stimulus_ids(rec):
+        hint += (
+            f", so its stimuli are named stimulus_0 .. stimulus_{rec.sizes['stimulus'] - 1} "
+            f"along array axis {order.index('stimulus')}"
+        )
+        if not np.isin(rec.coords["stimulus_id"].values, stimulus_ids).any():
+            hint += (
+                " (the stimulus set must use these ids, in array order, or save the recording "
+                "as .npz with a stimulus_ids array)"
+            )
+    matching = [k for k, dim in enumerate(order) if dim != "stimulus" and rec.sizes[dim] == n_set]
+    suggestion = ["neuroid", "stimulus", *(*DIMS, TIME_DIM)[2 : len(order)]]
+    if matching:
+        suggestion = list(order)
+        k, s = matching[0], order.index("stimulus")
+        suggestion[k], suggestion[s] = order[s], order[k]
+    found = "".join(
+        f" (axis {k} ({order[k]}) has {n_set} entries, as many as the stimulus set has stimuli)"
+        for k in matching[:1]
+    )
+    return (
+        f"{hint}; if the array's axes are in another order, the axes may be swapped{found}: "
+        f"name the file's axes in order with --axes on brainlike score (axes= when reading), "
+        f"e.g. --axes {','.join(suggestion)}"
+    )
+
+
 def check_stimuli_match(rec: xr.DataArray, stimulus_set: StimulusSet) -> None:
     """Raise RecordingError unless every stimulus of ``rec`` is in ``stimulus_set``.
 
-    The message says how many and which (first few) recording stimulus ids are absent.
+    The message says how many and which (first few) recording stimulus ids are absent, and
+    for a bare ``.npy`` (read with :func:`read_npy`) how its stimuli were named and whether
+    its axes may be swapped. A bare ``.npy`` read with the default axis order whose stimulus
+    count differs from the stimulus set's while another axis matches it is refused too (its
+    axes are probably swapped); naming the order with ``axes=...`` accepts it.
     """
     _check_structure(rec)
     recorded = _as_str_array(rec.coords["stimulus_id"].values)
     absent = recorded[~np.isin(recorded, stimulus_set.ids)]
+    n_set = len(stimulus_set.ids)
     if len(absent):
+        set_ids = (
+            ""
+            if len(absent) < len(recorded)
+            else (f"; none matches: the stimulus set's ids are {_preview(stimulus_set.ids)}")
+        )
         raise RecordingError(
             f"{len(absent)} of {_plural(len(recorded), 'stimulus id')} of recording "
             f"{rec.attrs.get('identifier')!r} are absent from stimulus set "
             f"{stimulus_set.identifier!r} ({_preview(absent)}); load the stimulus set the "
             f"recording was made with (stimulus_set_identifier "
-            f"{rec.attrs.get('stimulus_set_identifier')!r})"
+            f"{rec.attrs.get('stimulus_set_identifier')!r}){set_ids}{_npy_axes_hint(rec, stimulus_set.ids)}"
+        )
+    if (
+        rec.attrs.get("npy_axes")
+        and rec.attrs.get("npy_axes_source") == "default"
+        and _generated_stimulus_ids(rec)
+        and rec.sizes["stimulus"] != n_set
+        and any(rec.sizes[d] == n_set for d in rec.dims if d != "stimulus")
+    ):
+        raise RecordingError(
+            f"recording {rec.attrs.get('identifier')!r} has {_plural(rec.sizes['stimulus'], 'stimulus')} "
+            f"but stimulus set {stimulus_set.identifier!r} has {n_set}"
+            f"{_npy_axes_hint(rec, stimulus_set.ids)}; when the order is right and the recording covers "
+            f"a subset of the stimuli, say so with --axes {rec.attrs['npy_axes']}"
         )

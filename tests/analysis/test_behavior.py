@@ -15,6 +15,7 @@ from brainlike.analysis.behavior import (
     dprime_matrix,
     error_consistency,
     error_consistency_with_humans,
+    human_accuracy,
     human_response_matrix,
     i1_from_i2,
     i2n,
@@ -280,8 +281,8 @@ def test_read_human_trials_rejects_unknown_class(tmp_path):
 
 
 def test_read_human_trials_rejects_bad_rows(tmp_path):
-    with pytest.raises(ValueError, match="line 3: empty value in column 'choice'"):
-        read_human_trials(_write(tmp_path, "image,choice,true_class\nx,a,a\ny,,b\n"))
+    with pytest.raises(ValueError, match="line 3: empty value in column 'true_class'"):
+        read_human_trials(_write(tmp_path, "image,choice,true_class\nx,a,a\ny,b,\n"))
     with pytest.raises(ValueError, match="image 'x' has true class 'a' and 'b'"):
         read_human_trials(_write(tmp_path, "image,choice,true_class\nx,a,a\nx,b,b\n"))
     with pytest.raises(ValueError, match="choice must be the true class or the distractor"):
@@ -290,6 +291,111 @@ def test_read_human_trials_rejects_bad_rows(tmp_path):
         )
     with pytest.raises(ValueError, match="no trials"):
         read_human_trials(_write(tmp_path, "image,choice,true_class\n"))
+
+
+# Two subjects in the model-vs-human raw-data layout (Geirhos et al.), one file each.
+_GEIRHOS_HEADER = "subj,Session,trial,rt,object_response,category,condition,imagename\n"
+_SUBJECT_01 = (
+    "subject-01,1,1,812.3,knife,knife,0,0001_cl_s01_0_knife_00.png\n"
+    "subject-01,1,2,640.1,dog,cat,0,0002_cl_s01_0_cat_00.png\n"
+    "subject-01,1,3,1500.0,na,dog,0,0003_cl_s01_0_dog_00.png\n"
+    "subject-01,1,4,700.2,dog,dog,0,0004_cl_s01_0_dog_01.png\n"
+)
+_SUBJECT_02 = (
+    "subject-02,1,1,655.0,knife,knife,0,0005_cl_s02_0_knife_01.png\n"
+    "subject-02,1,2,590.4,cat,cat,0,0006_cl_s02_0_cat_01.png\n"
+    "subject-02,1,3,720.9,dog,dog,0,0007_cl_s02_0_dog_02.png\n"
+    "subject-02,1,4,1500.0,NaN,cat,0,0008_cl_s02_0_cat_02.png\n"
+)
+
+
+def _geirhos_folder(tmp_path):
+    folder = tmp_path / "raw-data"
+    folder.mkdir()
+    for name, rows in (("subject-01", _SUBJECT_01), ("subject-02", _SUBJECT_02)):
+        (folder / f"colour_{name}_session_1.csv").write_text(_GEIRHOS_HEADER + rows)
+    return folder
+
+
+def test_read_human_trials_pools_published_subject_files(tmp_path):
+    folder = _geirhos_folder(tmp_path)
+    files = sorted(folder.glob("*.csv"))
+    for source in (folder, str(folder / "colour_*.csv"), files):
+        trials = read_human_trials(source)
+        assert len(trials) == 8
+        assert trials.classes == ("cat", "dog", "knife")
+        np.testing.assert_array_equal(trials.subject, ["subject-01"] * 4 + ["subject-02"] * 4)
+        assert trials.image[0] == "0001_cl_s01_0_knife_00.png"
+        np.testing.assert_array_equal(trials.condition, ["0"] * 8)
+        # 'na' and 'NaN' are trials without a response
+        np.testing.assert_array_equal(trials.responded, [1, 1, 0, 1, 1, 1, 1, 0])
+
+
+def test_human_accuracy_counts_no_response_as_wrong_by_default(tmp_path):
+    acc = human_accuracy(read_human_trials(_geirhos_folder(tmp_path)))
+    # correct: trials 1, 4 (subject-01) and 5, 6, 7 (subject-02) of 8
+    assert acc.overall == pytest.approx(5 / 8)
+    assert (acc.n_trials, acc.n_correct, acc.n_no_response) == (8, 5, 2)
+    assert acc.no_response == "wrong"
+    # knife: 1, 5 right; cat: 2 wrong, 6 right, 8 no response; dog: 3 none, 4, 7 right
+    assert acc.per_class == pytest.approx({"cat": 1 / 3, "dog": 2 / 3, "knife": 1.0})
+    assert acc.per_subject == pytest.approx({"subject-01": 2 / 4, "subject-02": 3 / 4})
+
+
+def test_human_accuracy_can_exclude_no_response_trials(tmp_path):
+    folder = _geirhos_folder(tmp_path)
+    acc = human_accuracy(folder, no_response="exclude")
+    assert acc.overall == pytest.approx(5 / 6)
+    assert (acc.n_trials, acc.n_correct, acc.n_no_response) == (6, 5, 2)
+    assert acc.per_class == pytest.approx({"cat": 1 / 2, "dog": 1.0, "knife": 1.0})
+    assert acc.per_subject == pytest.approx({"subject-01": 2 / 3, "subject-02": 1.0})
+    with pytest.raises(ValueError, match="'wrong' or 'exclude'"):
+        human_accuracy(folder, no_response="skip")
+
+
+def test_read_human_trials_keeps_our_column_names_and_empty_choice(tmp_path):
+    path = _write(tmp_path, "image,choice,true_class,subject\nx,a,a,s1\ny,,b,s1\nz,a,b,s2\n")
+    trials = read_human_trials(path)
+    np.testing.assert_array_equal(trials.choice, ["a", "", "a"])
+    acc = human_accuracy(trials)
+    assert (acc.overall, acc.n_no_response) == (pytest.approx(1 / 3), 1)
+    assert acc.per_class == pytest.approx({"a": 1.0, "b": 0.0})
+    # a class literally named 'na' stays a response
+    named = _write(tmp_path, "image,choice,true_class\nx,na,na\ny,na,b\n")
+    assert read_human_trials(named).responded.all()
+    # files without a subject column: each file is a subject
+    (tmp_path / "s1.csv").write_text("image,choice,true_class\nx,a,a\n")
+    (tmp_path / "s2.csv").write_text("image,choice,true_class\ny,a,b\n")
+    pooled = read_human_trials([tmp_path / "s1.csv", tmp_path / "s2.csv"])
+    assert human_accuracy(pooled).per_subject == {"s1": 1.0, "s2": 0.0}
+
+
+def test_read_human_trials_refuses_mismatched_or_missing_files(tmp_path):
+    (tmp_path / "a.csv").write_text("image,choice,true_class\nx,a,a\n")
+    (tmp_path / "b.csv").write_text("image,choice,true_class,condition\ny,a,a,c\n")
+    with pytest.raises(ValueError, match="pooled files must have the same columns"):
+        read_human_trials(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        read_human_trials(str(tmp_path / "nothing_*.csv"))
+    with pytest.raises(FileNotFoundError, match="holds no .csv"):
+        (tmp_path / "empty").mkdir()
+        read_human_trials(tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"true_class \(or category\)"):
+        read_human_trials(_write(tmp_path, "subj,imagename,object_response\ns,x,a\n"))
+
+
+def test_no_response_trials_in_response_matrix_and_error_consistency():
+    # two-alternative trials: the unanswered one is left out of the rate
+    rows = [("x", "a", "a", "b"), ("x", "b", "a", "b"), ("x", "", "a", "b")]
+    trials = _trials(rows)
+    np.testing.assert_allclose(human_response_matrix(trials), [[np.nan, 0.5]])
+    # a subject's non-response is a subject error; model: x -> a (right), y -> a (wrong)
+    rows = [("x", "a", "a", "b"), ("x", "b", "a", "b"), ("x", "a", "a", "b")]
+    rows += [("y", "b", "b", "a"), ("y", "a", "b", "a"), ("y", "", "b", "a")]
+    kappa = error_consistency_with_humans({"x": "a", "y": "a"}, _trials(rows)).value
+    # agree on trials 1, 3, 5, 6: c_obs = 4/6; p_model = 1/2 -> c_exp = 1/2 (dropping trial 6
+    # instead would give c_obs 3/5, c_exp 0.52, kappa 1/6)
+    assert kappa == pytest.approx((4 / 6 - 1 / 2) / (1 - 1 / 2))
 
 
 def test_synthetic_human_trials_round_trip(tmp_path):

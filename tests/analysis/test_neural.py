@@ -396,6 +396,32 @@ def test_compare_rdms_hand_case():
     assert nl.compare_rdms(a, b2) == pytest.approx(np.sqrt(3 / 7))
 
 
+def test_compare_rdms_accepts_condensed_row_vectors_in_squareform_order():
+    from scipy.spatial.distance import squareform
+
+    # 4 stimuli; the upper triangle row by row is 1, 2, 3, 4, 5, 6
+    square = np.zeros((4, 4))
+    square[np.triu_indices(4, k=1)] = [1, 2, 3, 4, 5, 6]
+    square += square.T
+    np.testing.assert_array_equal(squareform(square), [1, 2, 3, 4, 5, 6])
+    row = np.array([[1.0, 2, 3, 4, 5, 6]])  # 1 x n(n-1)/2, as loaded from a MATLAB file
+    assert nl.compare_rdms(square, row) == pytest.approx(1.0)
+    assert nl.compare_rdms(row, row.T) == pytest.approx(1.0)
+    # entries (1, 3) and (2, 3) swapped: r between 1..6 and 1, 2, 3, 4, 6, 5 is 16.5 / 17.5
+    assert nl.compare_rdms(square, [[1.0, 2, 3, 4, 6, 5]]) == pytest.approx(33 / 35)
+    # the 3-stimulus hand case of test_compare_rdms_hand_case as a row vector
+    b = np.array([[0, 1, 0], [1, 0, 2], [0, 2, 0]])
+    assert nl.compare_rdms([[2, 0.5, 1.5]], b) == pytest.approx(np.sqrt(3 / 7))
+    rng = np.random.default_rng(3)
+    d = squareform(rng.random(15))  # 6 stimuli
+    v = rng.random(15)
+    assert nl.compare_rdms(d, v[None]) == pytest.approx(np.corrcoef(squareform(d), v)[0, 1])
+    with pytest.raises(ValueError, match=r"got 7, between 6 \(4 stimuli\) and 10 \(5 stimuli\)"):
+        nl.compare_rdms(np.ones((1, 7)), np.ones(7))
+    with pytest.raises(ValueError, match="must be square .* or a condensed upper triangle"):
+        nl.compare_rdms(np.ones((2, 3)), np.ones(3))
+
+
 def test_rsa_is_invariant_to_pattern_scaling_and_offsets():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 6))

@@ -23,6 +23,7 @@ from brainlike.data.recordings import (
     read_stimulus_set,
     recording_from_assembly,
     recording_to_assembly,
+    remove_nan_neuroids,
     responses,
     select_neuroids,
     summary,
@@ -155,6 +156,36 @@ def test_make_recording_rejects_all_nan_neuroids():
     data[:, 3] = np.nan
     message = _raises("2 neuroids have no non-NaN response", _recording, data=data)
     assert "'n1', 'n3'" in message and "select_neuroids" in message
+    assert "drop_nan_neuroids=True" in message and "--drop-nan-neuroids" in message
+
+
+def test_drop_nan_neuroids_in_every_reader(tmp_path):
+    data = _data()
+    data[:, 1] = np.nan  # NaN-only neuroid n1
+    data[0, 3, 0] = np.nan  # n3 only misses one trial: kept
+    rec = _recording(data=data, drop_nan_neuroids=True)
+    assert list(rec.neuroid_id.values) == ["n0", "n2", "n3"]
+    assert rec.attrs["nan_neuroids_dropped"] == 1
+    np.testing.assert_array_equal(rec.values, data[:, [0, 2, 3]])
+    # a bare .npy, an .npz and a BrainIO netCDF file
+    np.save(tmp_path / "r.npy", data)
+    np.savez(tmp_path / "r.npz", responses=data)
+    _raises("--drop-nan-neuroids", read_recording, tmp_path / "r.npy")
+    for name in ("r.npy", "r.npz"):
+        rec = read_recording(tmp_path / name, drop_nan_neuroids=True)
+        assert list(rec.neuroid_id.values) == ["neuroid_0", "neuroid_2", "neuroid_3"]
+        assert rec.attrs["nan_neuroids_dropped"] == 1
+    assembly = recording_to_assembly(_recording())
+    assembly.values[:] = np.where(assembly.neuroid_id.values == "n1", np.nan, assembly.values)
+    assembly.to_netcdf(tmp_path / "r.nc", engine="h5netcdf")
+    _raises("--drop-nan-neuroids", read_recording, tmp_path / "r.nc")
+    rec = read_recording(tmp_path / "r.nc", drop_nan_neuroids=True)
+    assert list(rec.neuroid_id.values) == ["n0", "n2", "n3"]
+    assert rec.attrs["nan_neuroids_dropped"] == 1
+    # every neuroid NaN: nothing to keep
+    _raises(
+        "every one of the 4 neuroids", remove_nan_neuroids, _recording().copy(data=data * np.nan)
+    )
 
 
 def test_min_trials_message_names_stimulus_and_count():
@@ -566,6 +597,39 @@ def test_npy_bare_array(tmp_path):
     _raises("shape \\(3,\\); expected", read_npy, tmp_path / "flat.npy")
 
 
+def test_npy_axis_order(tmp_path):
+    data = _data(n_stimuli=3, n_neuroids=4, n_trials=2)
+    np.save(tmp_path / "neuroid_first.npy", data.transpose(1, 0, 2))  # (neuroid, stimulus, trial)
+    rec = read_recording(tmp_path / "neuroid_first.npy", axes=("neuroid", "stimulus", "trial"))
+    np.testing.assert_array_equal(rec.values, data)
+    # value 1000 s + 10 n + 100 t: stimulus 2, neuroid 1, trial 1
+    assert rec.values[2, 1, 1] == 2110.0
+    assert rec.attrs["npy_axes"] == "neuroid,stimulus,trial"
+    assert rec.attrs["npy_axes_source"] == "given"
+    # the same as a comma-separated string (the command-line form); 4-D with 'time'
+    np.save(tmp_path / "t.npy", _data(n_bins=2).transpose(3, 2, 0, 1))
+    rec = read_npy(
+        tmp_path / "t.npy", axes="time,trial,stimulus,neuroid", time_bins=[(0, 50), (50, 100)]
+    )
+    np.testing.assert_array_equal(rec.values, _data(n_bins=2))
+    assert read_npy(tmp_path / "neuroid_first.npy").attrs["npy_axes_source"] == "default"
+    message = _raises(
+        "must name each of the 3 axes",
+        read_npy,
+        tmp_path / "neuroid_first.npy",
+        axes="stimulus,trial",
+    )
+    assert "shape 4x3x2" in message
+    _raises("once", read_npy, tmp_path / "neuroid_first.npy", axes="stimulus,stimulus,trial")
+    write_brainio_netcdf(_recording(), tmp_path / "r.nc")
+    _raises(
+        "applies to a bare .npy array only",
+        read_recording,
+        tmp_path / "r.nc",
+        axes="stimulus,neuroid,trial",
+    )
+
+
 def test_dispatch_errors(tmp_path):
     (tmp_path / "x.mat").write_bytes(b"")
     message = _raises("unsupported suffix '.mat'", read_recording, tmp_path / "x.mat")
@@ -808,3 +872,39 @@ def test_check_stimuli_match(tmp_path):
     )
     assert "'test.stimuli'" in message
     assert check_stimuli_match(_recording().isel(stimulus=[0, 2]), stimuli) is None
+
+
+def test_stimulus_mismatch_of_a_bare_npy_says_the_axes_may_be_swapped(tmp_path):
+    images = np.zeros((4, 2, 2), np.uint8)
+    numbered = read_stimulus_set(
+        write_stimulus_set(images, [f"stimulus_{i}" for i in range(4)], tmp_path / "a")
+    )
+    named = read_stimulus_set(write_stimulus_set(images, list("wxyz"), tmp_path / "b"))
+    # 4 stimuli x 3 neuroids x 2 trials, saved neuroid-first
+    np.save(tmp_path / "r.npy", _data(n_stimuli=4, n_neuroids=3).transpose(1, 0, 2))
+    swapped = read_npy(tmp_path / "r.npy")
+    # every id present (stimulus_0..2 of 4): refused instead of scoring neuroids as stimuli
+    message = _raises(
+        "has 3 stimuli but stimulus set 'stimulus_set' has 4",
+        check_stimuli_match,
+        swapped,
+        numbered,
+    )
+    assert "axes may be swapped (axis 1 (neuroid) has 4 entries" in message
+    assert "--axes neuroid,stimulus,trial" in message
+    # no id matches: the message names the ids and the axis option
+    message = _raises("3 of 3 stimulus ids", check_stimuli_match, swapped, named)
+    assert "none matches: the stimulus set's ids are 'w', 'x', 'y', 'z'" in message
+    assert "stimulus_0 .. stimulus_2 along array axis 0" in message
+    assert "axes may be swapped" in message and "--axes neuroid,stimulus,trial" in message
+    # the right order matches; a subset named explicitly is accepted
+    assert (
+        check_stimuli_match(read_npy(tmp_path / "r.npy", axes="neuroid,stimulus,trial"), numbered)
+        is None
+    )
+    assert (
+        check_stimuli_match(read_npy(tmp_path / "r.npy", axes="stimulus,neuroid,trial"), numbered)
+        is None
+    )
+    # labelled recordings get no axis hint
+    assert "axes" not in _raises("absent", check_stimuli_match, _recording(), named)
