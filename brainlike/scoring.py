@@ -932,7 +932,7 @@ def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
     if "time_bin" not in rec.dims:
         raise ScoringError("--time-window was given but the recording has no time bins")
     if window is None:
-        return rec.mean("time_bin", skipna=False)
+        return rec.mean("time_bin", skipna=False, keep_attrs=True)
     return average_time(rec, window[0], window[1], overlapping=True)
 
 
