@@ -811,6 +811,9 @@ def search(
         "from several machines",
     ),
     seed: int | None = typer.Option(None, "--seed", help="seed of this worker's TPE sampler"),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="show each trial's training and the trials done"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Architecture/hyperparameter search with TPE: train trials, record size and accuracy."""
@@ -827,6 +830,7 @@ def search(
             storage=storage,
             seed=seed,
             log=None if as_json else (lambda m: console.print(m, highlight=False)),
+            progress=progress and not as_json,
         )
     except _known_errors() as err:
         _fail(str(err))
@@ -899,6 +903,9 @@ def experiment(
     seeds: str | None = typer.Option(
         None, "--seeds", help="comma-separated seeds for every run (table: mean ± s.d.)"
     ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="show the runs done and each run's epochs and fits"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark, compare them."""
@@ -914,7 +921,7 @@ def experiment(
             db=db,
             record=not no_record,
             seeds=_int_list(seeds, "--seeds"),
-            progress=not as_json,
+            progress=progress and not as_json,
             log=(lambda m: None) if as_json else (lambda m: console.print(m, highlight=False)),
         )
     except _known_errors() as err:

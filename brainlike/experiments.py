@@ -40,6 +40,8 @@ from pydantic import (
     model_validator,
 )
 
+from brainlike.progress import ProgressDisplay
+
 __all__ = [
     "SuiteConfig",
     "load_suite",
@@ -444,7 +446,10 @@ def run_suite(
 
     database = ResultsDB(db) if record else None
     rows = []
-    for cfg_path, name, recipe, seed, overrides in _run_plan(suite, base):
+    # one line per finished run (with the suite's ETA); the runs' epochs and fits show inside
+    for cfg_path, name, recipe, seed, overrides in ProgressDisplay(progress).track(
+        _run_plan(suite, base), f"experiment {suite.name}: runs trained and scored", unit="run"
+    ):
         run_dir = out / "runs" / name
         summary = _train(cfg_path, run_dir, progress, log, overrides)
         row: dict[str, Any] = {
@@ -803,7 +808,9 @@ def _run_temporal_suite(
     log(f"IT solves {int(solved.sum())} of {len(solved)} images")
 
     rows = []
-    for entry in suite.runs:
+    for entry in ProgressDisplay(progress).track(
+        suite.runs, f"experiment {suite.name}: runs trained and scored", unit="run"
+    ):
         cfg_path = _resolve(entry, base)
         name = _run_name(cfg_path)
         run_dir = out / "runs" / name

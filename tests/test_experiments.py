@@ -206,6 +206,15 @@ def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["experiment", str(path), "-o", str(out), "--no-record"])
     assert res.exit_code == 0, res.output
     assert "V1 %" in res.output and "I2n ceiled" in res.output and "report.html" in res.output
+    # captured output is not a terminal: plain progress lines, inside each stage too
+    lines = res.output.splitlines()
+    assert any(line.startswith("train a: epoch 1/1 batch 2/2 (100%) done in") for line in lines)
+    assert any(line.startswith("score a: ceilings and layer fits fit ") for line in lines)
+    assert any(
+        line.startswith("experiment tiny: runs trained and scored run 1/2 (50%) ")
+        and ", ETA " in line
+        for line in lines
+    )
     html = (out / "report.html").read_text()
     assert "<th>IT %</th>" in html and "data:image/png;base64," in html
     res = CliRunner().invoke(app, ["experiment", str(tmp_path / "nope.yaml"), "--no-record"])

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from brainlike.config import ExperimentConfig
+from brainlike.progress import ProgressDisplay
 from brainlike.train.checkpoint import atomic_write_json
 
 DEFAULT_PRUNE_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -261,7 +262,10 @@ def compare_locality(
         k: [] for k in ("in_loc", "in_ctl", "out_loc", "out_ctl", "img_out_loc", "img_out_ctl")
     }
     figures_data = {}
-    for seed in seeds:
+    stages = ProgressDisplay(progress).track(
+        seeds, f"compare {cfg.name}: seeds with both networks trained and analysed", unit="seed"
+    )
+    for seed in stages:
         seed_row: dict[str, Any] = {"seed": seed}
         per_model = {}
         for variant in ("locality", "control"):
