@@ -312,11 +312,13 @@ def _print_comparison(result: dict) -> None:
     s = result["summary"]
 
     def ms(d: dict, scale: float = 1.0, fmt: str = ".3f") -> str:
+        if d["sem"] is None:  # one seed: no spread to show
+            return f"{d['mean'] * scale:{fmt}}"
         return f"{d['mean'] * scale:{fmt}} ± {d['sem'] * scale:{fmt}}"
 
-    table = Table(
-        title=f"{result['name']}: locality prior vs control ({len(result['seeds'])} seeds, mean ± s.e.m.)"
-    )
+    n_seeds = len(result["seeds"])
+    spread = "mean ± s.e.m. over seeds" if n_seeds > 1 else "one seed, no s.e.m."
+    table = Table(title=f"{result['name']}: locality prior vs control ({n_seeds} seeds, {spread})")
     table.add_column("measure")
     table.add_column("locality", justify="right")
     table.add_column("control", justify="right")
@@ -358,15 +360,29 @@ def _print_comparison(result: dict) -> None:
     )
     con = _console()
     con.print(table)
+    con.print("Spatial variance, locality vs control, paired t-tests:", highlight=False)
     for key, label in (
-        ("t_lp_out_classes_pooled", "LP output, paired over classes x seeds"),
-        ("t_lp_in_classes_pooled", "LP input, paired over classes x seeds"),
-        ("t_lp_out_images_pooled", "LP output, paired over images x seeds"),
+        ("t_lp_out_seeds", "LP output"),
+        ("t_lp_in_seeds", "LP input"),
+        ("t_lp_out_classes_pooled", "LP output (secondary)"),
+        ("t_lp_in_classes_pooled", "LP input (secondary)"),
+        ("t_lp_out_images_pooled", "LP output (secondary)"),
     ):
-        t = s[key]
-        con.print(
-            f"t-test {label}: t = {t['t']:.2f}, p = {t['p']:.3g}, n = {t['n']}", highlight=False
-        )
+        t = s.get(key)
+        if t is None:  # a compare.json written before the test over seeds existed
+            continue
+        if t["t"] is None:
+            text = t.get("reason") or f"not available (n = {t['n']})"
+            con.print(
+                f"  {label}, {t['label']}: not available: {text}", highlight=False, soft_wrap=True
+            )
+        else:
+            con.print(
+                f"  {label}, {t['label']}: t = {t['t']:.2f}, p = {t['p']:.3g}, "
+                f"mean difference {t['mean_difference']:.3f}",
+                highlight=False,
+                soft_wrap=True,
+            )
     seed0 = result["per_seed"][0]
     con.print(
         f"pruning (seed {seed0['seed']}): fraction -> accuracy locality / control", highlight=False
@@ -872,6 +888,9 @@ def search(
         "from several machines",
     ),
     seed: int | None = typer.Option(None, "--seed", help="seed of this worker's TPE sampler"),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="show each trial's training and the trials done"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Architecture/hyperparameter search with TPE: train trials, record size and accuracy."""
@@ -888,6 +907,7 @@ def search(
             storage=storage,
             seed=seed,
             log=None if as_json else (lambda m: console.print(m, highlight=False)),
+            progress=progress and not as_json,
         )
     except _known_errors() as err:
         _fail(str(err))
@@ -960,6 +980,9 @@ def experiment(
     seeds: str | None = typer.Option(
         None, "--seeds", help="comma-separated seeds for every run (table: mean ± s.d.)"
     ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="show the runs done and each run's epochs and fits"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark, compare them."""
@@ -975,7 +998,7 @@ def experiment(
             db=db,
             record=not no_record,
             seeds=_int_list(seeds, "--seeds"),
-            progress=not as_json,
+            progress=progress and not as_json,
             log=(lambda m: None) if as_json else (lambda m: console.print(m, highlight=False)),
         )
     except _known_errors() as err:

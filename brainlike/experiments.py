@@ -40,6 +40,8 @@ from pydantic import (
     model_validator,
 )
 
+from brainlike.progress import ProgressDisplay
+
 __all__ = [
     "SuiteConfig",
     "load_suite",
@@ -444,7 +446,10 @@ def run_suite(
 
     database = ResultsDB(db) if record else None
     rows = []
-    for cfg_path, name, recipe, seed, overrides in _run_plan(suite, base):
+    # one line per finished run (with the suite's ETA); the runs' epochs and fits show inside
+    for cfg_path, name, recipe, seed, overrides in ProgressDisplay(progress).track(
+        _run_plan(suite, base), f"experiment {suite.name}: runs trained and scored", unit="run"
+    ):
         run_dir = out / "runs" / name
         summary = _train(cfg_path, run_dir, progress, log, overrides)
         row: dict[str, Any] = {
@@ -494,7 +499,7 @@ def run_suite(
     }
     atomic_write_json(out / "summary.json", summary)
     _write_csv(out / "comparison.csv", rows)
-    _plot(out / "comparison.png", rows, regions)
+    _plot(out / "comparison.png", rows, regions, summary["recipes"])
     _write_html(
         out / "report.html",
         summary,
@@ -580,33 +585,77 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def _plot(path: Path, rows: list[dict], regions: list[str]) -> Path:
-    import matplotlib
+#: Widest figure of a suite report, in pixels: it fits a 1280 px browser window.
+REPORT_MAX_WIDTH_PX = 1280
+REPORT_DPI = 100
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def suite_figure(rows: list[dict], regions: list[str], recipes: list[dict] | None = None) -> Any:
+    """Bar chart of % of ceiling per area and ceiled I2n, one bar per run (or recipe).
+
+    With several seeds per recipe the bars are the mean over seeds and the error bars the
+    s.d. over seeds; with one seed per run they are each score's own error (s.e.m. over
+    splits, as % of the ceiling; none for I2n). The legend sits below the axes, so it covers
+    no bar, and the figure is at most ``REPORT_MAX_WIDTH_PX`` wide at ``REPORT_DPI``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from brainlike.report.figures import new_figure, plain_text
+
+    over_seeds = bool(recipes) and any(r["n_seeds"] > 1 for r in recipes)
+    bars = []  # (label, values, errors)
+    if over_seeds:
+        for r in recipes or []:
+            vals = [r.get(f"{g}_pct") for g in regions] + [_pct(r.get("i2n_ceiled"))]
+            errs = [r.get(f"{g}_pct_sd") for g in regions] + [_pct(r.get("i2n_ceiled_sd"))]
+            bars.append((f"{r['recipe']} (n = {r['n_seeds']})", vals, errs))
+        what = "mean over seeds; error bars: s.d. over seeds"
+    else:
+        for r in rows:
+            vals = [r.get(f"{g}_pct") for g in regions] + [_pct(r.get("i2n_ceiled"))]
+            errs = [
+                _pct(r[f"{g}_sem"] / r[f"{g}_ceiling"])
+                if r.get(f"{g}_sem") is not None and r.get(f"{g}_ceiling")
+                else None
+                for g in regions
+            ] + [None]
+            bars.append((r["run"], vals, errs))
+        what = "one seed per run; error bars: s.e.m. over splits of each area score (none for I2n)"
     cols = [*regions, "behaviour"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(cols) * len(rows) / 3), 3.8), dpi=120)
-    width = 0.8 / max(len(rows), 1)
+    width_in = min(max(6.0, 0.35 * len(cols) * len(bars) + 1.5), REPORT_MAX_WIDTH_PX / REPORT_DPI)
+    ncol = max(1, min(len(bars), 4))
+    height_in = 3.6 + 0.22 * -(-len(bars) // ncol)
+    fig = new_figure(width_in, height_in, dpi=REPORT_DPI)
+    fig.set_layout_engine("constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(len(bars), 1)
     x = np.arange(len(cols))
-    for i, r in enumerate(rows):
-        vals = [r.get(f"{c}_pct") for c in regions] + [
-            100.0 * r["i2n_ceiled"] if r.get("i2n_ceiled") is not None else None
-        ]
+    for i, (label, vals, errs) in enumerate(bars):
         ax.bar(
-            x + (i - (len(rows) - 1) / 2) * width,
-            [v if v is not None else np.nan for v in vals],
+            x + (i - (len(bars) - 1) / 2) * width,
+            [np.nan if v is None else v for v in vals],
             width,
-            label=r["run"],
+            yerr=[np.nan if e is None else e for e in errs],
+            capsize=2,
+            error_kw={"elinewidth": 0.8},
+            label=plain_text(label),
         )
     ax.set_xticks(x, [f"{c}\n(% ceiling)" for c in regions] + ["I2n\n(ceiled %)"])
     ax.axhline(100, color="k", lw=0.8, ls=":")
-    ax.set_ylabel("%")
-    ax.legend(fontsize=7, ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    ax.set_ylabel("% of ceiling")
+    ax.set_title(what, fontsize="small")
+    fig.legend(loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
+    return fig
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else 100.0 * v
+
+
+def _plot(path: Path, rows: list[dict], regions: list[str], recipes: list[dict] | None) -> Path:
+    suite_figure(rows, regions, recipes).savefig(path, dpi=REPORT_DPI)
     return path
 
 
@@ -674,7 +723,9 @@ def _seed_columns(recipes: list[dict], regions: list[str]) -> tuple[list[str], l
 
 
 _HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ suite }}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:sans-serif;margin:2em auto;max-width:1280px;padding:0 1em}
+img{max-width:100%;height:auto}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
 td.l{text-align:left}</style></head><body>
 <h1>{{ suite }}</h1>
@@ -805,7 +856,9 @@ def _run_temporal_suite(
     log(f"IT solves {int(solved.sum())} of {len(solved)} images")
 
     rows = []
-    for entry in suite.runs:
+    for entry in ProgressDisplay(progress).track(
+        suite.runs, f"experiment {suite.name}: runs trained and scored", unit="run"
+    ):
         cfg_path = _resolve(entry, base)
         name = _run_name(cfg_path)
         run_dir = out / "runs" / name
@@ -949,31 +1002,46 @@ def _mark_pareto(rows: list[dict]) -> None:
         r["pareto"] = i in front
 
 
-def _plot_temporal(path: Path, rows: list[dict], regions: list[str]) -> Path:
-    import matplotlib
+def temporal_suite_figure(rows: list[dict], regions: list[str]) -> Any:
+    """% of ceiling per bin for each area, and accuracy against units (Pareto front).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The legend of the runs sits below the panels (it covers no curve); the figure is at most
+    ``REPORT_MAX_WIDTH_PX`` wide at ``REPORT_DPI``.
+    """
+    from brainlike.report.figures import new_figure, plain_text
 
-    fig, axes = plt.subplots(1, len(regions) + 1, figsize=(4.2 * (len(regions) + 1), 3.4), dpi=120)
+    n_panels = len(regions) + 1
+    ncol = max(1, min(len(rows), 4))
+    fig = new_figure(
+        min(4.2 * n_panels, REPORT_MAX_WIDTH_PX / REPORT_DPI),
+        3.6 + 0.22 * -(-len(rows) // ncol),
+        dpi=REPORT_DPI,
+    )
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
     for ax, region in zip(axes, regions, strict=False):
-        for r in rows:
+        for k, r in enumerate(rows):
             ax.plot(
-                [np.nan if v is None else v for v in r[f"{region}_pct_per_bin"]], label=r["run"]
+                [np.nan if v is None else v for v in r[f"{region}_pct_per_bin"]],
+                color=f"C{k % 10}",
+                label=plain_text(r["run"]) if region == regions[0] else None,
             )
         ax.axhline(100, color="k", lw=0.8, ls=":")
-        ax.set_title(f"{region}: % of ceiling per 10 ms bin")
+        ax.set_title(f"{region}: % of ceiling per bin", fontsize="medium")
         ax.set_xlabel("bin")
     ax = axes[-1]
-    for r in rows:
-        ax.scatter(r["units"], r["test_acc"], marker="o" if r["pareto"] else "x")
-        ax.annotate(r["run"], (r["units"], r["test_acc"]), fontsize=6)
+    for k, r in enumerate(rows):
+        ax.scatter(
+            r["units"], r["test_acc"], marker="o" if r["pareto"] else "x", color=f"C{k % 10}"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("units")
     ax.set_ylabel("test accuracy")
-    ax.set_title("accuracy vs units (o: Pareto front)")
-    axes[0].legend(fontsize=6, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    ax.set_title("accuracy vs units (o: Pareto front)", fontsize="medium")
+    fig.legend(loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
+    return fig
+
+
+def _plot_temporal(path: Path, rows: list[dict], regions: list[str]) -> Path:
+    temporal_suite_figure(rows, regions).savefig(path, dpi=REPORT_DPI)
     return path

@@ -787,7 +787,9 @@ def score_model(
     progress_bar = _progress(progress)
     with progress_bar:
         task = progress_bar.add_task(
-            "scoring", total=len(chosen) * (len(layer_names) + (metric != "brainscore"))
+            f"score {sm.name}: ceilings and layer fits",
+            total=len(chosen) * (len(layer_names) + (metric != "brainscore")),
+            unit="fit",
         )
         for region in chosen:
             Y = responses(rec, region=region)
@@ -937,16 +939,9 @@ def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
 
 
 def _progress(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from brainlike.progress import ProgressDisplay
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=True,
-    )
+    return ProgressDisplay(enabled, transient=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1169,7 +1164,9 @@ def score_temporal(
     ceilings: dict[str, Any] = {}
     progress_bar = _progress(progress)
     with progress_bar:
-        task = progress_bar.add_task("scoring over time", total=2 * len(chosen))
+        task = progress_bar.add_task(
+            f"score {sm.name} over time: ceilings and fits", total=2 * len(chosen), unit="fit"
+        )
         for region in chosen:
             Y = responses(rec, region=region)
             animal = select_neuroids(rec, region=region).coords["animal"].values.astype(str)

@@ -759,25 +759,9 @@ def _param_dtype(model: nn.Module) -> torch.dtype:
 
 
 def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from brainlike.progress import ProgressDisplay
 
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not (enabled and console.is_terminal),
-    )
+    return ProgressDisplay(enabled, transient=True)
 
 
 def _check_pca(
@@ -1127,7 +1111,7 @@ def _run_model(
                 handles.append(modules[spec.target].register_forward_hook(make_hook(spec.target)))
         model.to(device).eval()
         with torch.no_grad(), _full_fp32(), _progress(progress) as bar:
-            task = bar.add_task(f"activations ({len(specs)} layers)", total=n)
+            task = bar.add_task(f"activations ({len(specs)} layers)", total=n, unit="image")
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)
                 x = torch.from_numpy(source.batch(start, stop)).to(device, in_dtype)

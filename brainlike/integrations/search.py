@@ -388,6 +388,7 @@ def run_search(
     storage: str | None = None,
     seed: int | None = None,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run ``n_trials`` more trials of a search and summarise the whole study.
 
@@ -403,6 +404,8 @@ def run_search(
         ``sqlite:///<out_dir>/search.sqlite``).
     seed : seed of this worker's sampler (default ``search.seed``).
     log : called with one line per finished trial.
+    progress : show each trial's training and the study's trials done with an ETA
+        (:mod:`brainlike.progress`).
 
     Returns
     -------
@@ -415,6 +418,7 @@ def run_search(
 
     from brainlike.analysis.size import run_size
     from brainlike.config import ConfigError, config_from_dict
+    from brainlike.progress import ProgressDisplay
     from brainlike.train.checkpoint import atomic_write_json
     from brainlike.train.loop import train
 
@@ -466,7 +470,7 @@ def run_search(
             run_dir = out / "trials" / str(trial.number)
             trial.set_user_attr("run_dir", str(run_dir))
             try:
-                summary = train(cfg, run_dir, overwrite=True, progress=False, analyse=False)
+                summary = train(cfg, run_dir, overwrite=True, progress=progress, analyse=False)
             except ValueError as err:  # the model refuses the combination (cells, edges, sizes)
                 _remove_empty_run(run_dir)
                 invalid(trial, f"{type(err).__name__}: {err}")
@@ -500,7 +504,16 @@ def run_search(
         n = search.n_trials if n_trials is None else int(n_trials)
         if n < 1:
             raise ValueError(f"n_trials must be at least 1, got {n}")
-        study.optimize(objective, n_trials=n, catch=(Exception,), callbacks=[report])
+        with ProgressDisplay(progress) as display:
+            trials_task = display.add_task(
+                f"search {search.name}: trials", n, unit="trial", interval=0
+            )
+            study.optimize(
+                objective,
+                n_trials=n,
+                catch=(Exception,),
+                callbacks=[report, lambda _s, _t: display.advance(trials_task)],
+            )
         summary = _summarise(study, search, out, url)
     finally:
         optuna.logging.set_verbosity(verbosity)

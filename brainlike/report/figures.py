@@ -32,6 +32,8 @@ METRIC_TITLES: dict[str, str] = {
 
 _NO_PREFERENCE_RGBA = (1.0, 1.0, 1.0, 1.0)
 _SIGNIFICANCE = 0.05
+# a legend centred below its axes, clear of the x label
+_BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}
 
 
 def new_figure(width: float, height: float, dpi: float = 100) -> Figure:
@@ -154,7 +156,7 @@ def plot_learning_curves(
         return np.array([np.nan if r[key] is None else r[key] for r in metrics], dtype=float)
 
     if ax is None:
-        fig = new_figure(9, 3.4)
+        fig = new_figure(9, 3.8)
         loss_ax, acc_ax = fig.subplots(1, 2)
         colours = ("C0", "C1", "C0", "C1")
     elif isinstance(ax, Axes):
@@ -175,11 +177,15 @@ def plot_learning_curves(
         target.plot(epoch, column(key), marker=marker, ms=3, color=colour, label=label)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
-    loss_ax.legend(fontsize="small", loc="upper left")
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy")
     acc_ax.set_ylim(0, 1.02)
-    acc_ax.legend(fontsize="small", loc="lower right")
+    if ax is None:  # below each panel: a legend inside would sit on the curves' start or end
+        for target in (loss_ax, acc_ax):
+            target.legend(fontsize="small", ncol=2, frameon=False, **_BELOW)
+    else:
+        loss_ax.legend(fontsize="small", loc="upper left")
+        acc_ax.legend(fontsize="small", loc="lower right")
     loss_ax.grid(alpha=0.3)
     if not isinstance(ax, Axes):
         acc_ax.grid(alpha=0.3)
@@ -453,7 +459,7 @@ def plot_metric_history(
         )
     ncols = min(len(present), 3)
     nrows = math.ceil(len(present) / ncols)
-    fig = new_figure(4.0 * ncols, 3.0 * nrows)
+    fig = new_figure(4.0 * ncols, 3.0 * nrows + 0.4)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, key in zip(axes, present, strict=False):
         series = metric_series(snapshots, key)
@@ -493,10 +499,22 @@ def plot_metric_history(
         ax.set_title(METRIC_TITLES.get(key, plain_text(key.replace("_", " "))), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+    # one legend for all panels, below them, so that it covers no curve
+    entries: dict[str, Any] = {}
+    for ax in axes[: len(present)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.set_layout_engine("constrained")
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncol=len(entries),
+        fontsize="small",
+        frameon=False,
+    )
     for ax in axes[len(present) :]:
         ax.set_axis_off()
-    fig.tight_layout()
     return fig
 
 
@@ -533,7 +551,7 @@ def plot_smoothness_curve(
             f"smoothness curve has {distance.size} distances but {correlation.size} correlations"
         )
     if ax is None:
-        fig = new_figure(4.8, 3.4)
+        fig = new_figure(4.8, 3.8)
         ax = fig.add_subplot(1, 1, 1)
         own = True
     else:
@@ -548,7 +566,7 @@ def plot_smoothness_curve(
     ax.set_ylabel("tuning correlation")
     ax.set_title(plain_text(title) if title else "Tuning correlation vs distance", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", ncol=2, frameon=False, **_BELOW)
     if own:
         fig.tight_layout()
     return fig

@@ -27,6 +27,12 @@ from brainlike.report.figures import (
 
 _TOPOGRAPHY_MODULE = "brainlike.analysis.topography"
 
+#: Frame size in inches; at the default 100 dpi a frame is 1000 x 480 px.
+FRAME_INCHES = (10.0, 4.8)
+#: Font sizes in points, for a 4.8 inch frame: at 100 dpi the smallest is 12.5 px tall, and it
+#: stays the same fraction of the frame at any dpi.
+_FONT = {"heading": 12.0, "label": 10.0, "tick": 9.0, "legend": 9.0}
+
 
 def snapshot_dprimes(
     snapshots: Mapping[str, Any],
@@ -141,7 +147,7 @@ def write_preference_movie(
     target_sets: Sequence[Sequence[int]] | None = None,
     names: Sequence[str] | None = None,
     title: str | None = None,
-    dpi: int = 80,
+    dpi: int = 100,
 ) -> Path:
     """Write a GIF with one frame per snapshot showing the map forming during training.
 
@@ -174,8 +180,9 @@ def write_preference_movie(
         joined with '+'.
     title : str, optional
         Text prefixed to each frame's title (e.g. the run name).
-    dpi : int, default 80
-        Resolution of the 8 x 3.5 inch frames.
+    dpi : int, default 100
+        Resolution of the 10 x 4.8 inch frames (1000 x 480 px at 100); the text scales with
+        the frame.
 
     Returns
     -------
@@ -225,13 +232,13 @@ def write_preference_movie(
     topo = metric_series(history, "topography_index")
     has_topo = bool(np.isfinite(topo["value"]).any())
 
-    fig = new_figure(8.0, 3.5, dpi=dpi)
-    map_ax = fig.add_axes((0.01, 0.04, 0.36, 0.80))
+    fig = new_figure(*FRAME_INCHES, dpi=dpi)
+    map_ax = fig.add_axes((0.01, 0.04, 0.34, 0.80))
     n_right = 3 if has_topo else 2
-    gap, top, bottom = 0.08, 0.86, 0.12
+    gap, top, bottom = 0.07, 0.88, 0.12
     height = (top - bottom - gap * (n_right - 1)) / n_right
     right = [
-        fig.add_axes((0.62, top - (i + 1) * height - i * gap, 0.36, height)) for i in range(n_right)
+        fig.add_axes((0.56, top - (i + 1) * height - i * gap, 0.28, height)) for i in range(n_right)
     ]
     pad = 0.02 * float(np.ptp(epochs)) or 0.5
     span = (float(epochs.min()) - pad, float(epochs.max()) + pad)
@@ -239,32 +246,41 @@ def write_preference_movie(
     acc_ax = right[0]
     acc_line = _series_line(acc_ax, epochs, accuracy, "C3", "test accuracy")
     acc_ax.set_ylim(0, 1.02)
-    acc_ax.set_ylabel("accuracy", fontsize=7)
+    acc_ax.set_ylabel("accuracy", fontsize=_FONT["label"])
 
     clu_ax = right[1]
     draw_null_band(clu_ax, epochs, clustering, "shuffled ± std", None)
     clu_line = _series_line(clu_ax, epochs, clustering["value"], "C0", "clustering")
-    clu_ax.set_ylabel("clustering", fontsize=7)
+    clu_ax.set_ylabel("clustering", fontsize=_FONT["label"])
     grown_lines = [(accuracy, *acc_line), (clustering["value"], *clu_line)]
     if has_topo:
         draw_null_band(right[2], epochs, topo, "shuffled ± std", None)
         grown_lines.append(
             (topo["value"], *_series_line(right[2], epochs, topo["value"], "C4", ""))
         )
-        right[2].set_ylabel("topography", fontsize=7)
+        right[2].set_ylabel("topography", fontsize=_FONT["label"])
     for ax in right:
         ax.set_xlim(*span)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=_FONT["tick"])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="best", frameon=False)
-    right[-1].set_xlabel("epoch", fontsize=7)
+        # beside the panel, not on it: the curves grow into every corner over the frames
+        ax.legend(
+            fontsize=_FONT["legend"],
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    right[-1].set_xlabel("epoch", fontsize=_FONT["label"])
     for ax in right[:-1]:
         ax.tick_params(labelbottom=False)
 
-    heading = fig.text(0.01, 0.97, "", fontsize=9, va="top")
+    heading = fig.text(0.01, 0.97, "", fontsize=_FONT["heading"], va="top")
     # Draw everything that stays fixed once, then per frame only the animated artists over a
     # copy of that background (blitting): text layout dominates the cost of a full redraw.
     plot_preference_map(labels[0], legend_names, tile=tile, ax=map_ax, legend_counts=False)
+    for text in map_ax.get_legend().get_texts():
+        text.set_fontsize(_FONT["legend"])
     image = map_ax.images[0]
     animated = [image, *map_ax.lines, heading]
     for _, grown, marker in grown_lines:

@@ -6,8 +6,11 @@ same seed and data; then, on the test set:
 
 - test accuracy of both;
 - spatial variance of the class-averaged activations at the input and the output of the
-  prior layer, against the uniform-map value and a shuffled-unit null, with paired t-tests
-  (locality vs control) over classes and over images;
+  prior layer, against the uniform-map value and a shuffled-unit null. The primary test of
+  locality vs control is a paired t-test over seeds on the per-seed mean variance (seeds are
+  the independent units: each trains its own pair of networks); paired tests over classes x
+  seeds and images x seeds pooled are kept as secondary numbers, labelled as not independent
+  (images and classes of one seed share its networks);
 - clustering and smoothness metrics of the class-mean maps (with their nulls);
 - wiring length sum |W_ij| d_ij of the layer (effective weights);
 - sparsification: accuracy after dropping the smallest |W * P| at each fraction, and the
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 from brainlike.config import ExperimentConfig
+from brainlike.progress import ProgressDisplay
 from brainlike.train.checkpoint import atomic_write_json
 
 DEFAULT_PRUNE_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -162,24 +166,60 @@ def _variance_stats(
     }
 
 
-def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+#: How the pooled tests are labelled wherever they are shown: their samples are not independent.
+POOLED_LABEL = "{what} x seeds pooled, n = {{n}}; not independent"
+
+
+def _paired(a: np.ndarray, b: np.ndarray, label: str = "") -> dict[str, Any]:
+    """Paired t-test of ``a`` against ``b`` over their finite pairs (t and p None below 2).
+
+    ``label`` says what the pairs are; ``{n}`` in it becomes their number.
+    """
     from scipy import stats
 
     ok = np.isfinite(a) & np.isfinite(b)
+    out: dict[str, Any] = {"label": label.format(n=int(ok.sum())), "n": int(ok.sum())}
     if ok.sum() < 2:
-        return {
-            "t": float("nan"),
-            "p": float("nan"),
-            "n": int(ok.sum()),
-            "mean_difference": float("nan"),
-        }
+        return {**out, "t": None, "p": None, "mean_difference": None}
     t, p = stats.ttest_rel(a[ok], b[ok])
     return {
+        **out,
         "t": float(t),
         "p": float(p),
-        "n": int(ok.sum()),
         "mean_difference": float(np.mean(a[ok] - b[ok])),
     }
+
+
+def paired_over_seeds(locality: Any, control: Any) -> dict[str, Any]:
+    """Paired t-test, locality vs control, over seeds: the primary test of the comparison.
+
+    Each seed trains its own locality network and its own control, so seeds are the
+    independent units; the images or classes of one seed are not.
+
+    Parameters
+    ----------
+    locality, control : sequence of float, shape (n_seeds,)
+        One value per seed (e.g. the mean spatial variance over classes), in the same seed
+        order.
+
+    Returns
+    -------
+    dict
+        ``label`` ("paired over seeds, n = 3"), ``n``, ``available``, ``t``, ``p`` and
+        ``mean_difference`` (locality - control); with fewer than 2 seeds ``available`` is
+        False, t and p are None and ``reason`` says why.
+    """
+    a, b = np.asarray(locality, float), np.asarray(control, float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"per-seed values must be two 1-D arrays of equal length; got {a.shape} and {b.shape}"
+        )
+    res = _paired(a, b, "paired over seeds, n = {n}")
+    n = res["n"]
+    res["available"] = res["t"] is not None
+    if not res["available"]:
+        res["reason"] = f"a test over seeds needs at least 2 seeds; this comparison has {n}"
+    return res
 
 
 def compare_locality(
@@ -222,7 +262,10 @@ def compare_locality(
         k: [] for k in ("in_loc", "in_ctl", "out_loc", "out_ctl", "img_out_loc", "img_out_ctl")
     }
     figures_data = {}
-    for seed in seeds:
+    stages = ProgressDisplay(progress).track(
+        seeds, f"compare {cfg.name}: seeds with both networks trained and analysed", unit="seed"
+    )
+    for seed in stages:
         seed_row: dict[str, Any] = {"seed": seed}
         per_model = {}
         for variant in ("locality", "control"):
@@ -283,10 +326,18 @@ def compare_locality(
         seed_row.update(
             locality=loc,
             control=ctl,
-            t_lp_in_classes=_paired(li["per_class"], ci["per_class"]),
-            t_lp_out_classes=_paired(lo["per_class"], co["per_class"]),
-            t_lp_in_images=_paired(li["per_image"], ci["per_image"]),
-            t_lp_out_images=_paired(lo["per_image"], co["per_image"]),
+            t_lp_in_classes=_paired(
+                li["per_class"], ci["per_class"], "classes of this seed, n = {n}"
+            ),
+            t_lp_out_classes=_paired(
+                lo["per_class"], co["per_class"], "classes of this seed, n = {n}"
+            ),
+            t_lp_in_images=_paired(
+                li["per_image"], ci["per_image"], "images of this seed, n = {n}"
+            ),
+            t_lp_out_images=_paired(
+                lo["per_image"], co["per_image"], "images of this seed, n = {n}"
+            ),
         )
         results["per_seed"].append(seed_row)
         pooled["in_loc"].append(li["per_class"])
@@ -310,7 +361,7 @@ def compare_locality(
                 node = node[p]
             vals.append(float(node))
         arr = np.asarray(vals)
-        sem = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else float("nan")
+        sem = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None
         return {"mean": float(arr.mean()), "sem": sem, "values": vals}
 
     cat = {k: np.concatenate(v) for k, v in pooled.items()}
@@ -324,9 +375,23 @@ def compare_locality(
         "uniform_variance": results["per_seed"][0]["locality"]["lp_out"]["uniform"],
         "shuffled_null_lp_out_locality": agg(["locality", "lp_out", "shuffled_null_mean"]),
         "shuffled_null_lp_out_control": agg(["control", "lp_out", "shuffled_null_mean"]),
-        "t_lp_out_classes_pooled": _paired(cat["out_loc"], cat["out_ctl"]),
-        "t_lp_in_classes_pooled": _paired(cat["in_loc"], cat["in_ctl"]),
-        "t_lp_out_images_pooled": _paired(cat["img_out_loc"], cat["img_out_ctl"]),
+        # primary: seeds are the independent units
+        "t_lp_out_seeds": paired_over_seeds(
+            *(agg([v, "lp_out", "mean_class_variance"])["values"] for v in ("locality", "control"))
+        ),
+        "t_lp_in_seeds": paired_over_seeds(
+            *(agg([v, "lp_in", "mean_class_variance"])["values"] for v in ("locality", "control"))
+        ),
+        # secondary: classes (images) of one seed share its networks, so these n overstate
+        "t_lp_out_classes_pooled": _paired(
+            cat["out_loc"], cat["out_ctl"], POOLED_LABEL.format(what="classes")
+        ),
+        "t_lp_in_classes_pooled": _paired(
+            cat["in_loc"], cat["in_ctl"], POOLED_LABEL.format(what="classes")
+        ),
+        "t_lp_out_images_pooled": _paired(
+            cat["img_out_loc"], cat["img_out_ctl"], POOLED_LABEL.format(what="images")
+        ),
         "wiring_length_locality": agg(["locality", "wiring_length"]),
         "wiring_length_control": agg(["control", "wiring_length"]),
         "clustering_lp_out_locality": agg(

@@ -368,23 +368,15 @@ def train(
     epochs_this_call = 0
     interrupted = False
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from brainlike.progress import ProgressDisplay, eta_seconds, format_duration
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not progress or not accelerator.is_local_main_process,
-        transient=False,
-    )
+    bar = ProgressDisplay(progress and accelerator.is_local_main_process)
+    t_loop = time.perf_counter()
+
+    def run_eta(elapsed: float, done: int) -> str:
+        left = eta_seconds(elapsed, done, total_epochs - start_epoch)
+        return f", run ETA {format_duration(left)}" if done < total_epochs - start_epoch else ""
+
     try:
         with bar:
             for epoch in range(start_epoch, total_epochs):
@@ -407,10 +399,10 @@ def train(
                 loader = accelerator.prepare_data_loader(loader)
                 spatial_gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
                 recipe_gen = torch.Generator().manual_seed(cfg.seed * 6_607 + epoch)
-                what = f"epoch {epoch + 1}/{total_epochs}"
+                what = f"train {cfg.name}: epoch {epoch + 1}/{total_epochs}"
                 if stage is not None:
                     what += f" (fine-tune {stage.block})"
-                task = bar.add_task(what, total=steps_per_epoch, info="")
+                task = bar.add_task(what, total=steps_per_epoch, unit="batch", auto_end=False)
                 seen, correct, loss_sum = 0, 0, 0.0
                 for i, batch in enumerate(loader, start=1):
                     x, ctx = recipe.prepare(batch, epoch, recipe_gen)
@@ -487,9 +479,10 @@ def train(
                 if stage is not None:
                     row["finetune_block"] = stage.block
                 metrics.append(row)
-                bar.update(
+                bar.end(
                     task,
-                    info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}",
+                    info=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} test {row['test_acc']:.3f}"
+                    + run_eta(time.perf_counter() - t_loop, epochs_this_call + 1),
                 )
                 epochs_this_call += 1
                 if accelerator.is_main_process:

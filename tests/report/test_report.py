@@ -14,6 +14,7 @@ import yaml
 from PIL import Image
 
 from brainlike.report.figures import (
+    METRIC_TITLES,
     class_colours,
     plot_dprime_maps,
     plot_learning_curves,
@@ -223,11 +224,28 @@ def test_movie_has_one_frame_per_snapshot(tmp_path: Path, fake_analysis) -> None
     with Image.open(path) as gif:
         assert gif.format == "GIF"
         assert gif.n_frames == N_SNAPSHOTS
-        assert gif.size == (640, 280)
+        assert gif.size == (1000, 480)
     with pytest.raises(ValueError, match="one per snapshot"):
         write_preference_movie(
             snapshots, {"snapshots": topography["snapshots"][:2]}, tmp_path / "bad.gif"
         )
+
+
+def test_movie_text_is_readable(tmp_path: Path, fake_analysis) -> None:
+    run = _make_run(tmp_path / "run")
+    with np.load(run / "snapshots.npz") as archive:
+        snapshots = {k: archive[k] for k in archive.files}
+    topography = json.loads((run / "topography.json").read_text())
+    path = write_preference_movie(snapshots, topography, tmp_path / "m.gif", title="tiny-run")
+    with Image.open(path) as gif:
+        gif.seek(N_SNAPSHOTS - 1)
+        frame = np.asarray(gif.convert("L"))
+    assert frame.shape[1] >= 960  # wide enough to read in a report
+    # the heading line ("tiny-run · epoch ... · step ...") sits alone in the top band: from the
+    # top of its tallest letter to the bottom of 'p' and 'y' it spans at least 14 px
+    band = frame[: frame.shape[0] // 10, : frame.shape[1] // 2] < 128
+    rows = np.flatnonzero(band.any(axis=1))
+    assert rows.size and rows[-1] - rows[0] + 1 >= 14
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,3 +394,53 @@ def test_nothing_is_written_for_a_missing_run(tmp_path: Path, fake_analysis) -> 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_report([missing])
     assert not missing.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# figure layout: fits a 1280 px window, legends clear of the curves
+
+
+def _vertices_under_legends(fig) -> int:
+    """How many data points of the figure's lines fall inside one of its legends."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    boxes = [legend.get_window_extent() for legend in legends]
+    count = 0
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            xy = line.get_xydata()
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if not len(xy):
+                continue
+            px = ax.transData.transform(xy)
+            for box in boxes:
+                count += int(
+                    (
+                        (px[:, 0] >= box.x0)
+                        & (px[:, 0] <= box.x1)
+                        & (px[:, 1] >= box.y0)
+                        & (px[:, 1] <= box.y1)
+                    ).sum()
+                )
+    return count
+
+
+def test_run_report_figures_fit_1280_px_and_legends_cover_no_curve(
+    tmp_path: Path, fake_analysis
+) -> None:
+    run = _make_run(tmp_path / "run")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    history = json.loads((run / "topography.json").read_text())
+    curve = history["snapshots"][-1]["smoothness_curve"]
+    for fig in (
+        plot_learning_curves(metrics),
+        plot_metric_history(history, list(METRIC_TITLES)),
+        plot_smoothness_curve(curve),
+    ):
+        assert _vertices_under_legends(fig) == 0
+    path = write_report([run])
+    for png in (path.parent / "run").glob("*.png"):
+        with Image.open(png) as image:
+            assert image.size[0] <= 1280, png.name

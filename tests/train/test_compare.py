@@ -4,11 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 from typer.testing import CliRunner
 
-from brainlike.cli import app
+from brainlike.cli import _print_comparison, app
 from brainlike.config import config_from_dict
-from brainlike.train.compare import compare_locality
+from brainlike.train.compare import compare_locality, paired_over_seeds
 
 
 def tiny_lp_config(**model):
@@ -56,6 +57,13 @@ def test_compare_trains_both_models_per_seed_and_reports_every_number(tmp_path):
         assert len(s[key]["values"]) == 2 and np.isfinite(s[key]["mean"])
     assert s["t_lp_out_images_pooled"]["n"] == 200  # 100 test images x 2 seeds
     assert s["t_lp_out_classes_pooled"]["n"] == 20
+    assert "not independent" in s["t_lp_out_images_pooled"]["label"]
+    # the primary test is over seeds, on each seed's mean class variance
+    primary = s["t_lp_out_seeds"]
+    assert primary["n"] == 2 and primary["label"] == "paired over seeds, n = 2"
+    loc = s["lp_out_variance_locality"]["values"]
+    ctl = s["lp_out_variance_control"]["values"]
+    assert primary["t"] == pytest.approx(stats.ttest_rel(loc, ctl).statistic)
     # the prior shrinks long connections, so the locality layer is wired shorter than its control
     assert s["wiring_length_locality"]["mean"] < s["wiring_length_control"]["mean"]
     prune = res["per_seed"][0]["locality"]["pruning"]
@@ -85,3 +93,79 @@ def test_compare_command_rejects_bad_seeds(tmp_path):
         app, ["compare", "lp-lenet-digits", "--seeds", "a,b", "--out", str(tmp_path / "c")]
     )
     assert res.exit_code == 2 and "comma-separated integers" in res.output
+
+
+def test_the_test_over_seeds_is_scipys_paired_t_test_on_per_seed_values():
+    locality = [3.1, 2.7, 2.9]  # one mean spatial variance per seed
+    control = [4.0, 3.9, 4.4]
+    res = paired_over_seeds(locality, control)
+    ref = stats.ttest_rel(locality, control)
+    assert res["available"] and res["n"] == 3 and res["label"] == "paired over seeds, n = 3"
+    assert res["t"] == pytest.approx(ref.statistic) and res["p"] == pytest.approx(ref.pvalue)
+    assert res["mean_difference"] == pytest.approx((-0.9 - 1.2 - 1.5) / 3)
+    # by hand: differences -0.9, -1.2, -1.5 have mean -1.2 and s.d. 0.3, so t = -1.2 / (0.3 / sqrt 3)
+    assert res["t"] == pytest.approx(-1.2 / (0.3 / np.sqrt(3)))
+
+
+def test_one_seed_says_the_test_over_seeds_is_not_available():
+    res = paired_over_seeds([3.1], [4.0])
+    assert not res["available"] and res["t"] is None and res["p"] is None
+    assert "at least 2 seeds" in res["reason"]
+    with pytest.raises(ValueError, match="equal length"):
+        paired_over_seeds([1.0, 2.0], [1.0])
+
+
+def _fake_comparison(n_seeds: int) -> dict:
+    rng = np.random.default_rng(0)
+    loc, ctl = rng.normal(3, 0.3, n_seeds), rng.normal(4, 0.3, n_seeds)
+
+    def agg(v):
+        sem = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+        return {"mean": float(np.mean(v)), "sem": sem, "values": list(map(float, v))}
+
+    keys = [
+        f"{m}_{v}"
+        for m in (
+            "test_acc",
+            "lp_in_variance",
+            "lp_out_variance",
+            "shuffled_null_lp_out",
+            "clustering_lp_out",
+            "smoothness_lp_out",
+            "wiring_length",
+        )
+        for v in ("locality", "control")
+    ]
+    summary = {k: agg(loc) for k in keys}
+    summary["uniform_variance"] = 49 / 6
+    summary["t_lp_out_seeds"] = paired_over_seeds(loc, ctl)
+    summary["t_lp_in_seeds"] = paired_over_seeds(loc, ctl)
+    pooled = {"label": "images x seeds pooled, n = 720; not independent", "n": 720}
+    summary["t_lp_out_images_pooled"] = {**pooled, "t": -9.0, "p": 1e-12, "mean_difference": -1}
+    summary["t_lp_out_classes_pooled"] = {**pooled, "t": -3.0, "p": 1e-3, "mean_difference": -1}
+    summary["t_lp_in_classes_pooled"] = {**pooled, "t": -3.0, "p": 1e-3, "mean_difference": -1}
+    prune = [{"fraction": 0.0, "accuracy": 0.9, "wiring_length_saved": 0.0}]
+    per_seed = [
+        {"seed": k, "locality": {"pruning": prune}, "control": {"pruning": prune}}
+        for k in range(n_seeds)
+    ]
+    return {
+        "name": "x",
+        "seeds": list(range(n_seeds)),
+        "summary": summary,
+        "per_seed": per_seed,
+        "figures": {},
+        "wall_seconds": 1.0,
+    }
+
+
+def test_the_printed_comparison_leads_with_the_test_over_seeds(capsys):
+    _print_comparison(_fake_comparison(3))
+    out = capsys.readouterr().out
+    assert "LP output, paired over seeds, n = 3: t =" in out
+    assert "images x seeds pooled, n = 720; not independent" in out
+    assert out.index("paired over seeds") < out.index("pooled")
+    _print_comparison(_fake_comparison(1))
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower()
+    assert "paired over seeds, n = 1: not available" in out
