@@ -431,3 +431,25 @@ def test_scores_json_is_never_overwritten_and_the_database_row_knows_its_recordi
     assert score_output_dir("resnet20@seed1", "sim IT", digest, "noise-corrected", "pls") == (
         Path("runs") / "scores" / "resnet20_seed1" / f"sim_IT-{digest[:8]}" / "noise-corrected-pls"
     )
+
+
+def test_averaging_every_time_bin_keeps_the_recordings_identity():
+    """A time-binned recording scored without --time-window keeps its identifier (the
+    benchmark's name), as averaging over a window does (xarray before 2025 dropped attributes
+    in reductions unless asked to keep them)."""
+    from brainlike.data.recordings import make_recording
+    from brainlike.scoring import _average_time
+
+    data = np.arange(2 * 3 * 2 * 4, dtype=float).reshape(2, 3, 2, 4)
+    rec = make_recording(
+        data,
+        stimulus_ids=["a", "b"],
+        time_bins=[(0, 10), (10, 20), (20, 30), (30, 40)],
+        identifier="dicarlo.V4",
+        min_trials=2,
+    )
+    whole = _average_time(rec, None)
+    window = _average_time(rec, (0.0, 40.0))
+    assert whole.attrs["identifier"] == window.attrs["identifier"] == "dicarlo.V4"
+    np.testing.assert_array_equal(whole.values, data.mean(axis=-1))
+    np.testing.assert_array_equal(window.values, data.mean(axis=-1))
