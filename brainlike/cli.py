@@ -490,7 +490,7 @@ def score(
         False, "--overwrite", help="replace an existing scores.json in the output folder"
     ),
     db: str | None = typer.Option(
-        None, "--db", help="results database URL (default $BRAINLIKE_RESULTS or the user's SQLite)"
+        None, "--db", help="results database URL or SQLite file (default $BRAINLIKE_RESULTS or the user's SQLite)"
     ),
     no_db: bool = typer.Option(False, "--no-db", help="do not write to the results database"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="activation cache folder"),
@@ -833,7 +833,7 @@ def simulate(
 
 @app.command()
 def leaderboard(
-    db: str | None = typer.Option(None, "--db", help="results database URL"),
+    db: str | None = typer.Option(None, "--db", help="results database URL or SQLite file"),
     benchmark: str | None = typer.Option(
         None, "--benchmark", help="only this benchmark: NAME, or NAME@HASH for one recording"
     ),
@@ -975,7 +975,7 @@ def _int_list(value: str | None, option: str) -> list[int] | None:
 def experiment(
     suite: str = typer.Argument(..., help="suite YAML (path or shipped name)", metavar="suite"),
     out: Path = typer.Option(None, "--out", "-o", help="output folder (default runs/<suite>)"),
-    db: str | None = typer.Option(None, "--db", help="results database URL"),
+    db: str | None = typer.Option(None, "--db", help="results database URL or SQLite file"),
     no_record: bool = typer.Option(False, "--no-record", help="do not write to the database"),
     seeds: str | None = typer.Option(
         None, "--seeds", help="comma-separated seeds for every run (table: mean ± s.d.)"

@@ -113,10 +113,17 @@ def default_url() -> str:
     """``$BRAINLIKE_RESULTS`` (URL or file path), else the SQLite file in the user data dir."""
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        return env if "://" in env else f"sqlite:///{Path(env).expanduser().resolve()}"
+        return database_url(env)
     base = os.environ.get("XDG_DATA_HOME", "").strip()
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
     return f"sqlite:///{root / 'brainlike' / 'results.sqlite'}"
+
+
+def database_url(text: str) -> str:
+    """A database URL as given, or a plain file path as the SQLite URL of that file (``--db``
+    and ``$BRAINLIKE_RESULTS`` take either)."""
+    text = text.strip()
+    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
 def _package_version() -> str:
@@ -138,7 +145,7 @@ class ResultsDB:
 
     Parameters
     ----------
-    url : SQLAlchemy URL; ``None`` -> :func:`default_url`.
+    url : SQLAlchemy URL or a plain SQLite file path; ``None`` -> :func:`default_url`.
     lock_timeout : seconds an SQLite write keeps retrying while another process holds the lock.
     echo : log every SQL statement (debugging).
     create : create the SQLite file and the table when missing (``False``: a missing file or
@@ -161,7 +168,7 @@ class ResultsDB:
         create: bool = True,
     ):
         try:
-            self.url = sa.engine.make_url(url or default_url())
+            self.url = sa.engine.make_url(database_url(url) if url else default_url())
         except sa.exc.ArgumentError:
             raise ValueError(
                 f"{url!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "

@@ -142,7 +142,12 @@ def test_default_url_honours_the_environment(tmp_path, monkeypatch):
     db.close()
     assert (tmp_path / "env.sqlite").is_file()
     with pytest.raises(ValueError, match="not a database URL"):
-        ResultsDB("results here")
+        ResultsDB("results here://x")
+    # a plain path is the SQLite file at that path, as in $BRAINLIKE_RESULTS
+    plain = ResultsDB(str(tmp_path / "plain.sqlite"))
+    assert plain.is_sqlite and plain.url.database == str(tmp_path / "plain.sqlite")
+    plain.close()
+    assert (tmp_path / "plain.sqlite").is_file()
     with pytest.raises(ValueError, match="driver"):
         ResultsDB("nosuchdb+nodriver://host/db")
     secret = ResultsDB.__new__(ResultsDB)
