@@ -444,7 +444,13 @@ def score(
         "pls", "--mapping", help="pls | ridge | ridgecv | linreg | one_to_one"
     ),
     splits: int = typer.Option(10, "--splits", help="train/test splits"),
-    bootstraps: int = typer.Option(20, "--bootstraps", help="trial-half bootstraps (spec: 100)"),
+    bootstraps: int = typer.Option(
+        20,
+        "--bootstraps",
+        help="random trial halvings of the noise-corrected score and the inter-animal ceiling "
+        "(20 here for speed; the spec's default is 100; plain's reliability always uses 100, "
+        "brainscore's ceiling 10)",
+    ),
     train_fraction: float | None = typer.Option(
         None, "--train-fraction", help="default 0.5 (0.9 for --metric brainscore)"
     ),
@@ -461,7 +467,18 @@ def score(
         "--numerator",
         help="noise-corrected form: halves (spec §4 formula) | full (unbiased numerator)",
     ),
-    seed: int = typer.Option(0, "--seed", help="seed of splits and bootstraps"),
+    split_half: str = typer.Option(
+        "unequal",
+        "--split-half",
+        help="halving of odd trial counts: unequal ((n-1)/2 vs (n+1)/2 trials) | equal (one "
+        "random trial left out)",
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="seed of splits, trial halvings and ceiling halvings (default: 1 for --metric "
+        "brainscore, as Brain-Score; 0 otherwise)",
+    ),
     model_seed: int = typer.Option(0, "--model-seed", help="random weights of a registry model"),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="folder for scores.json and the layer profile"
@@ -486,6 +503,8 @@ def score(
 ) -> None:
     """Score every chosen layer of a model against every area of a recording."""
     from brainlike.scoring import record_scores, save_scoring, score_model
+
+    _warn_in_one_line()
 
     window = None
     if time_window:
@@ -512,6 +531,7 @@ def score(
                 n_bootstraps=bootstraps,
                 train_fraction=train_fraction,
                 numerator=numerator,
+                split_half=split_half,
                 time_steps=time_steps,
                 seed=seed,
                 model_seed=model_seed,
@@ -559,6 +579,7 @@ def score(
             convention=convention,
             time_window=window,
             numerator=numerator,
+            split_half=split_half,
             seed=seed,
             model_seed=model_seed,
             cache_dir=cache_dir,
@@ -581,6 +602,31 @@ def score(
         print(json.dumps(payload, indent=2))
         return
     _print_scores(payload)
+
+
+def _warn_in_one_line() -> None:
+    """Show brainlike's warnings (e.g. scoring an unfinished run) as one ``warning:`` line."""
+    import warnings
+
+    from brainlike.scoring import IncompleteRunWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "brainlike_one_line", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, IncompleteRunWarning):
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True).print(
+                f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, markup=True
+            )
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.brainlike_one_line = True
+    warnings.showwarning = show
 
 
 def _slug(text: str) -> str:
