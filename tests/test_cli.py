@@ -140,3 +140,33 @@ def test_configs_lists_recipes_suites_and_searches():
     assert "grcnn-small-digits-augmix" in res.output
     assert "grcnn-brainlikeness-digits" in res.output and "convrnn-temporal-digits" in res.output
     assert "convrnn-small-digits" in res.output
+
+
+def test_score_follows_brainscore_seed_and_records_the_split_half_convention(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    sim = tmp_path / "sim"
+    args = ["simulate", str(sim), "--per-digit", "6", "--animals", "1", "--neuroids", "8"]
+    res = runner.invoke(app, [*args, "--trials", "3", "--areas", "IT=layer3.2", "--json"])
+    assert res.exit_code == 0, res.output
+    score = ["score", "resnet20", "-r", str(sim / "recording.nc"), "--layers", "layer3.2"]
+    score += ["--mapping", "ridge", "--splits", "2", "--no-db", "--json", "--no-progress"]
+    # one animal: the default metric is refused before the model runs, with the fix named
+    res = runner.invoke(app, [*score, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "--metric plain" in res.output
+    res = runner.invoke(
+        app,
+        [*score, "--metric", "brainscore", "--train-fraction", "0.8", "--out", str(tmp_path / "b")],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["seed"] == 1 and out["settings"]["split_half"] == "unequal"
+    res = runner.invoke(
+        app, [*score, "--metric", "plain", "--split-half", "equal", "--out", str(tmp_path / "c")]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["seed"] == 0 and out["settings"]["split_half"] == "equal"
+    assert all(s["parameters"]["split_half"] == "equal" for s in out["scores"])
+    res = runner.invoke(app, [*score, "--split-half", "odd", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "split-half convention" in res.output
+    assert "100" in runner.invoke(app, ["score", "--help"], env={"COLUMNS": "200"}).output
