@@ -28,9 +28,14 @@ def _console():
 
 
 def _fail(message: str, code: int = 2) -> None:
+    """Print ``message`` as one ``error:`` line (never wrapped: logs and grep keep it whole;
+    brackets in it are text, not markup) and exit with ``code``."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -460,7 +465,13 @@ def score(
         "pls", "--mapping", help="pls | ridge | ridgecv | linreg | one_to_one"
     ),
     splits: int = typer.Option(10, "--splits", help="train/test splits"),
-    bootstraps: int = typer.Option(20, "--bootstraps", help="trial-half bootstraps (spec: 100)"),
+    bootstraps: int = typer.Option(
+        20,
+        "--bootstraps",
+        help="random trial halvings of the noise-corrected score and the inter-animal ceiling "
+        "(20 here for speed; the spec's default is 100; plain's reliability always uses 100, "
+        "brainscore's ceiling 10)",
+    ),
     train_fraction: float | None = typer.Option(
         None, "--train-fraction", help="default 0.5 (0.9 for --metric brainscore)"
     ),
@@ -477,7 +488,18 @@ def score(
         "--numerator",
         help="noise-corrected form: halves (spec §4 formula) | full (unbiased numerator)",
     ),
-    seed: int = typer.Option(0, "--seed", help="seed of splits and bootstraps"),
+    split_half: str = typer.Option(
+        "unequal",
+        "--split-half",
+        help="halving of odd trial counts: unequal ((n-1)/2 vs (n+1)/2 trials) | equal (one "
+        "random trial left out)",
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="seed of splits, trial halvings and ceiling halvings (default: 1 for --metric "
+        "brainscore, as Brain-Score; 0 otherwise)",
+    ),
     model_seed: int = typer.Option(0, "--model-seed", help="random weights of a registry model"),
     out: Path | None = typer.Option(
         None,
@@ -490,7 +512,9 @@ def score(
         False, "--overwrite", help="replace an existing scores.json in the output folder"
     ),
     db: str | None = typer.Option(
-        None, "--db", help="results database URL or SQLite file (default $BRAINLIKE_RESULTS or the user's SQLite)"
+        None,
+        "--db",
+        help="results database URL or SQLite file (default $BRAINLIKE_RESULTS or the user's SQLite)",
     ),
     no_db: bool = typer.Option(False, "--no-db", help="do not write to the results database"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="activation cache folder"),
@@ -544,6 +568,8 @@ def score(
         check_output_free(folder, overwrite)
         target["dir"] = folder
 
+    _warn_in_one_line()
+
     window = None
     if time_window:
         try:
@@ -569,6 +595,7 @@ def score(
                 n_bootstraps=bootstraps,
                 train_fraction=train_fraction,
                 numerator=numerator,
+                split_half=split_half,
                 time_steps=time_steps,
                 seed=seed,
                 model_seed=model_seed,
@@ -617,6 +644,7 @@ def score(
             convention=convention,
             time_window=window,
             numerator=numerator,
+            split_half=split_half,
             seed=seed,
             model_seed=model_seed,
             cache_dir=cache_dir,
@@ -642,6 +670,31 @@ def score(
         print(json.dumps(payload, indent=2))
         return
     _print_scores(payload)
+
+
+def _warn_in_one_line() -> None:
+    """Show brainlike's warnings (e.g. scoring an unfinished run) as one ``warning:`` line."""
+    import warnings
+
+    from brainlike.scoring import IncompleteRunWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "brainlike_one_line", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, IncompleteRunWarning):
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True).print(
+                f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, markup=True
+            )
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.brainlike_one_line = True
+    warnings.showwarning = show
 
 
 def _wide_console(width: int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,10 @@ CONVENTIONS = ("r2_over_ceiling", "squared_ratio", "ratio")
 
 class ScoringError(ValueError):
     """A scoring request that cannot be carried out as asked (the message says how to fix it)."""
+
+
+class IncompleteRunWarning(UserWarning):
+    """The scored checkpoint is from a run that stopped before its last configured epoch."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,11 +94,16 @@ def load_scoring_model(
         their registered ``in_channels`` and 32 pixels).
     model_kwargs : dict, optional
         Extra constructor arguments for a registry model.
+
+    A checkpoint of a run that stopped before its configured epochs (killed, interrupted)
+    is scored as it is, with an :class:`IncompleteRunWarning` naming the epoch; ``details``
+    records ``epoch`` (the checkpoint's last complete epoch), ``total_epochs`` (configured)
+    and ``complete``.
     """
     import torch
 
     from brainlike.registry import list_models, model_entry
-    from brainlike.train.checkpoint import load_model_from_checkpoint
+    from brainlike.train.checkpoint import load_model_from_checkpoint, planned_epochs
 
     path = Path(spec).expanduser()
     if path.is_dir() or path.suffix in (".pt", ".pth") or path.exists():
@@ -108,6 +118,17 @@ def load_scoring_model(
         name = str(
             (state.get("config") or {}).get("name") or (path.name if path.is_dir() else path.stem)
         )
+        epoch = state.get("epoch")
+        total = planned_epochs(state.get("config"))
+        complete = None if epoch is None or total is None else int(epoch) >= total
+        if complete is False:
+            what = f"run {path}" if path.is_dir() else f"the run of checkpoint {path}"
+            warnings.warn(
+                f"{what} stopped after epoch {epoch} of {total}; scoring its epoch-{epoch} "
+                "checkpoint (finish the run with `brainlike train ... --resume`)",
+                IncompleteRunWarning,
+                stacklevel=2,
+            )
         return ScoringModel(
             model=model.eval(),
             name=name,
@@ -116,7 +137,12 @@ def load_scoring_model(
             input_size=int(input_size or prep["input_size"]),
             pixel_mean=tuple(prep["pixel_mean"]) if prep.get("pixel_mean") else None,
             pixel_std=tuple(prep["pixel_std"]) if prep.get("pixel_std") else None,
-            details={"checkpoint": str(ckpt), "epoch": state.get("epoch")},
+            details={
+                "checkpoint": str(ckpt),
+                "epoch": epoch,
+                "total_epochs": total,
+                "complete": complete,
+            },
         )
     name = str(spec)
     if name not in list_models():
@@ -617,6 +643,130 @@ def _check_cross_validation(
     return train_fraction
 
 
+def metric_seed(metric: str, seed: int | None = None) -> int:
+    """The seed a metric scores with: ``seed`` if given, else the metric's convention.
+
+    Brain-Score draws its cross-validation splits and ceiling halvings with seed 1 (spec:
+    neural-evaluation.md §10), so ``brainscore`` defaults to 1; the other metrics to 0.
+    """
+    if seed is not None:
+        return int(seed)
+    return 1 if metric == "brainscore" else 0
+
+
+def check_metric_preconditions(
+    rec: Any, metric: str, regions: list[str], train_fraction: float
+) -> None:
+    """Check that ``rec`` holds what ``metric`` needs, before any model sees an image.
+
+    One check per metric (:data:`METRIC_PRECONDITIONS`), on the recording alone: trials per
+    stimulus for the split-half estimates, animals per area for an inter-animal ceiling, and
+    stimuli (per object, for stratified splits) for the train/test splits.
+
+    Raises
+    ------
+    ScoringError
+        One line naming the problem and the fix.
+    """
+    METRIC_PRECONDITIONS[metric](rec, regions, train_fraction)
+
+
+def _check_trials(rec: Any, purpose: str) -> None:
+    from brainlike.data.recordings import RecordingError, validate_recording
+
+    try:
+        validate_recording(rec, min_trials=2, purpose=purpose)
+    except RecordingError as err:
+        raise ScoringError(str(err)) from None
+
+
+def _check_random_splits(rec: Any, train_fraction: float, metric: str) -> None:
+    """The unstratified splits of :func:`brainlike.analysis.neural.train_test_splits`."""
+    n = int(rec.sizes["stimulus"])
+    n_train = int(round(train_fraction * n))
+    if n_train < 2 or n - n_train < 3:
+        raise ScoringError(
+            f"--metric {metric} splits the stimuli into train and test sets, and {n} stimuli "
+            f"with --train-fraction {train_fraction:g} leave {n_train} for training and "
+            f"{n - n_train} for testing (at least 2 and 3 needed); record more stimuli or "
+            "change --train-fraction"
+        )
+
+
+def _animals_per_area(rec: Any, regions: list[str]) -> dict[str, int]:
+    region = np.asarray(rec.coords["region"].values).astype(str)
+    animal = np.asarray(rec.coords["animal"].values).astype(str)
+    return {r: len(set(animal[region == r])) for r in regions}
+
+
+def _noise_corrected_preconditions(rec: Any, regions: list[str], train_fraction: float) -> None:
+    _check_trials(rec, "--metric noise-corrected (split-half bootstraps)")
+    lonely = {r: n for r, n in _animals_per_area(rec, regions).items() if n < 2}
+    if lonely:
+        area, n = next(iter(lonely.items()))
+        raise ScoringError(
+            f"--metric noise-corrected is judged against the inter-animal ceiling, which needs "
+            f"at least 2 animals per area, and area {area} has {n}; use --metric plain or "
+            f"--metric brainscore (their ceilings need one animal), or leave {area} out "
+            "with --regions"
+        )
+    _check_random_splits(rec, train_fraction, "noise-corrected")
+
+
+def _plain_preconditions(rec: Any, regions: list[str], train_fraction: float) -> None:
+    # one animal is enough: each neuroid's own split-half reliability divides its r, and the
+    # inter-animal ceiling is left out of areas with a single animal
+    _check_trials(rec, "--metric plain (split-half reliability)")
+    _check_random_splits(rec, train_fraction, "plain")
+
+
+def _brainscore_preconditions(rec: Any, regions: list[str], train_fraction: float) -> None:
+    _check_trials(rec, "--metric brainscore (internal-consistency ceiling)")
+    # Brain-Score's shuffle splits: floor(n * train) stimuli for training, the rest for testing
+    n = int(rec.sizes["stimulus"])
+    n_train = int(np.floor(n * train_fraction))
+    n_test = n - n_train
+    if n_train < 2 or n_test < 3:
+        raise ScoringError(
+            f"--metric brainscore splits {n} stimuli {train_fraction:g}/{1 - train_fraction:g}, "
+            f"which leaves {n_train} for training and {n_test} for testing (at least 2 and 3 "
+            "needed); record more stimuli or change --train-fraction"
+        )
+    if "object_name" not in rec.coords:
+        return
+    labels = np.asarray([str(v) for v in rec.coords["object_name"].values])
+    names, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        raise ScoringError(
+            f"Brain-Score splits are stratified by object_name, and object "
+            f"{names[np.argmin(counts)]!r} has a single stimulus (every object needs at least "
+            "2); drop that stimulus or merge its object_name with another"
+        )
+    n_classes = len(names)
+    if n_test < n_classes:
+        raise ScoringError(
+            f"Brain-Score splits are stratified by object_name ({n_classes} objects) but a "
+            f"test fraction of {1 - train_fraction:.2f} leaves {n_test} of {n} "
+            f"stimuli for testing; lower --train-fraction to at most "
+            f"{1 - n_classes / n:.2f}"
+        )
+    if n_train < n_classes:
+        raise ScoringError(
+            f"Brain-Score splits are stratified by object_name ({n_classes} objects) but a "
+            f"train fraction of {train_fraction:.2f} leaves {n_train} of {n} stimuli for "
+            f"training; raise --train-fraction to at least {n_classes / n:.2f}"
+        )
+
+
+METRIC_PRECONDITIONS = {
+    "noise-corrected": _noise_corrected_preconditions,
+    "plain": _plain_preconditions,
+    "brainscore": _brainscore_preconditions,
+}
+"""Per metric: a check of the recording alone (recording, regions, train fraction) that
+raises :class:`ScoringError` when the metric cannot be computed on it."""
+
+
 def _chosen_regions(rec: Any, regions: list[str] | None) -> list[str]:
     """``regions`` (default every region of ``rec``, in the order the recording first lists
     them), each checked against the recording."""
@@ -645,7 +795,8 @@ def score_model(
     convention: str = "r2_over_ceiling",
     time_window: tuple[float, float] | None = None,
     numerator: str = "halves",
-    seed: int = 0,
+    split_half: str = "unequal",
+    seed: int | None = None,
     model_seed: int = 0,
     cache_dir: str | Path | None = None,
     device: str = "cpu",
@@ -679,7 +830,10 @@ def score_model(
     n_splits, train_fraction : int, float
         Cross-validation (train fraction default 0.5, or 0.9 for ``brainscore``).
     n_bootstraps : int
-        Trial-half bootstraps of the noise-corrected estimators (spec default 100).
+        Random trial halvings (bootstraps) of the noise-corrected estimator and of the
+        inter-animal ceiling: 20 by default to keep scoring fast, where the spec's default is
+        100. The plain metric's per-neuroid reliability always uses 100; the brainscore
+        metric's ceiling uses Brain-Score's 10 halvings.
     numerator : str
         Noise-corrected estimators only. ``"halves"`` is the spec §4 formula (half-trial
         numerator over Spearman-Brown-corrected terms; a perfect model of noisy data scores
@@ -687,8 +841,17 @@ def score_model(
         a full-trial numerator.
     time_window : (start_ms, end_ms), optional
         Average time bins overlapping this window (default: all bins) for time-binned data.
-    seed, model_seed : int
-        Seed of splits and bootstraps; seed of a registry model's random weights.
+    split_half : {"unequal", "equal"}
+        How a stimulus with an odd number ``n`` of trials is halved (see
+        :func:`brainlike.analysis.neural.split_half_reliability`): ``"unequal"`` (default)
+        averages ``(n - 1) / 2`` trials against the other ``(n + 1) / 2``; ``"equal"`` leaves
+        one random trial out so both halves hold ``(n - 1) / 2``. Even counts are unaffected.
+    seed : int, optional
+        Seed of splits, trial halvings and ceiling halvings. Default: the metric's convention,
+        1 for ``brainscore`` (as Brain-Score and :func:`~brainlike.analysis.neural.
+        brainscore_predictivity`) and 0 otherwise; the seed used is in ``settings["seed"]``.
+    model_seed : int
+        Seed of a registry model's random weights.
     cache_dir : str or Path, optional
         Activation cache (default :func:`default_cache_dir`).
     device : str
@@ -721,6 +884,12 @@ def score_model(
         raise ScoringError(
             f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
         )
+    if split_half not in neural.SPLIT_HALF_CONVENTIONS:
+        raise ScoringError(
+            f"unknown split-half convention {split_half!r}; choose one of "
+            f"{', '.join(neural.SPLIT_HALF_CONVENTIONS)}"
+        )
+    seed = metric_seed(metric, seed)
     train_fraction = _check_cross_validation(
         n_splits, n_bootstraps, train_fraction, 0.9 if metric == "brainscore" else 0.5
     )
@@ -728,9 +897,12 @@ def score_model(
     recording = Path(recording).expanduser()
     rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
     reading = _reading_settings(rec, drop_nan_neuroids)
-    rec = validate_recording(rec, min_trials=2)
+    rec = validate_recording(rec, min_trials=0)
     if time_window is not None or "time_bin" in rec.dims:
         rec = _average_time(rec, time_window)
+    chosen = _chosen_regions(rec, regions)
+    # everything the metric needs from the recording, before a model is loaded or run
+    check_metric_preconditions(rec, metric, chosen, train_fraction)
     stim_path = locate_stimulus_set(recording, rec, stimuli)
     stim_set = read_stimulus_set(stim_path)
     check_stimuli_match(rec, stim_set)
@@ -754,21 +926,9 @@ def score_model(
         if layers
         else default_layers(sm.model, (sm.in_channels, sm.input_size, sm.input_size), steps)
     )
-    chosen = _chosen_regions(rec, regions)
     labels = None
     if "object_name" in rec.coords:
         labels = np.asarray([str(v) for v in rec.coords["object_name"].values])
-
-    if metric == "brainscore" and labels is not None:
-        n_test = len(labels) - int(np.floor(len(labels) * train_fraction))
-        n_classes = len(set(labels))
-        if n_test < n_classes:
-            raise ScoringError(
-                f"Brain-Score splits are stratified by object_name ({n_classes} objects) but a "
-                f"test fraction of {1 - train_fraction:.2f} leaves {n_test} of {len(labels)} "
-                f"stimuli for testing; lower --train-fraction to at most "
-                f"{1 - n_classes / len(labels):.2f}"
-            )
     acts = extract_activations(
         sm.model,
         images,
@@ -795,10 +955,19 @@ def score_model(
             Y = responses(rec, region=region)
             animal = select_neuroids(rec, region=region).coords["animal"].values.astype(str)
             if metric == "brainscore":
-                ceilings[region] = neural.brainscore_internal_consistency(Y, seed=seed)
+                ceilings[region] = neural.brainscore_internal_consistency(
+                    Y, seed=seed, split_half=split_half
+                )
             else:
                 ceilings[region] = _ceiling(
-                    neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator, common
+                    neural,
+                    Y,
+                    animal,
+                    mapping,
+                    train_fraction,
+                    n_bootstraps,
+                    numerator,
+                    {**common, "split_half": split_half},
                 )
                 progress_bar.advance(task)
             for layer in layer_names:
@@ -813,11 +982,17 @@ def score_model(
                         n_bootstraps=n_bootstraps,
                         animal=animal,
                         numerator=numerator,
+                        split_half=split_half,
                         **common,
                     )
                 elif metric == "plain":
                     s = neural.plain_predictivity(
-                        X, Y, mapping=layer_mapping, train_fraction=train_fraction, **common
+                        X,
+                        Y,
+                        mapping=layer_mapping,
+                        train_fraction=train_fraction,
+                        split_half=split_half,
+                        **common,
                     )
                 else:
                     s = neural.brainscore_predictivity(
@@ -830,6 +1005,7 @@ def score_model(
                         convention=convention,
                         **common,
                     )
+                    s.parameters["split_half"] = split_half  # of its ceiling
                 s.provenance.update({"layer": layer, "region": region, "model": sm.name})
                 if not isinstance(layer_mapping, str):
                     s.parameters["mapping"] = f"pls-{layer_mapping.n_components}"
@@ -854,11 +1030,14 @@ def score_model(
             "time_window": list(time_window) if time_window else None,
             "numerator": numerator if metric == "noise-corrected" else None,
             "seed": seed,
+            "split_half": split_half,
+            **_epoch_settings(sm),
             "model_time_steps_averaged": steps,
             "ceiling": "internal consistency (split-half, SB)"
             if metric == "brainscore"
             else "inter-animal consistency (pooled source, same mapping)",
             **reading,
+            "no_ceiling": [r for r in chosen if ceilings[r].parameters.get("skipped")],
         },
         provenance={
             "model": sm.name,
@@ -875,6 +1054,14 @@ def score_model(
             "wall_seconds": time.perf_counter() - t0,
         },
     )
+
+
+def _epoch_settings(sm: ScoringModel) -> dict[str, Any]:
+    """The epoch of a trained model's checkpoint and the run's configured epochs (else None)."""
+    return {
+        "checkpoint_epoch": sm.details.get("epoch"),
+        "checkpoint_total_epochs": sm.details.get("total_epochs"),
+    }
 
 
 def _mapping_for(mapping: str, n_features: int, n_stimuli: int, train_fraction: float) -> Any:
@@ -898,10 +1085,18 @@ def _device(device: str) -> str:
 
 
 def _ceiling(neural, Y, animal, mapping, train_fraction, n_bootstraps, numerator, common):
+    """The pooled inter-animal consistency of one area (NaN for an area with one animal)."""
     if len(set(animal)) < 2:
-        raise ScoringError(
-            "the inter-animal ceiling needs at least 2 animals per area; this area has "
-            f"{len(set(animal))}. Use --metric brainscore (split-half ceiling) instead"
+        # only the plain metric gets here (the noise-corrected one is refused before the model
+        # runs): each neuroid's reliability already divides its r; there is no animal to
+        # compare with
+        from brainlike.analysis.score import Score
+
+        return Score(
+            value=float("nan"),
+            metric="inter_animal_consistency",
+            parameters={"skipped": "one animal in this area"},
+            provenance={"n_animals": 1},
         )
     _, counts = np.unique(animal, return_counts=True)
     narrowest = int(len(animal) - counts.max())  # the pooled source of the biggest animal
@@ -1025,7 +1220,8 @@ def score_temporal(
     time_steps: int | None = None,
     steps_for_bins: list[int] | None = None,
     time_varying: bool = False,
-    seed: int = 0,
+    split_half: str = "unequal",
+    seed: int | None = None,
     model_seed: int = 0,
     cache_dir: str | Path | None = None,
     device: str = "cpu",
@@ -1051,9 +1247,9 @@ def score_temporal(
     Parameters
     ----------
     model, recording, stimuli, layers, regions, mapping, n_splits, n_bootstraps, numerator,
-    seed, model_seed, cache_dir, device, progress, before_model, axes,
+    split_half, seed, model_seed, cache_dir, device, progress, before_model, axes,
     drop_nan_neuroids
-        As in :func:`score_model`.
+        As in :func:`score_model` (``seed`` defaults to 0).
     metric : {"noise-corrected", "plain"}
         Per-bin estimator: spec §4 noise-corrected predictivity, or r / split-half reliability
         (the primate form of recurrent.md §2).
@@ -1086,6 +1282,12 @@ def score_temporal(
             f"--temporal scores with --metric noise-corrected or plain; got {metric!r}"
         )
     train_fraction = _check_cross_validation(n_splits, n_bootstraps, train_fraction, 0.5)
+    if split_half not in neural.SPLIT_HALF_CONVENTIONS:
+        raise ScoringError(
+            f"unknown split-half convention {split_half!r}; choose one of "
+            f"{', '.join(neural.SPLIT_HALF_CONVENTIONS)}"
+        )
+    seed = metric_seed(metric, seed)
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
     rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
@@ -1186,6 +1388,7 @@ def score_temporal(
                 train_fraction=train_fraction,
                 n_bootstraps=n_bootstraps,
                 numerator=numerator,
+                split_half=split_half,
                 **common,
             )
             progress_bar.advance(task)
@@ -1207,6 +1410,7 @@ def score_temporal(
                 train_fraction=train_fraction,
                 n_bootstraps=n_bootstraps,
                 time_bins=bins,
+                split_half=split_half,
                 **extra,
                 **common,
             )
@@ -1232,6 +1436,8 @@ def score_temporal(
             "n_bootstraps": n_bootstraps,
             "numerator": numerator if metric == "noise-corrected" else None,
             "seed": seed,
+            "split_half": split_half,
+            **_epoch_settings(sm),
             "time_steps": steps,
             "steps_for_bins": list(range(n_bins))
             if steps_for_bins is None
@@ -1421,6 +1627,11 @@ SAMPLING_SETTINGS = (
     # dropping all-NaN neuroids changes no number (such a recording is refused otherwise)
     "drop_nan_neuroids",
     "nan_neuroids_dropped",
+    # which checkpoint was scored belongs to the model, not to the benchmark
+    "checkpoint_epoch",
+    "checkpoint_total_epochs",
+    # areas without an inter-animal ceiling show it as missing in their own rows
+    "no_ceiling",
 )
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from brainlike.cli import app
@@ -226,3 +227,45 @@ def test_score_reads_a_bare_npy_with_axis_order_and_nan_neuroids(tmp_path, monke
     assert out["settings"]["nan_neuroids_dropped"] == 1
     assert out["rows"][0]["n_neuroids"] == 5
     assert out["provenance"]["n_stimuli"] == 20
+
+
+def test_score_follows_brainscore_seed_and_records_the_split_half_convention(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    sim = tmp_path / "sim"
+    args = ["simulate", str(sim), "--per-digit", "6", "--animals", "1", "--neuroids", "8"]
+    res = runner.invoke(app, [*args, "--trials", "3", "--areas", "IT=layer3.2", "--json"])
+    assert res.exit_code == 0, res.output
+    score = ["score", "resnet20", "-r", str(sim / "recording.nc"), "--layers", "layer3.2"]
+    score += ["--mapping", "ridge", "--splits", "2", "--no-db", "--json", "--no-progress"]
+    # one animal: the default metric is refused before the model runs, with the fix named
+    res = runner.invoke(app, [*score, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "--metric plain" in res.output
+    res = runner.invoke(
+        app,
+        [*score, "--metric", "brainscore", "--train-fraction", "0.8", "--out", str(tmp_path / "b")],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["seed"] == 1 and out["settings"]["split_half"] == "unequal"
+    res = runner.invoke(
+        app, [*score, "--metric", "plain", "--split-half", "equal", "--out", str(tmp_path / "c")]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["seed"] == 0 and out["settings"]["split_half"] == "equal"
+    assert all(s["parameters"]["split_half"] == "equal" for s in out["scores"])
+    res = runner.invoke(app, [*score, "--split-half", "odd", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "split-half convention" in res.output
+    assert "100" in runner.invoke(app, ["score", "--help"], env={"COLUMNS": "200"}).output
+
+
+def test_errors_are_one_line_and_brackets_are_text(capsys):
+    import typer
+
+    from brainlike.cli import _fail
+
+    message = "recording [x] has " + "a very long reason " * 12 + "; pass --fix"
+    with pytest.raises(typer.Exit):
+        _fail(message)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -453,3 +453,129 @@ def test_averaging_every_time_bin_keeps_the_recordings_identity():
     assert whole.attrs["identifier"] == window.attrs["identifier"] == "dicarlo.V4"
     np.testing.assert_array_equal(whole.values, data.mean(axis=-1))
     np.testing.assert_array_equal(window.values, data.mean(axis=-1))
+
+
+def test_brainscore_metric_defaults_to_brainscore_seed(bench, tmp_path):
+    """Brain-Score draws splits and ceiling halvings with seed 1; so does --metric brainscore."""
+    kwargs = {"layers": ["layer1.0"], "regions": ["V1"], "mapping": "ridge"}
+    kwargs |= {"metric": "brainscore", "train_fraction": 0.8, "cache_dir": tmp_path / "cache"}
+    default = score_model("resnet20", bench["recording"], **kwargs, **FAST)
+    one = score_model("resnet20", bench["recording"], seed=1, **kwargs, **FAST)
+    zero = score_model("resnet20", bench["recording"], seed=0, **kwargs, **FAST)
+    assert default.settings["seed"] == 1 and zero.settings["seed"] == 0
+    s, s1, s0 = (r.scores[("V1", "layer1.0")] for r in (default, one, zero))
+    assert s.value == pytest.approx(s1.value, abs=0) and s.ceiling == pytest.approx(s1.ceiling)
+    assert s.value != pytest.approx(s0.value, abs=1e-9)
+    assert s.parameters["seed"] == 1 and default.ceilings["V1"].parameters["seed"] == 1
+    assert default.settings["split_half"] == "unequal" and s.parameters["split_half"] == "unequal"
+
+
+def _one_animal_recording(bench, tmp_path, n_stimuli=None, n_trials=None):
+    from brainlike.data.recordings import read_recording, select_neuroids, write_recording
+
+    rec = read_recording(bench["recording"])
+    first = str(rec.coords["animal"].values[0])
+    rec = select_neuroids(rec, animal=first)
+    if n_stimuli is not None:
+        rec = rec.isel(stimulus=slice(0, n_stimuli))
+    if n_trials is not None:
+        rec = rec.isel(trial=slice(0, n_trials))
+    name = f"one_animal-{n_stimuli}-{n_trials}.nc"
+    return write_recording(rec, tmp_path / name)
+
+
+@pytest.fixture
+def no_model_runs(monkeypatch):
+    """Any attempt to show the model an image fails the test."""
+    import brainlike.analysis.activations as activations
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model ran before the recording was checked")
+
+    monkeypatch.setattr(activations, "extract_activations", refuse)
+
+
+def test_every_metric_checks_the_recording_before_the_model_runs(bench, tmp_path, no_model_runs):
+    one = _one_animal_recording(bench, tmp_path)
+    stim = bench["stimuli"]
+    with pytest.raises(ScoringError, match=r"area (V1|IT) has 1; use --metric plain"):
+        score_model("resnet20", one, stimuli=stim, **FAST)
+    few = _one_animal_recording(bench, tmp_path, n_stimuli=4)
+    for metric, split in (("plain", "leave 2 for training and 2"), ("brainscore", "leaves 3 for")):
+        with pytest.raises(ScoringError, match=split):
+            score_model("resnet20", few, stimuli=stim, metric=metric, **FAST)
+    with pytest.raises(ScoringError, match=r"--metric plain \(split-half reliability\) needs"):
+        score_model("resnet20", _one_animal_recording(bench, tmp_path, n_trials=1), metric="plain",
+                    stimuli=stim, **FAST)  # fmt: skip
+    with pytest.raises(ScoringError, match="lower --train-fraction"):
+        score_model("resnet20", one, stimuli=stim, metric="brainscore", **FAST)
+
+
+def test_plain_metric_scores_a_one_animal_recording(bench, tmp_path):
+    one = _one_animal_recording(bench, tmp_path)
+    kwargs = {"layers": ["layer1.0"], "mapping": "ridge", "cache_dir": tmp_path / "cache"}
+    result = score_model(
+        "resnet20", one, stimuli=bench["stimuli"], metric="plain", **kwargs, **FAST
+    )
+    for region in result.regions:
+        s = result.scores[(region, "layer1.0")]
+        assert np.isfinite(s.value) and s.parameters["split_half"] == "unequal"
+        assert np.isnan(result.ceilings[region].value)  # no animal to compare with
+    assert sorted(result.settings["no_ceiling"]) == sorted(result.regions)
+    # the plain score of an area does not depend on the other animals being there
+    full = score_model("resnet20", bench["recording"], metric="plain", **kwargs, **FAST)
+    assert full.settings["no_ceiling"] == []
+    assert np.isfinite(full.ceilings["V1"].value)
+
+
+def test_split_half_option_reaches_every_score(bench, tmp_path):
+    result = score_model(
+        "resnet20",
+        bench["recording"],
+        layers=["layer1.0"],
+        regions=["V1"],
+        mapping="ridge",
+        split_half="equal",
+        cache_dir=tmp_path / "cache",
+        **FAST,
+    )
+    assert result.settings["split_half"] == "equal"
+    assert result.scores[("V1", "layer1.0")].parameters["split_half"] == "equal"
+    assert result.ceilings["V1"].parameters["split_half"] == "equal"
+    with pytest.raises(ScoringError, match="split-half convention"):
+        score_model("resnet20", bench["recording"], split_half="odd", **FAST)
+
+
+def test_scoring_an_unfinished_run_says_which_epoch(tmp_path):
+    from brainlike.config import config_from_dict
+    from brainlike.scoring import IncompleteRunWarning
+    from brainlike.train.loop import train
+
+    cfg = config_from_dict(
+        {
+            "name": "tiny",
+            "data": {"dataset": "digits", "input_size": 8, "train_size": 100, "test_size": 50},
+            "model": {
+                "levels": [{"subnets": 4, "outputs": 16, "subnet": "small", "channels": [4]}],
+                "master": "small",
+                "master_channels": [8],
+            },
+            "train": {"batch_size": 50, "epochs": 3, "snapshots_per_epoch": 1, "device": "cpu"},
+        }
+    )
+    run = tmp_path / "run"
+    train(cfg, run, progress=False, analyse=False, stop_after_epochs=2)  # as if killed
+    with pytest.warns(IncompleteRunWarning, match=r"stopped after epoch 2 of 3; scoring its "
+                      r"epoch-2 checkpoint"):  # fmt: skip
+        sm = load_scoring_model(run)
+    assert sm.details["epoch"] == 2 and sm.details["total_epochs"] == 3
+    assert sm.details["complete"] is False
+    with pytest.warns(IncompleteRunWarning, match="the run of checkpoint"):
+        load_scoring_model(run / "checkpoints" / "last.pt")
+    train(cfg, run, resume=True, progress=False, analyse=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IncompleteRunWarning)
+        sm = load_scoring_model(run)
+    assert (sm.details["epoch"], sm.details["total_epochs"], sm.details["complete"]) == (3, 3, True)

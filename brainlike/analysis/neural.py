@@ -47,6 +47,7 @@ __all__ = [
     "CEILING_CONVENTIONS",
     "InterAnimalConsistency",
     "LayerAssignment",
+    "SPLIT_HALF_CONVENTIONS",
     "TemporalScore",
     "assign_layers",
     "brainscore_internal_consistency",
@@ -75,6 +76,13 @@ __all__ = [
 CEILING_CONVENTIONS = ("r2_over_ceiling", "squared_ratio", "ratio")
 """Brain-Score ceiling conventions: r^2 / c (since January 2026), (r / c)^2 (before), r / c
 (first version). Spec: neural-evaluation.md §10."""
+
+SPLIT_HALF_CONVENTIONS = ("unequal", "equal")
+"""How a stimulus with an odd number ``n`` of available trials is halved. ``"unequal"`` (the
+default): the first ``(n - 1) / 2`` trials in permuted order against the other ``(n + 1) / 2``.
+``"equal"``: the first ``(n - 1) / 2`` against the next ``(n - 1) / 2``, leaving out the last
+trial of the permutation (one random trial). Even counts halve alike under both; equal halves
+read a little lower (about 0.01 in split-half reliability on real data)."""
 
 Seed = int | np.random.SeedSequence | np.random.Generator | None
 
@@ -216,21 +224,35 @@ def _trial_permutations(n_trials: int, n_bootstraps: int, seed: Seed) -> list[np
     return [rng.permutation(n_trials) for _ in range(n_bootstraps)]
 
 
-def _half_averages(Y: np.ndarray, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_split_half(split_half: str) -> None:
+    if split_half not in SPLIT_HALF_CONVENTIONS:
+        raise ValueError(f"split_half must be one of {SPLIT_HALF_CONVENTIONS}; got {split_half!r}")
+
+
+def _half_averages(
+    Y: np.ndarray, perm: np.ndarray, split_half: str = "unequal"
+) -> tuple[np.ndarray, np.ndarray]:
     """Average the two halves of each stimulus' available trials in permuted order.
 
     The first ``n // 2`` available trials (in the order ``perm``) of every stimulus and neuroid
-    form half 1, the rest half 2; without NaN this is ``Y[..., perm[:T // 2]]`` vs the rest.
+    form half 1; half 2 is the rest (``split_half="unequal"``) or the next ``n // 2``
+    (``"equal"``: with odd ``n`` the last trial in permuted order is left out). Without NaN and
+    unequal halves this is ``Y[..., perm[:T // 2]]`` vs the rest.
     """
-    # spec: neural-evaluation.md §2 (one permutation per bootstrap, applied to all stimuli)
+    # spec: neural-evaluation.md §2 (one permutation per bootstrap, applied to all stimuli);
+    # the odd-count convention: SPLIT_HALF_CONVENTIONS
     Yp = Y[..., perm]
     available = ~np.isnan(Yp)
     if available.all():
         h = Yp.shape[-1] // 2
-        return Yp[..., :h].mean(axis=-1), Yp[..., h:].mean(axis=-1)
+        end = 2 * h if split_half == "equal" else Yp.shape[-1]
+        return Yp[..., :h].mean(axis=-1), Yp[..., h:end].mean(axis=-1)
     position = np.cumsum(available, axis=-1) - 1
-    first = available & (position < (available.sum(axis=-1, keepdims=True) // 2))
+    half = available.sum(axis=-1, keepdims=True) // 2
+    first = available & (position < half)
     second = available & ~first
+    if split_half == "equal":
+        second &= position < 2 * half
     values = np.where(available, Yp, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         y1 = (values * first).sum(axis=-1) / first.sum(axis=-1)
@@ -347,6 +369,7 @@ def split_half_reliability(
     n_bootstraps: int = 100,
     seed: Seed = 0,
     stimulus_ids: Sequence[Any] | None = None,
+    split_half: str = "unequal",
 ) -> np.ndarray:
     """Spearman-Brown-corrected split-half reliability per neuroid (spec §2).
 
@@ -354,6 +377,11 @@ def split_half_reliability(
     stimulus splits its own available (non-NaN) trials in that order: the first ``n // 2``
     form half 1, the rest half 2. Reliability = SB(r(Y1, Y2)) across stimuli, averaged over
     bootstraps (NaN bootstraps, e.g. a neuroid constant in one half, are skipped).
+
+    Odd trial counts: by default (``split_half="unequal"``) a stimulus with 5 trials averages
+    2 trials against the other 3. ``split_half="equal"`` averages 2 against 2 and leaves out
+    the fifth trial of the permutation (a random one); this reads slightly lower (about 0.01 on
+    real data). Both apply SB with factor 2. Even counts are halved alike either way.
 
     Parameters
     ----------
@@ -365,22 +393,26 @@ def split_half_reliability(
         ``rng = np.random.default_rng(seed)``.
     stimulus_ids : sequence, optional
         Used only to name a stimulus in the error for too few trials.
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`).
 
     Returns
     -------
     ndarray, shape (neuroid,) (or (neuroid, time_bin) for 4-d input)
     """
     # spec: neural-evaluation.md §2
+    _check_split_half(split_half)
     arr = _as_responses(Y, allow_time=True)
     if arr.ndim == 4:  # each time bin is its own "neuroid"; trials move to the last axis
         s, n, t, b = arr.shape
         flat = np.moveaxis(arr, 2, 3).reshape(s, n * b, t)
-        return split_half_reliability(flat, n_bootstraps, seed, stimulus_ids).reshape(n, b)
+        rel = split_half_reliability(flat, n_bootstraps, seed, stimulus_ids, split_half)
+        return rel.reshape(n, b)
     _check_min_trials(arr, stimulus_ids=stimulus_ids)
     total = np.zeros(arr.shape[1])
     valid = np.zeros(arr.shape[1])
     for perm in _trial_permutations(arr.shape[2], n_bootstraps, seed):
-        y1, y2 = _half_averages(arr, perm)
+        y1, y2 = _half_averages(arr, perm, split_half)
         rel = spearman_brown(pearson_columns(y1, y2))
         ok = np.isfinite(rel)
         total += np.where(ok, rel, 0.0)
@@ -396,6 +428,7 @@ def select_reliable_neuroids(
     seed: Seed = 0,
     animal: Sequence[str] | None = None,
     min_per_animal: int = 0,
+    split_half: str = "unequal",
 ) -> np.ndarray:
     """Neuroids whose split-half reliability passes ``threshold`` (spec §1, mouse work).
 
@@ -410,12 +443,16 @@ def select_reliable_neuroids(
         With ``min_per_animal``: also drop every neuroid of an animal that keeps fewer than
         ``min_per_animal`` reliable neuroids.
     min_per_animal : int
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:func:`split_half_reliability`).
 
     Returns
     -------
     ndarray of bool, shape (neuroid,)
     """
-    reliability = split_half_reliability(Y, n_bootstraps=n_bootstraps, seed=seed)
+    reliability = split_half_reliability(
+        Y, n_bootstraps=n_bootstraps, seed=seed, split_half=split_half
+    )
     keep = np.nan_to_num(reliability, nan=-np.inf) >= threshold
     if animal is not None and min_per_animal > 0:
         labels = np.asarray(animal)
@@ -556,6 +593,7 @@ def _noise_corrected_terms(
     source: np.ndarray | None = None,
     groups: list[np.ndarray] | None = None,
     numerator: str = "halves",
+    split_half: str = "unequal",
 ) -> _Terms:
     """The spec §4 estimator for all splits and bootstraps; averaged over bootstraps."""
     n_stim, n_neur, _ = Y.shape
@@ -597,7 +635,7 @@ def _noise_corrected_terms(
         per_boot = 2 * n_stim * n_neur
         batch = max(1, _BATCH_FLOATS // max(per_boot, 1))
         for start in range(0, len(perms), batch):
-            halves = [_half_averages(Y, p) for p in perms[start : start + batch]]
+            halves = [_half_averages(Y, p, split_half) for p in perms[start : start + batch]]
             Ys = [h[k][:, cols] for h in halves for cols in groups for k in (0, 1)]
             preds = _fit_predict(mapping, X, Ys, splits)
             for s, (_, test) in enumerate(splits):
@@ -610,8 +648,8 @@ def _noise_corrected_terms(
     else:
         # Source animal: X1, X2 are its own half-averages under the same permutation.
         for perm in perms:
-            y1, y2 = _half_averages(Y, perm)
-            x1, x2 = _half_averages(source, perm)
+            y1, y2 = _half_averages(Y, perm, split_half)
+            x1, x2 = _half_averages(source, perm, split_half)
             pred1 = _fit_predict(mapping, x1, [y1[:, cols] for cols in groups], splits)
             pred2 = _fit_predict(mapping, x2, [y2[:, cols] for cols in groups], splits)
             for s, (_, test) in enumerate(splits):
@@ -676,6 +714,7 @@ def noise_corrected_predictivity(
     splits: Sequence | None = None,
     stratify: Sequence | None = None,
     numerator: str = "halves",
+    split_half: str = "unequal",
 ) -> Score:
     """Noise-corrected neural predictivity of a model (or a source animal) (spec §4).
 
@@ -722,6 +761,9 @@ def noise_corrected_predictivity(
         below 1; ratios to the inter-animal ceiling computed the same way largely cancel it).
         ``"full"``: ``num = r(M(X_test), Y_test)`` with M fit on all trials and Y the average of
         all trials, as in the public brainmodel_utils code of the mouse work; about unbiased.
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`; see
+        :func:`split_half_reliability`).
 
     Returns
     -------
@@ -733,11 +775,14 @@ def noise_corrected_predictivity(
     # spec: neural-evaluation.md §4
     estimator, name = _resolve_mapping(mapping)
     _check_numerator(numerator)
+    _check_split_half(split_half)
     X, Y, source, counts, splits, perms = _prepare_noise_corrected(
         X, Y, source_trials, n_splits, train_fraction, n_bootstraps, seed, splits, stratify
     )
     groups = _groups(animal, Y.shape[1])
-    terms = _noise_corrected_terms(Y, splits, perms, estimator, X, source, groups, numerator)
+    terms = _noise_corrected_terms(
+        Y, splits, perms, estimator, X, source, groups, numerator, split_half
+    )
     return _score_from_terms(
         terms,
         counts,
@@ -750,6 +795,7 @@ def noise_corrected_predictivity(
             "seed": _seed_repr(seed),
             "per_animal_maps": animal is not None,
             "numerator": numerator,
+            "split_half": split_half,
         },
         provenance={
             "source": "model features" if source is None else "source animal trials",
@@ -812,6 +858,7 @@ def plain_predictivity(
     correction: str = "ratio",
     splits: Sequence | None = None,
     stratify: Sequence | None = None,
+    split_half: str = "unequal",
 ) -> Score:
     """Held-out Pearson r divided by each neuroid's split-half reliability (primate ch. 2 form).
 
@@ -832,6 +879,8 @@ def plain_predictivity(
         ``"ratio"``: r / reliability, the spec §4 "plain form". ``"sqrt"``: r / sqrt(reliability),
         the attenuation correction under which a noiseless perfect model scores about 1 (r with
         a trial average cannot exceed sqrt(reliability)).
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts for the reliability (:func:`split_half_reliability`).
 
     Returns
     -------
@@ -852,7 +901,9 @@ def plain_predictivity(
     mean = _nanmean(Y, axis=2)
     preds = _fit_predict(estimator, X, [mean], splits)
     r = np.stack([pearson_columns(preds[s][0], mean[test]) for s, (_, test) in enumerate(splits)])
-    reliability = split_half_reliability(Y, n_bootstraps=n_bootstraps, seed=trial_rng)
+    reliability = split_half_reliability(
+        Y, n_bootstraps=n_bootstraps, seed=trial_rng, split_half=split_half
+    )
     denominator = reliability if correction == "ratio" else np.sqrt(np.maximum(reliability, 0))
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = np.where(reliability > 0, denominator, np.nan)
@@ -874,6 +925,7 @@ def plain_predictivity(
             "n_bootstraps": n_bootstraps,
             "seed": _seed_repr(seed),
             "correction": correction,
+            "split_half": split_half,
         },
         provenance={
             "center": "median over neuroids of (mean r over splits) / reliability",
@@ -950,6 +1002,7 @@ def inter_animal_consistency(
     stratify: Sequence | None = None,
     rsa_method: str = "pearson",
     numerator: str = "halves",
+    split_half: str = "unequal",
 ) -> InterAnimalConsistency:
     """Inter-animal consistency: the noise-corrected estimator with an animal as the source.
 
@@ -978,6 +1031,9 @@ def inter_animal_consistency(
         RDM comparison for ``mapping="rsa"``.
     numerator : {"halves", "full"}
         See :func:`noise_corrected_predictivity`; use the same choice for model and ceiling.
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`); use the same choice for
+        model and ceiling.
 
     Returns
     -------
@@ -987,6 +1043,7 @@ def inter_animal_consistency(
     if design not in ("pooled", "pairwise"):
         raise ValueError(f"design must be 'pooled' or 'pairwise'; got {design!r}")
     _check_numerator(numerator)
+    _check_split_half(split_half)
     Y = _as_responses(Y)
     counts = _check_min_trials(Y)
     labels = np.asarray(animal).astype(str)
@@ -1013,13 +1070,14 @@ def inter_animal_consistency(
         "n_bootstraps": n_bootstraps,
         "seed": _seed_repr(seed),
         "numerator": numerator,
+        "split_half": split_half,
     }
     split_rng, trial_rng = _streams(seed, 2)
     perms = _trial_permutations(Y.shape[2], n_bootstraps, trial_rng)
 
     if isinstance(mapping, str) and mapping == "rsa":
         return _inter_animal_rsa(
-            Y, labels, names, sources_of, perms, rsa_method, params, counts, numerator
+            Y, labels, names, sources_of, perms, rsa_method, params, counts, numerator, split_half
         )
 
     estimator, name = _resolve_mapping(mapping)
@@ -1038,7 +1096,13 @@ def inter_animal_consistency(
             src = np.flatnonzero(np.isin(labels, group))
             runs.append(
                 _noise_corrected_terms(
-                    Y[:, cols], splits, perms, estimator, source=Y[:, src], numerator=numerator
+                    Y[:, cols],
+                    splits,
+                    perms,
+                    estimator,
+                    source=Y[:, src],
+                    numerator=numerator,
+                    split_half=split_half,
                 )
             )
         # a value per (source, target neuroid), then the mean over sources (spec §5)
@@ -1326,6 +1390,7 @@ def temporal_predictivity(
     numerator: str = "halves",
     animal: Sequence[str] | None = None,
     time_bins: Any = None,
+    split_half: str = "unequal",
 ) -> TemporalScore:
     """Neural predictivity in every time bin through a temporally fixed mapping (recurrent §2).
 
@@ -1382,6 +1447,8 @@ def temporal_predictivity(
         Fit maps per target animal (pooling the neuroids for the medians).
     time_bins : array (time_bin, 2), optional
         ``(start_ms, end_ms)`` of every bin, for the record.
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`).
 
     Returns
     -------
@@ -1395,6 +1462,7 @@ def temporal_predictivity(
     if correction not in ("ratio", "sqrt"):
         raise ValueError(f"correction must be 'ratio' or 'sqrt'; got {correction!r}")
     _check_numerator(numerator)
+    _check_split_half(split_half)
     est, name = _resolve_mapping(mapping)
     Y = _as_time_responses(Y)
     n_stim, n_neur, _, n_bins = Y.shape
@@ -1418,6 +1486,7 @@ def temporal_predictivity(
         "seed": _seed_repr(seed),
         "per_animal_maps": animal is not None,
         "steps_for_bins": steps.tolist(),
+        "split_half": split_half,
     }
     prov = {
         "n_stimuli": n_stim,
@@ -1435,7 +1504,9 @@ def temporal_predictivity(
         for s, (_, test) in enumerate(splits):
             for g, cols in enumerate(groups):
                 r[s, cols] = _bin_r(preds[s][g], mean[test][:, cols]).T
-        reliability = split_half_reliability(Y, n_bootstraps=n_bootstraps, seed=trial_rng)
+        reliability = split_half_reliability(
+            Y, n_bootstraps=n_bootstraps, seed=trial_rng, split_half=split_half
+        )
         denominator = reliability if correction == "ratio" else np.sqrt(np.maximum(reliability, 0))
         with np.errstate(invalid="ignore", divide="ignore"):
             denominator = np.where(reliability > 0, denominator, np.nan)
@@ -1448,7 +1519,7 @@ def temporal_predictivity(
         params["numerator"] = numerator
         perms = _trial_permutations(Y.shape[2], n_bootstraps, trial_rng)
         terms = _temporal_noise_corrected_terms(
-            Yt, Xb, splits, perms, est, groups, numerator, time_varying
+            Yt, Xb, splits, perms, est, groups, numerator, time_varying, split_half
         )
         raw = _nanmean(terms["score"], axis=0)
         per_split = terms["score"]
@@ -1479,6 +1550,7 @@ def _temporal_noise_corrected_terms(
     groups: list[np.ndarray],
     numerator: str,
     time_varying: bool,
+    split_half: str = "unequal",
 ) -> dict[str, np.ndarray]:
     """Spec §4 terms per (split, neuroid, bin), bootstrap means. ``Yt`` (stim, neuroid, bin,
     trial); ``X`` (stim, unit, bin)."""
@@ -1516,7 +1588,7 @@ def _temporal_noise_corrected_terms(
     per_boot = 2 * n_stim * n_neur * n_bins
     batch = max(1, _BATCH_FLOATS // max(per_boot, 1))
     for start in range(0, len(perms), batch):
-        halves = [_half_averages(Yt, p) for p in perms[start : start + batch]]
+        halves = [_half_averages(Yt, p, split_half) for p in perms[start : start + batch]]
         Ys = [h[k][:, cols] for h in halves for cols in groups for k in (0, 1)]
         preds = _fit_predict_bins(mapping, X, Ys, splits, time_varying)
         for s, (_, test) in enumerate(splits):
@@ -1552,7 +1624,8 @@ def temporal_inter_animal_consistency(
         ``(start_ms, end_ms)`` per bin, for the record.
     **kwargs
         Passed to :func:`inter_animal_consistency` (``design``, ``n_splits``,
-        ``train_fraction``, ``n_bootstraps``, ``seed``, ``splits``, ``numerator``, ...).
+        ``train_fraction``, ``n_bootstraps``, ``seed``, ``splits``, ``numerator``,
+        ``split_half``, ...).
 
     Returns
     -------
@@ -1877,6 +1950,7 @@ def _rsa_bootstrap_terms(
     model: np.ndarray | None = None,
     source: np.ndarray | None = None,
     numerator: str = "halves",
+    split_half: str = "unequal",
 ) -> np.ndarray:
     """Per bootstrap: rsa(A1, B2) / sqrt(SB(rsa(A1, A2)) SB(rsa(B1, B2))) (spec §6, eq. 3.9)."""
     out = np.empty(len(perms))
@@ -1886,13 +1960,13 @@ def _rsa_bootstrap_terms(
         full_source = model_rdm if model is not None else rdm(_nanmean(source, axis=2))
         full_num = compare_rdms(full_source, rdm(_nanmean(target, axis=2)), method)
     for i, perm in enumerate(perms):
-        y1, y2 = _half_averages(target, perm)
+        y1, y2 = _half_averages(target, perm, split_half)
         r_tgt = compare_rdms(rdm(y1), rdm(y2), method)
         if model_rdm is not None:
             # deterministic source: rsa(A1, A2) = 1, SB(1) = 1
             num, r_map = compare_rdms(model_rdm, rdm(y2), method), 1.0
         else:
-            x1, x2 = _half_averages(source, perm)
+            x1, x2 = _half_averages(source, perm, split_half)
             rdm_x1 = rdm(x1)
             num = compare_rdms(rdm_x1, rdm(y2), method)
             r_map = compare_rdms(rdm_x1, rdm(x2), method)
@@ -1911,6 +1985,7 @@ def noise_corrected_rsa(
     seed: Seed = 0,
     method: str = "pearson",
     numerator: str = "halves",
+    split_half: str = "unequal",
 ) -> Score:
     """Noise-corrected RSA of model features against each animal (spec §6).
 
@@ -1931,6 +2006,8 @@ def noise_corrected_rsa(
     numerator : {"halves", "full"}
         ``"full"`` uses rsa(X, Y) of all trials in the numerator (see
         :func:`noise_corrected_predictivity`).
+    split_half : {"unequal", "equal"}
+        Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`).
 
     Returns
     -------
@@ -1944,8 +2021,14 @@ def noise_corrected_rsa(
     names = ["all"] if animal is None else [str(np.asarray(animal)[g[0]]) for g in groups]
     perms = _trial_permutations(Y.shape[2], n_bootstraps, _streams(seed, 2)[1])
     _check_numerator(numerator)
+    _check_split_half(split_half)
     per_boot = np.stack(
-        [_rsa_bootstrap_terms(Y[:, g], perms, method, model=X, numerator=numerator) for g in groups]
+        [
+            _rsa_bootstrap_terms(
+                Y[:, g], perms, method, model=X, numerator=numerator, split_half=split_half
+            )
+            for g in groups
+        ]
     )
     raw = _nanmean(per_boot, axis=1)
     return Score(
@@ -1959,6 +2042,7 @@ def noise_corrected_rsa(
             "n_bootstraps": n_bootstraps,
             "seed": _seed_repr(seed),
             "numerator": numerator,
+            "split_half": split_half,
         },
         provenance={
             "animals": names,
@@ -1971,7 +2055,9 @@ def noise_corrected_rsa(
     )
 
 
-def _inter_animal_rsa(Y, labels, names, sources_of, perms, method, params, counts, numerator):
+def _inter_animal_rsa(
+    Y, labels, names, sources_of, perms, method, params, counts, numerator, split_half
+):
     raw, per_animal = [], {}
     for target in names:
         target_y = Y[:, labels == target]
@@ -1983,6 +2069,7 @@ def _inter_animal_rsa(Y, labels, names, sources_of, perms, method, params, count
                     method,
                     source=Y[:, np.isin(labels, group)],
                     numerator=numerator,
+                    split_half=split_half,
                 )
             )
             for group in sources_of[target]
@@ -2277,6 +2364,7 @@ def brainscore_internal_consistency(
     n_halvings: int = 10,
     seed: int = 1,
     halvings: Sequence | None = None,
+    split_half: str = "unequal",
 ) -> Score:
     """Brain-Score's ceiling: split-half internal consistency of the repetitions (spec §10).
 
@@ -2294,6 +2382,11 @@ def brainscore_internal_consistency(
     seed : int
     halvings : list of (trials_half1, trials_half2), optional
         Explicit halvings of the trial indices instead of random ones.
+    split_half : {"unequal", "equal"}
+        Odd numbers ``n`` of trial slots: ``"unequal"`` (default, what ``ShuffleSplit`` gives)
+        averages ``(n - 1) / 2`` slots against ``(n + 1) / 2``; ``"equal"`` keeps the first
+        ``(n - 1) / 2`` slots of the larger half (in ``ShuffleSplit``'s random order), leaving
+        one random slot out (:data:`SPLIT_HALF_CONVENTIONS`).
 
     Returns
     -------
@@ -2301,6 +2394,7 @@ def brainscore_internal_consistency(
         ``raw``: per-neuroid SB(r) averaged over halvings; ``per_split``: median per halving.
     """
     # spec: neural-evaluation.md §10 (ceiling: internal consistency)
+    _check_split_half(split_half)
     Y = _as_responses(Y)
     counts = _check_min_trials(Y)
     if halvings is None:
@@ -2310,8 +2404,12 @@ def brainscore_internal_consistency(
         halvings = list(cv.split(np.zeros(Y.shape[2])))
     values = []
     for first, second in halvings:
-        h1 = _nanmean(Y[:, :, np.asarray(first)], axis=2)
-        h2 = _nanmean(Y[:, :, np.asarray(second)], axis=2)
+        first, second = np.asarray(first), np.asarray(second)
+        if split_half == "equal":
+            m = min(len(first), len(second))
+            first, second = first[:m], second[:m]
+        h1 = _nanmean(Y[:, :, first], axis=2)
+        h2 = _nanmean(Y[:, :, second], axis=2)
         values.append(spearman_brown(pearson_columns(h1, h2, nan_policy="omit")))
     values = np.stack(values)
     per_split = _nanmedian(values, axis=1)
@@ -2321,7 +2419,7 @@ def brainscore_internal_consistency(
         metric="brainscore_internal_consistency",
         raw=_nanmean(values, axis=0),
         per_split=per_split,
-        parameters={"n_halvings": len(halvings), "seed": seed},
+        parameters={"n_halvings": len(halvings), "seed": seed, "split_half": split_half},
         provenance={
             "center": "mean over halvings of the median over neuroids of SB(r)",
             "error": _BS_SEM_NOTE.format(what="halvings"),

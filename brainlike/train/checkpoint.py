@@ -100,6 +100,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def planned_epochs(config: dict[str, Any] | None) -> int | None:
+    """Epochs a run was configured for, from the config its checkpoint records.
+
+    ``train.epochs`` plus the epochs of every fine-tuning stage (as
+    :attr:`brainlike.train.recipes.TrainingRecipe.total_epochs` counts them); None when the
+    checkpoint records no config.
+    """
+    if not config or not isinstance(config.get("train"), dict):
+        return None
+    epochs = config["train"].get("epochs")
+    if epochs is None:
+        return None
+    stages = (config.get("finetune") or {}).get("stages") or []
+    return int(epochs) + sum(int(stage.get("epochs", 0)) for stage in stages)
+
+
 def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes and load its weights; returns (model, state).
 

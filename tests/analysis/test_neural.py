@@ -29,8 +29,9 @@ def _one_blas_thread():
 # --------------------------------------------------------------------------------------------
 
 
-def _slow_half_averages(Y, perm):
-    """Per stimulus and neuroid: available trials in permuted order, first n // 2 vs rest."""
+def _slow_half_averages(Y, perm, split_half="unequal"):
+    """Per stimulus and neuroid: available trials in permuted order, first n // 2 vs the rest
+    (unequal) or vs the next n // 2 (equal)."""
     S, N, _ = Y.shape
     y1, y2 = np.empty((S, N)), np.empty((S, N))
     for s in range(S):
@@ -38,7 +39,7 @@ def _slow_half_averages(Y, perm):
             trials = [Y[s, n, t] for t in perm if not np.isnan(Y[s, n, t])]
             h = len(trials) // 2
             y1[s, n] = np.mean(trials[:h])
-            y2[s, n] = np.mean(trials[h:])
+            y2[s, n] = np.mean(trials[h:] if split_half == "unequal" else trials[h : 2 * h])
     return y1, y2
 
 
@@ -50,11 +51,11 @@ def _sb(r):
     return 2 * r / (1 + r)
 
 
-def _slow_reliability(Y, n_bootstraps, seed):
+def _slow_reliability(Y, n_bootstraps, seed, split_half="unequal"):
     rng = np.random.default_rng(seed)
     total = np.zeros(Y.shape[1])
     for _ in range(n_bootstraps):
-        y1, y2 = _slow_half_averages(Y, rng.permutation(Y.shape[2]))
+        y1, y2 = _slow_half_averages(Y, rng.permutation(Y.shape[2]), split_half)
         for n in range(Y.shape[1]):
             total[n] += _sb(_r(y1[:, n], y2[:, n]))
     return total / n_bootstraps
@@ -132,14 +133,77 @@ def test_pearson_columns_matches_corrcoef_and_flags_constant_columns():
     assert np.isnan(nl.pearson_columns(a2, b)[0])
 
 
+@pytest.mark.parametrize("split_half", ["unequal", "equal"])
 @pytest.mark.parametrize("ragged", [False, True])
-def test_split_half_reliability_matches_slow_loop(ragged):
+def test_split_half_reliability_matches_slow_loop(ragged, split_half):
     rng = np.random.default_rng(1)
     Y = rng.standard_normal((12, 3, 5)) + rng.standard_normal((12, 3, 1)) * 2
     if ragged:
         Y[0, 0, 1] = Y[3, 1, 0] = Y[3, 1, 4] = Y[7, 2, 2] = np.nan
-    fast = nl.split_half_reliability(Y, n_bootstraps=7, seed=3)
-    np.testing.assert_allclose(fast, _slow_reliability(Y, 7, 3), atol=1e-12)
+    fast = nl.split_half_reliability(Y, n_bootstraps=7, seed=3, split_half=split_half)
+    np.testing.assert_allclose(fast, _slow_reliability(Y, 7, 3, split_half), atol=1e-12)
+
+
+# 4 stimuli, 1 neuroid, 3 trials t0, t1, t2: r(t0, t1) = 0.8, r(t0, t2) = 0.6, r(t1, t2) = 0
+_ODD = np.stack([[1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0], [2.0, 1.0, 4.0, 3.0]], axis=1)[
+    :, None, :
+]
+
+
+def test_split_half_with_three_trials_by_hand():
+    """Odd trial counts: unequal halves average 1 trial against 2; equal ones 1 against 1."""
+    seed = 5
+    perm = np.random.default_rng(seed).permutation(3)  # the one bootstrap's permutation
+    t = _ODD[:, 0, :]
+    first, second, third = t[:, perm[0]], t[:, perm[1]], t[:, perm[2]]
+    unequal = nl.split_half_reliability(_ODD, n_bootstraps=1, seed=seed)
+    equal = nl.split_half_reliability(_ODD, n_bootstraps=1, seed=seed, split_half="equal")
+    assert unequal[0] == pytest.approx(_sb(_r(first, (second + third) / 2)), abs=1e-12)
+    assert equal[0] == pytest.approx(_sb(_r(first, second)), abs=1e-12)
+    # hand values of the two trial pairs that can meet under "equal"
+    pair = {frozenset(p): r for p, r in (((0, 1), 0.8), ((0, 2), 0.6), ((1, 2), 0.0))}
+    assert _r(t[:, 0], t[:, 1]) == pytest.approx(0.8)
+    assert _r(t[:, 0], t[:, 2]) == pytest.approx(0.6)
+    assert _r(t[:, 1], t[:, 2]) == pytest.approx(0.0)
+    assert equal[0] == pytest.approx(_sb(pair[frozenset(perm[:2].tolist())]))
+
+
+def test_brainscore_internal_consistency_with_three_repetitions_by_hand():
+    # halving trial 0 vs trials (2, 1): unequal averages trials 1 and 2, equal keeps trial 2
+    t = _ODD[:, 0, :]
+    unequal = nl.brainscore_internal_consistency(_ODD, halvings=[([0], [2, 1])])
+    equal = nl.brainscore_internal_consistency(_ODD, halvings=[([0], [2, 1])], split_half="equal")
+    assert unequal.value == pytest.approx(_sb(_r(t[:, 0], (t[:, 1] + t[:, 2]) / 2)))
+    assert equal.value == pytest.approx(_sb(0.6))
+    assert (unequal.parameters["split_half"], equal.parameters["split_half"]) == (
+        "unequal",
+        "equal",
+    )
+    # the default random halvings of 3 slots: ShuffleSplit gives 1 vs 2, equal keeps 1 vs 1
+    ((first, second),) = ShuffleSplit(n_splits=1, train_size=0.5, random_state=1).split(np.zeros(3))
+    assert (len(first), len(second)) == (1, 2)
+    eq = nl.brainscore_internal_consistency(_ODD, n_halvings=1, split_half="equal")
+    assert eq.value == pytest.approx(_sb(_r(t[:, first[0]], t[:, second[0]])))
+
+
+def test_split_half_convention_is_recorded_and_changes_only_odd_counts():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 8))
+    signal = X @ rng.standard_normal((8, 4))
+    odd = signal[:, :, None] + rng.standard_normal((30, 4, 5))
+    kwargs = {"mapping": "ridge", "n_splits": 2, "n_bootstraps": 3}
+    a = nl.noise_corrected_predictivity(X, odd, **kwargs)
+    b = nl.noise_corrected_predictivity(X, odd, split_half="equal", **kwargs)
+    assert (a.parameters["split_half"], b.parameters["split_half"]) == ("unequal", "equal")
+    assert a.value != pytest.approx(b.value, abs=1e-9)
+    even = odd[:, :, :4]
+    c = nl.noise_corrected_predictivity(X, even, **kwargs)
+    d = nl.noise_corrected_predictivity(X, even, split_half="equal", **kwargs)
+    assert c.value == pytest.approx(d.value, abs=1e-12)
+    p = nl.plain_predictivity(X, odd, split_half="equal", **kwargs)
+    assert p.parameters["split_half"] == "equal"
+    with pytest.raises(ValueError, match="split_half must be one of"):
+        nl.split_half_reliability(odd, split_half="halves")
 
 
 def test_split_half_reliability_needs_two_trials_and_names_the_stimulus():
