@@ -586,7 +586,8 @@ class ReciprocalGatedCellMedian(ConvCell):
     with ``a`` = :data:`RGC_MEDIAN_MEMORY_SCALE` (0.9219), ``g`` = :data:`RGC_MEDIAN_INPUT_SCALE`
     (0.7007), ``DS7`` a :class:`DepthSeparableConv2d` with 7x7 depthwise kernels, ``P(u)`` the
     layer input added as a residual (a 1x1 projection without bias when ``in_channels !=
-    out_channels``, else ``u`` itself) and ``F_t`` the long-range feedback the graph passes in
+    out_channels``, else ``u`` itself; ``u`` and ``x`` have one size, as the layer's conv has
+    stride 1, so the spec's resize never applies) and ``F_t`` the long-range feedback the graph passes in
     (the sum of 1x1 convs of the sources' previous outputs; zero when ``None``).
 
     The cell owns the layer's conv: its input is the layer input ``u`` (``in_channels``), which
