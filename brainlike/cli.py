@@ -528,6 +528,12 @@ def score(
     time_steps: int | None = typer.Option(
         None, "--time-steps", help="--temporal: steps to unroll the model (default its time_steps)"
     ),
+    image_steps: int | None = typer.Option(
+        None,
+        "--image-steps",
+        help="--temporal, ConvRNNs: steps the image is shown before the blank (default the "
+        "model's t_on; spec: 10 of 26)",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
     axes: str | None = typer.Option(
@@ -597,6 +603,7 @@ def score(
                 numerator=numerator,
                 split_half=split_half,
                 time_steps=time_steps,
+                image_steps=image_steps,
                 seed=seed,
                 model_seed=model_seed,
                 cache_dir=cache_dir,
@@ -627,8 +634,8 @@ def score(
             highlight=False,
         )
         return
-    if time_steps is not None:
-        _fail("--time-steps applies to --temporal scoring only")
+    if time_steps is not None or image_steps is not None:
+        _fail("--time-steps and --image-steps apply to --temporal scoring only")
     try:
         result = score_model(
             model,

@@ -299,16 +299,18 @@ def check_edge_pairs(edges: list[list[str]]) -> list[list[str]]:
 class ConvRNNModelConfig(_Strict):
     """A convolutional RNN unrolled in biological time (spec: recurrent.md §1).
 
-    ``base`` picks the graph (6- or 11-layer BaseNet, the RGC-median search result, or the
-    6-layer net with the search's shallow LSTM cells); ``cells`` implants one cell kind in the
+    ``base`` picks the graph (6- or 11-layer BaseNet, the RGC-median search result with its
+    exact cells, ``rgc-approx``: the older approximation of it with 3x3 ``rgc_as_run`` cells, or
+    the 6-layer net with the search's shallow LSTM cells); ``cells`` implants one cell kind in the
     standard cell layers (``ugrnn``) or names them per layer (``{conv4: {kind: lstm,
     layer_norm: true}, conv5: gru}``); ``feedback`` adds long-range edges ``[source, target]``
-    (bilinearly resized, concatenated to the target's input). Without cells and feedback the
+    (bilinearly resized, concatenated to the target's input; on the rgc bases they enter the
+    way the model's own feedback does and replace it). Without cells and feedback the
     network is the feedforward BaseNet unrolled the same way.
     """
 
     kind: Literal["convrnn"]
-    base: Literal["base6", "base11", "rgc-median", "shallow-lstm"] = "base6"
+    base: Literal["base6", "base11", "rgc-median", "rgc-approx", "shallow-lstm"] = "base6"
     width: float = Field(default=1.0, gt=0, le=4, description="channel multiplier")
     cells: str | dict[str, Any] | None = None
     feedback: list[list[str]] = Field(default_factory=list)

@@ -1204,6 +1204,72 @@ class TemporalScoringResult:
         }
 
 
+def _temporal_unroll(
+    sm: ScoringModel, time_steps: int | None, image_steps: int | None
+) -> tuple[int, int | None, bool]:
+    """Prepare a recurrent model's unroll for temporal scoring (the one place it is done).
+
+    A model with ``set_schedule`` (a ConvRNN) is set to ``time_steps`` steps with the image
+    shown for ``image_steps`` (``None`` keeps the model's own), as spec recurrent.md §1's
+    neural comparison needs; a model whose forward takes ``time_steps`` is passed it at
+    extraction; any other model runs its own ``time_steps`` and cannot take another.
+
+    Returns
+    -------
+    (steps, image_steps, adjustable): the unroll length, the steps the image is shown (a
+    ``set_schedule`` model's ``t_on``, else ``None``) and whether the length can be changed.
+    """
+    from brainlike.analysis.activations import (
+        _accepts_time_steps,
+        model_time_steps,
+        resolve_time_steps,
+    )
+
+    model = sm.model
+    try:
+        if time_steps is not None:
+            time_steps = resolve_time_steps(model, time_steps)
+        if image_steps is not None:
+            image_steps = resolve_time_steps(model, image_steps)
+    except (TypeError, ValueError) as err:
+        raise ScoringError(f"--time-steps / --image-steps: {err}") from None
+    if hasattr(model, "set_schedule"):
+        try:
+            model.set_schedule(time_steps=time_steps, t_on=image_steps)
+        except ValueError as err:
+            raise ScoringError(f"{sm.name}: {err}") from None
+        return model_time_steps(model), getattr(model, "t_on", image_steps), True
+    if image_steps is not None:
+        raise ScoringError(
+            f"--image-steps sets the presentation of a model with set_schedule (a ConvRNN); "
+            f"{sm.name} has none, so it shows the image as it was built to: drop --image-steps"
+        )
+    adjustable = _accepts_time_steps(model)
+    try:
+        own = model_time_steps(model)
+    except ValueError:
+        own = None
+    if own is None and not adjustable:
+        raise ScoringError(
+            f"{sm.name} is not a recurrent model brainlike can unroll (no time_steps attribute, "
+            "no set_schedule, and its forward takes no time_steps); score it without --temporal"
+        )
+    if time_steps is None:
+        if own is None:
+            raise ScoringError(
+                f"{sm.name} has no time_steps attribute; give the unroll length with "
+                "--time-steps N (at least the recording's number of time bins)"
+            )
+        return own, None, adjustable
+    if not adjustable and time_steps != own:
+        raise ScoringError(
+            f"{sm.name} runs a fixed {own} steps (it has no set_schedule and its forward "
+            f"takes no time_steps), so --time-steps {time_steps} cannot change it; drop "
+            "--time-steps"
+        )
+    return time_steps, None, adjustable
+
+
 def score_temporal(
     model: str | Path | ScoringModel,
     recording: str | Path,
@@ -1218,6 +1284,7 @@ def score_temporal(
     n_bootstraps: int = 20,
     numerator: str = "halves",
     time_steps: int | None = None,
+    image_steps: int | None = None,
     steps_for_bins: list[int] | None = None,
     time_varying: bool = False,
     split_half: str = "unequal",
@@ -1233,7 +1300,9 @@ def score_temporal(
     """Score a recurrent model over time against a time-binned recording (recurrent.md §2).
 
     1. Time-resolved activations of the candidate layers (``time_steps``: given, else the
-       model's ``time_steps`` attribute; layers default to the modules run once per step).
+       model's ``time_steps`` attribute; layers default to the modules run once per step). A
+       model with ``set_schedule`` (a ConvRNN) is set to that unroll first, its image shown
+       for ``image_steps`` steps (spec recurrent.md §1; the setting stays on the model).
     2. Layer assignment per area on time-averaged responses and features (the layer best for
        the most neuroids; :func:`brainlike.analysis.neural.assign_layers`).
     3. The assigned layer's score in every bin through a temporally fixed mapping
@@ -1257,17 +1326,16 @@ def score_temporal(
         Default 0.5.
     time_steps : int, optional
         Steps to unroll the model for (default: its ``time_steps`` attribute).
+    image_steps : int, optional
+        Steps the image is shown before the blank, for a model with ``set_schedule`` (default:
+        the model's own ``t_on``; the spec's neural comparison shows it for 10 of 26 steps).
     steps_for_bins : list of int, optional
         Model step read for each bin.
     time_varying : bool
         Fit one map per bin instead of the temporally fixed map (a comparison).
     """
     from brainlike.analysis import neural
-    from brainlike.analysis.activations import (
-        extract_activations,
-        model_time_steps,
-        resolve_time_steps,
-    )
+    from brainlike.analysis.activations import extract_activations
     from brainlike.data.recordings import (
         check_stimuli_match,
         read_recording,
@@ -1306,25 +1374,27 @@ def score_temporal(
     check_stimuli_match(rec, stim_set)
 
     sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
-    try:
-        steps = (
-            resolve_time_steps(sm.model, time_steps)
-            if time_steps is not None
-            else model_time_steps(sm.model)
-        )
-    except ValueError as err:
-        raise ScoringError(f"{err}; give --time-steps for a model without one") from None
+    steps, shown, adjustable = _temporal_unroll(sm, time_steps, image_steps)
     if steps_for_bins is None and steps < len(bins):
+        if adjustable:
+            raise ScoringError(
+                f"the recording has {len(bins)} time bins but {sm.name} runs {steps} steps; bin "
+                f"b reads step b, so unroll at least {len(bins)} steps "
+                f"(--time-steps {len(bins)})"
+            )
         raise ScoringError(
-            f"the recording has {len(bins)} time bins but the model runs {steps} steps; bin b "
-            f"reads step b, so unroll at least {len(bins)} steps (--time-steps {len(bins)})"
+            f"the recording has {len(bins)} time bins but {sm.name} runs a fixed {steps} steps "
+            "(it has no set_schedule and its forward takes no time_steps); bin b reads step b, "
+            f"so score it on a recording with at most {steps} bins (brainlike simulate "
+            f"--dynamic --steps {steps}), or map bins to steps with steps_for_bins in Python"
         )
     input_shape = (sm.in_channels, sm.input_size, sm.input_size)
     layer_names = list(layers) if layers else default_layers(sm.model, input_shape, steps)
     if not layer_names:
         raise ScoringError(
             f"{sm.name} has no module that runs exactly once per step over {steps} steps; name "
-            "the layers to score with --layers"
+            "modules of its recurrent loop with --layers (list_layers(model, time_steps="
+            f"{steps}) in brainlike.analysis.activations lists them)"
         )
     chosen = _chosen_regions(rec, regions)
     benchmark = str(rec.attrs.get("identifier") or recording.stem)
@@ -1439,6 +1509,7 @@ def score_temporal(
             "split_half": split_half,
             **_epoch_settings(sm),
             "time_steps": steps,
+            "image_steps": shown,
             "steps_for_bins": list(range(n_bins))
             if steps_for_bins is None
             else list(steps_for_bins),

@@ -254,8 +254,8 @@ def _resolved(search: SearchConfig, folder: Path, source: str) -> SearchConfig:
         )
     if space.cells and cfg.model.kind == "convrnn" and cfg.model.base == "shallow-lstm":
         raise SearchConfigError(
-            f"{source}: base shallow-lstm brings its own cells; search cells on base6, base11 "
-            "or rgc-median"
+            f"{source}: base shallow-lstm brings its own cells; search cells on base6, base11, "
+            "rgc-median or rgc-approx"
         )
     for key in space.params:
         _check_key(key, base, source)

@@ -159,6 +159,7 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
             "base6": nets.convrnn6,
             "base11": nets.convrnn11,
             "rgc-median": nets.rgc_median,
+            "rgc-approx": nets.rgc_approx,
             "shallow-lstm": nets.convrnn6_lstm,
         }[model_cfg.base]
         kwargs: dict = {}

@@ -477,3 +477,77 @@ def test_cli_simulate_dynamic_with_the_builtin_brain_and_static_recordings_refus
     static = json.loads(res.stdout)["recording"]
     res = runner.invoke(app, ["score", "resnet20", "-r", static, "--temporal", "--no-db"])
     assert res.exit_code == 2 and "has no time bins" in " ".join(res.output.split())
+
+
+def test_cli_scores_a_registry_convrnn_over_time_with_time_steps(tmp_path, monkeypatch):
+    """`brainlike score MODEL -r dynamic.nc --temporal --time-steps N` unrolls a ConvRNN
+    (default 16 steps) for N steps, the image shown for --image-steps (README, issue 11)."""
+    from brainlike.cli import app
+
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    n = 18  # more bins than convrnn6-small's own 16 steps
+    res = runner.invoke(
+        app,
+        [
+            "simulate", str(tmp_path / "dyn"), "--dynamic", "--steps", str(n), "--per-digit", "2",
+            "--animals", "2", "--neuroids", "6", "--trials", "4", "--json",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    recording = json.loads(res.stdout)["recording"]
+    args = ["score", "convrnn6-small", "-r", recording, "--temporal", "--no-db", "--json"]
+    args += ["--splits", "2", "--bootstraps", "2", "--layers", "nodes.conv3,nodes.conv5"]
+    res = runner.invoke(app, args)  # without --time-steps: the error names the working fix
+    assert res.exit_code == 2 and f"(--time-steps {n})" in " ".join(res.output.split())
+    out_dir = tmp_path / "scores"
+    res = runner.invoke(
+        app, [*args, "--time-steps", str(n), "--image-steps", "10", "-o", str(out_dir)]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["time_steps"] == n and out["settings"]["image_steps"] == 10
+    assert out["time_bins"] == [[10.0 * b, 10.0 * (b + 1)] for b in range(n)]
+    assert out["settings"]["steps_for_bins"] == list(range(n))
+    for row in out["rows"]:
+        assert row["time_bin_start"] == [10.0 * b for b in range(n)]
+        for key in ("value", "error", "ceiling", "ceiling_error", "percent_of_ceiling"):
+            assert len(row[key]) == n, key
+        # convrnn6-small has no cells: node convK (depth K) shows frame t - K at step t, so it
+        # varies with the stimulus exactly in bins K .. K + 9 (the image is on for steps 0-9)
+        # and is constant (no score) before and after
+        depth = int(row["layer"].removeprefix("nodes.conv"))
+        scored = [b for b, v in enumerate(row["value"]) if v is not None]
+        assert scored == list(range(depth, depth + 10)), row["value"]
+        assert np.isfinite([row["value"][b] for b in scored]).all()
+        assert np.isfinite([v for v in row["ceiling"] if v is not None]).all()
+    assert json.loads((out_dir / "scores.json").read_text())["settings"]["time_steps"] == n
+
+
+def test_temporal_unroll_sets_the_schedule_once_and_refuses_what_cannot_work():
+    from brainlike.registry import create_model
+    from brainlike.scoring import ScoringError, ScoringModel, _temporal_unroll
+
+    def wrap(model):
+        return ScoringModel(model, "m", "registry", 1, 16)
+
+    convrnn = create_model("convrnn6-small")
+    assert (convrnn.time_steps, convrnn.t_on) == (16, 12)
+    assert _temporal_unroll(wrap(convrnn), 26, 10) == (26, 10, True)  # spec §1: 26, off at 10
+    assert (convrnn.time_steps, convrnn.t_on) == (26, 10)
+    assert _temporal_unroll(wrap(convrnn), None, None) == (26, 10, True)  # keeps the model's
+    assert _temporal_unroll(wrap(convrnn), np.int64(20), None) == (20, 10, True)
+    with pytest.raises(ScoringError, match="time_steps must be at least 1"):
+        _temporal_unroll(wrap(convrnn), 0, None)
+    # a loop whose forward takes time_steps is passed it at extraction; no presentation knob
+    assert _temporal_unroll(wrap(LoopNet()), 9, None) == (9, None, True)
+    with pytest.raises(ScoringError, match="drop --image-steps"):
+        _temporal_unroll(wrap(LoopNet()), 9, 3)
+    # a loop with a fixed unroll: its own length only
+    assert _temporal_unroll(wrap(FixedLoop()), None, None) == (6, None, False)
+    with pytest.raises(ScoringError, match="runs a fixed 6 steps.*drop --time-steps"):
+        _temporal_unroll(wrap(FixedLoop()), 9, None)
+    with pytest.raises(ScoringError, match="score it without --temporal"):
+        _temporal_unroll(wrap(nn.Linear(2, 2)), None, None)
+    with pytest.raises(ScoringError, match="not a recurrent model"):
+        _temporal_unroll(wrap(nn.Linear(2, 2)), 5, None)

@@ -42,8 +42,19 @@ def step(cell, x, state):
 
 def test_registry_names_and_options():
     assert cell_names() == sorted(
-        ["time_decay", "simple_rnn", "gru", "lstm", "ugrnn", "intersection", "rgc", "rgc_as_run"]
+        [
+            "time_decay",
+            "simple_rnn",
+            "gru",
+            "lstm",
+            "ugrnn",
+            "intersection",
+            "rgc",
+            "rgc_as_run",
+            "rgc_median",
+        ]
     )
+    assert cell_options("rgc_median") == {"kernel_size": 3, "cell_depth": 64}
     assert cell_options("lstm") == {
         "kernel_size": 3,
         "layer_norm": False,
@@ -310,7 +321,11 @@ def test_channel_and_option_errors():
 
 def build(kind: str, seed: int = 0):
     torch.manual_seed(seed)
-    opts = {"time_decay": {}, "lstm": {"layer_norm": True, "peepholes": True, "spatial": (5, 5)}}
+    opts = {
+        "time_decay": {},
+        "lstm": {"layer_norm": True, "peepholes": True, "spatial": (5, 5)},
+        "rgc_median": {"cell_depth": 2},
+    }
     out = 3 if kind in ("time_decay", "intersection", "rgc") else 4
     return make_cell(kind, 3, out, **opts.get(kind, {}))
 
@@ -321,13 +336,19 @@ def test_three_steps_shapes_gradients_and_state_dict(kind):
     g = torch.Generator().manual_seed(1)
     xs = [torch.randn(2, 3, 5, 5, generator=g) for _ in range(3)]
     state = cell.init_state(xs[0])
+    # every state tensor is as deep as the output, except the RGC-median memory c
+    depths = [
+        cell.cell_depth if (kind, name) == ("rgc_median", "c") else cell.out_channels
+        for name in cell.state_names
+    ]
     assert len(state) == len(cell.state_names)
-    assert all(s.shape == (2, cell.out_channels, 5, 5) and not s.any() for s in state)
+    assert [s.shape for s in state] == [(2, d, 5, 5) for d in depths]
+    assert not any(s.any() for s in state)
     outputs = []
     for x in xs:
         y, state = cell(x, state)
         assert y.shape == (2, cell.out_channels, 5, 5)
-        assert all(s.shape == (2, cell.out_channels, 5, 5) for s in state)
+        assert [s.shape for s in state] == [(2, d, 5, 5) for d in depths]
         outputs.append(y)
     torch.stack(outputs).pow(2).sum().backward()
     for name, p in cell.named_parameters():

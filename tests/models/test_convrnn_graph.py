@@ -26,7 +26,7 @@ from brainlike.models.convrnn.nets import (
     base11_spec,
     convrnn6,
     convrnn11,
-    rgc_median,
+    rgc_approx,
 )
 from brainlike.registry import create_model, list_models
 
@@ -237,9 +237,11 @@ def test_output_entry_feedback_is_a_1x1_conv_added_before_the_pool():
             assert torch.allclose(pre_pool[t], activated[t] + added, atol=1e-6)
 
 
-def test_rgc_median_structure():
+def test_rgc_approx_structure():
+    # the approximation formerly registered as convrnn-rgc-median (the exact model:
+    # tests/models/test_convrnn_rgc_median.py)
     torch.manual_seed(0)
-    model = rgc_median(in_channels=1, out_features=3, width=1 / 16, input_size=32, time_steps=3)
+    model = rgc_approx(in_channels=1, out_features=3, width=1 / 16, input_size=32, time_steps=3)
     fb = [(e.source, e.target) for e in model.spec.edges if e.kind == "feedback"]
     assert fb == list(RGC_MEDIAN_FEEDBACK)
     assert all(e.entry == "output" for e in model.spec.edges if e.kind == "feedback")
@@ -325,9 +327,11 @@ def test_registry_names():
         "convrnn6-lstm",
         "convrnn11",
         "convrnn-rgc-median",
+        "convrnn-rgc-approx",
         "convrnn6-small",
         "convrnn11-small",
         "convrnn-rgc-median-small",
+        "convrnn-rgc-approx-small",
     } <= set(list_models())
 
 

@@ -2,7 +2,8 @@
 
 ``graph`` builds and unrolls a :class:`ConvRNN` from a :class:`GraphSpec`; ``cells`` holds the
 recurrent cells implanted in its layers; ``decoders`` reads one logit vector out of the
-per-step logits; ``nets`` defines (and registers) the 6-layer, 11-layer and RGC-median nets.
+per-step logits; ``nets`` defines (and registers) the 6-layer, 11-layer and RGC-median nets (and the older
+approximation of the latter, ``convrnn-rgc-approx``).
 """
 
 from brainlike.models.convrnn.cells import ConvCell, cell_names, make_cell
@@ -27,6 +28,8 @@ from brainlike.models.convrnn.nets import (
     convrnn6,
     convrnn6_lstm,
     convrnn11,
+    rgc_approx,
+    rgc_approx_spec,
     rgc_median,
     rgc_median_spec,
 )
@@ -53,6 +56,8 @@ __all__ = [
     "gray_blank",
     "make_cell",
     "make_decoder",
+    "rgc_approx",
+    "rgc_approx_spec",
     "rgc_median",
     "rgc_median_spec",
     "with_cells",

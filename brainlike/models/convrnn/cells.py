@@ -26,6 +26,7 @@ Conventions shared by all cells
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,12 +42,14 @@ __all__ = [
     "LSTMCell",
     "ReciprocalGatedCell",
     "ReciprocalGatedCellAsRun",
+    "ReciprocalGatedCellMedian",
     "SimpleRNNCell",
     "TimeDecayCell",
     "UGRNNCell",
     "cell_names",
     "cell_options",
     "make_cell",
+    "truncated_normal_",
 ]
 
 LAYER_NORM_EPS = 1e-12
@@ -54,7 +57,7 @@ LAYER_NORM_EPS = 1e-12
 
 CELLS: dict[str, type[ConvCell]] = {}
 """Cell classes by name: ``time_decay``, ``simple_rnn``, ``gru``, ``lstm``, ``ugrnn``,
-``intersection``, ``rgc``, ``rgc_as_run``."""
+``intersection``, ``rgc``, ``rgc_as_run``, ``rgc_median``."""
 
 
 def register_cell(name: str) -> Callable[[type[ConvCell]], type[ConvCell]]:
@@ -127,6 +130,14 @@ def _check_kernel_size(kernel_size: int | tuple[int, int]) -> tuple[int, int]:
     return ks
 
 
+@torch.no_grad()
+def truncated_normal_(w: Tensor, std: float) -> Tensor:
+    """Fill ``w`` in place with N(0, std) truncated at 2 std (TensorFlow's truncated normal),
+    by inverting the CDF (torch's ``trunc_normal_`` is slow on CPU)."""
+    edge = math.erf(2.0 / math.sqrt(2.0))  # 2 * Phi(2) - 1
+    return w.uniform_(-edge, edge).erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-2 * std, 2 * std)
+
+
 def _layer_norm(channels: int) -> nn.GroupNorm:
     # spec recurrent.md §1: LN over H, W, C jointly, per-channel affine, eps 1e-12
     return nn.GroupNorm(1, channels, eps=LAYER_NORM_EPS)
@@ -145,6 +156,9 @@ class ConvCell(nn.Module):
 
     kind: str = ""
     state_names: tuple[str, ...] = ("h",)
+    takes_feedback: bool = False
+    """Whether :meth:`step` takes long-range feedback (``step(x, state, feedback)``): the
+    graph then hands the cell its ``entry="cell"`` feedback edges (``rgc_median``)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -524,3 +538,153 @@ class ReciprocalGatedCellAsRun(ConvCell):
             + (1.0 - torch.sigmoid(self.W_ch(c) + self.W_uh(u))) * x
         )
         return h_new, (h_new, c_new)
+
+
+RGC_MEDIAN_MEMORY_SCALE = 0.9219348064291611
+"""Scale of the recurrent (memory) terms of the RGC-median cell: the released configuration's
+``tau_offset`` (``-tau_multiplier``), 0.9219 in the spec (recurrent.md, "RGC-Median cell,
+exactly")."""
+
+RGC_MEDIAN_INPUT_SCALE = 0.7006566684988862
+"""Scale of the input terms of the RGC-median cell: the released configuration's
+``gate_offset`` (``-gate_multiplier``), 0.7007 in the spec."""
+
+RGC_MEDIAN_INIT_SCALE = 0.6393378386273998
+"""Variance-scaling factor of the RGC-median cell's kernels (the released configuration)."""
+
+
+class DepthSeparableConv2d(nn.Module):
+    """Depth-separable convolution: a depthwise ``k x k`` conv (one filter per input channel,
+    no bias, 'same' padding) then a pointwise 1x1 conv with bias.
+
+    Parameters: ``k * k * in_channels + in_channels * out_channels + out_channels``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, kernel_size, padding="same", groups=in_channels, bias=False
+        )
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, in_channels, H, W)`` -> ``(B, out_channels, H, W)``."""
+        return self.pointwise(self.depthwise(x))
+
+
+@register_cell("rgc_median")
+class ReciprocalGatedCellMedian(ConvCell):
+    """The reciprocal gated cell of the architecture search's median model, exactly (spec:
+    recurrent.md, "RGC-Median cell, exactly")::
+
+        x_t = ELU(W_u * u_t + b)                                     (3x3, the layer's conv)
+        c_t = ELU( a (1 - s(DS7_cc(c_{t-1}))) (.) c_{t-1}
+                   + g (1 - tanh(DS7_hc(h_{t-1}))) (.) (W_xc * x_t + b) )         (2x2)
+        h_t = ELU( a (1 - s(DS7_hh(h_{t-1}))) (.) h_{t-1}
+                   + g (1 - tanh(DS7_ch(c_{t-1}))) (.) (W_xh * x_t + b + P(u_t) + F_t) )  (3x3)
+
+    with ``a`` = :data:`RGC_MEDIAN_MEMORY_SCALE` (0.9219), ``g`` = :data:`RGC_MEDIAN_INPUT_SCALE`
+    (0.7007), ``DS7`` a :class:`DepthSeparableConv2d` with 7x7 depthwise kernels, ``P(u)`` the
+    layer input added as a residual (a 1x1 projection without bias when ``in_channels !=
+    out_channels``, else ``u`` itself; ``u`` and ``x`` have one size, as the layer's conv has
+    stride 1, so the spec's resize never applies) and ``F_t`` the long-range feedback the graph passes in
+    (the sum of 1x1 convs of the sources' previous outputs; zero when ``None``).
+
+    The cell owns the layer's conv: its input is the layer input ``u`` (``in_channels``), which
+    it turns into ``x`` (``out_channels``) itself. State ``(h, c)``: ``h`` has ``out_channels``,
+    the memory ``c`` has ``cell_depth`` channels (64 in the median model); the output is
+    ``h_t``. The source's gate biases (4.147, 2.777) are not used by its separable gate convs
+    and are not here. Kernels are initialised by fan-in variance scaling with factor
+    :data:`RGC_MEDIAN_INIT_SCALE` (truncated normal), biases at zero; the source's L2 weight
+    decay (2.034e-4) is a training setting (``train.weight_decay``).
+
+    Parameters
+    ----------
+    kernel_size : kernel of the layer's conv ``W_u`` (3 in the median model).
+    cell_depth : channels of the memory ``c``.
+    """
+
+    state_names = ("h", "c")
+    takes_feedback = True
+    gate_kernel_size = 7
+    memory_input_kernel_size = 2  # 'same' for 2x2: the one pad at the bottom/right (TF)
+    output_input_kernel_size = 3
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int] = 3,
+        cell_depth: int = 64,
+    ) -> None:
+        super().__init__(in_channels, out_channels)
+        if not isinstance(cell_depth, int) or isinstance(cell_depth, bool) or cell_depth < 1:
+            raise ValueError(f"cell_depth must be a positive int, got {cell_depth!r}")
+        self.kernel_size = _check_kernel_size(kernel_size)
+        self.cell_depth = cell_depth
+        self.memory_scale = RGC_MEDIAN_MEMORY_SCALE
+        self.input_scale = RGC_MEDIAN_INPUT_SCALE
+        c, d, k = out_channels, cell_depth, self.gate_kernel_size
+        self.W_u = self._conv(in_channels, c)
+        self.W_xc = nn.Conv2d(c, d, self.memory_input_kernel_size)  # 'same' padded in step
+        self.W_xh = nn.Conv2d(c, c, self.output_input_kernel_size, padding="same")
+        self.gate_cc = DepthSeparableConv2d(d, d, k)  # memory -> its own decay
+        self.gate_hc = DepthSeparableConv2d(c, d, k)  # output -> memory's input gate
+        self.gate_hh = DepthSeparableConv2d(c, c, k)  # output -> its own decay
+        self.gate_ch = DepthSeparableConv2d(d, c, k)  # memory -> output's input gate
+        self.project = None if in_channels == c else nn.Conv2d(in_channels, c, 1, bias=False)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.weight[0].numel()
+                # TF variance scaling (fan in, truncated normal): std of the truncated draw
+                std = math.sqrt(RGC_MEDIAN_INIT_SCALE / fan_in) / 0.87962566103423978
+                truncated_normal_(m.weight, std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def init_state(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Zero ``(h, c)`` for the layer input ``x`` ``(B, in_channels, H, W)``: ``h`` with
+        ``out_channels``, ``c`` with ``cell_depth`` channels."""
+        self._check_input(x)
+        b, _, h, w = x.shape
+        return x.new_zeros(b, self.out_channels, h, w), x.new_zeros(b, self.cell_depth, h, w)
+
+    def step(
+        self, x: Tensor, state: tuple[Tensor, ...], feedback: Tensor | None = None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One step on the layer input ``x`` (the spec's ``u``) with feedback ``F_t``
+        ``(B, out_channels, H, W)`` or ``None``; returns ``(h_t, (h_t, c_t))``."""
+        u = x
+        h, c = state
+        a, g = self.memory_scale, self.input_scale
+        # spec recurrent.md, "RGC-Median cell, exactly"
+        x = F.elu(self.W_u(u))
+        c_new = F.elu(
+            a * (1.0 - torch.sigmoid(self.gate_cc(c))) * c
+            + g * (1.0 - torch.tanh(self.gate_hc(h))) * self.W_xc(F.pad(x, (0, 1, 0, 1)))
+        )
+        drive = self.W_xh(x) + (u if self.project is None else self.project(u))
+        if feedback is not None:
+            drive = drive + feedback
+        h_new = F.elu(
+            a * (1.0 - torch.sigmoid(self.gate_hh(h))) * h
+            + g * (1.0 - torch.tanh(self.gate_ch(c))) * drive
+        )
+        return h_new, (h_new, c_new)
+
+    def forward(
+        self,
+        x: Tensor,
+        state: tuple[Tensor, ...] | None = None,
+        feedback: Tensor | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """:meth:`step`, starting from :meth:`init_state` when ``state`` is ``None``."""
+        if state is not None and len(state) != 2:
+            raise ValueError(f"{type(self).__name__} state is (h, c), got {len(state)} tensors")
+        self._check_input(x)
+        if state is None:
+            state = self.init_state(x)
+        return self.step(x, tuple(state), feedback)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, cell_depth={self.cell_depth}"

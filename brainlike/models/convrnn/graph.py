@@ -45,7 +45,8 @@ Hooks
     how time-resolved activations are read. Within a step the nodes run in the order of
     ``spec.nodes``, then the readout. A node's forward takes the already gathered input ``u``
     (feedforward inputs, then input-entry feedback, concatenated on channels) and a dict of
-    output-entry feedback tensors; its cell state lives on the node during one unroll.
+    output- and cell-entry feedback tensors; its cell state lives on the node during one
+    unroll.
 
 Layer anatomy (spec §1, "ELU everywhere", max-pool 2/2 'same')
     plain:     u -> conv (k x k, stride) -> ELU -> [cell] -> (+ feedback 1x1s) -> pool
@@ -53,8 +54,9 @@ Layer anatomy (spec §1, "ELU everywhere", max-pool 2/2 'same')
                -> (+ feedback 1x1s) -> pool          (skip: 1x1 projection when shapes differ)
     The cell reads the rectified conv output ``x = ELU(conv(u))`` (the RGC "as run" form;
     the original LSTM and time-decay layers fed the raw conv output to the cell and rectified
-    after it). A cell that owns the layer's conv (``rgc_as_run``) replaces conv and ELU and
-    reads ``u`` itself. Convs and pools use TensorFlow 'same' padding (extra pad at the
+    after it). A cell that owns the layer's conv (``rgc_as_run``, ``rgc_median``) replaces
+    conv and ELU and reads ``u`` itself; a cell that takes feedback (``rgc_median``) also
+    receives the sum of its node's cell-entry feedback convs inside its equations. Convs and pools use TensorFlow 'same' padding (extra pad at the
     bottom/right), so a map of side ``n`` becomes ``ceil(n / stride)`` and ``ceil(n / 2)``.
 """
 
@@ -70,7 +72,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from brainlike.models.convrnn.cells import cell_options, make_cell
+from brainlike.models.convrnn.cells import CELLS, cell_options, make_cell, truncated_normal_
 from brainlike.models.convrnn.decoders import DECODERS, make_decoder
 
 __all__ = [
@@ -84,6 +86,7 @@ __all__ = [
     "ReadoutSpec",
     "SameConv2d",
     "TemporalOutput",
+    "feedback_edge",
     "gray_blank",
     "with_cells",
 ]
@@ -95,7 +98,8 @@ _RESERVED = (IMAGE, "readout")
 _ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
 _POOLS = ("max", "avg")
 _SAME_DEPTH_CELLS = ("time_decay", "intersection", "rgc")  # add x to their state
-_CONV_OWNING_CELLS = ("rgc_as_run",)  # compute x = ELU(W_u * u) themselves
+_CONV_OWNING_CELLS = ("rgc_as_run", "rgc_median")  # compute x = ELU(W_u * u) themselves
+_ENTRIES = ("input", "output", "cell")
 
 
 # --------------------------------------------------------------------------------------
@@ -235,7 +239,11 @@ class EdgeSpec:
         (align_corners=True) to the target's feedforward input size and concatenated on
         channels after the feedforward inputs. ``"output"`` (the RGC-median edges): resized
         to the target's pre-pool output size, passed through a 1x1 conv (no bias) and added to
-        the target's output before pooling. Feedforward edges always enter at the input.
+        the target's output before pooling. ``"cell"`` (the exact RGC-median edges, spec
+        "RGC-Median cell, exactly"): resized to the target's feedforward input size, passed
+        through a 1x1 conv with bias, no activation, and handed to the target's cell, which
+        adds the sum over such edges to its output drive; the target's cell must take
+        feedback (``rgc_median``). Feedforward edges always enter at the input.
     """
 
     source: str
@@ -249,15 +257,15 @@ class EdgeSpec:
                 f"edge {self.source}->{self.target}: kind must be 'feedforward' or 'feedback',"
                 f" got {self.kind!r}"
             )
-        if self.entry not in ("input", "output"):
+        if self.entry not in _ENTRIES:
             raise ValueError(
-                f"edge {self.source}->{self.target}: entry must be 'input' or 'output',"
+                f"edge {self.source}->{self.target}: entry must be 'input', 'output' or 'cell',"
                 f" got {self.entry!r}"
             )
-        if self.entry == "output" and self.kind != "feedback":
+        if self.entry != "input" and self.kind != "feedback":
             raise ValueError(
                 f"edge {self.source}->{self.target}: only feedback edges can enter at the"
-                " output; make it kind='feedback' or entry='input'"
+                f" {self.entry}; make it kind='feedback' or entry='input'"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -363,6 +371,17 @@ class GraphSpec:
             raise ValueError(
                 f"readout source {readout.source!r} is not a node; nodes are {', '.join(names)}"
             )
+        for e in edges:
+            if e.entry != "cell":
+                continue
+            cell = next(n.cell for n in nodes if n.name == e.target)
+            if cell is None or not CELLS[cell["kind"]].takes_feedback:
+                kind = "no cell" if cell is None else f"a {cell['kind']!r} cell"
+                raise ValueError(
+                    f"edge {e.source}->{e.target} enters at the cell, but {e.target!r} has"
+                    f" {kind}, which takes no feedback; give {e.target!r} an 'rgc_median' cell"
+                    " or let the edge enter at the 'input' or 'output'"
+                )
         for n in names:
             if not any(e.target == n and e.kind == "feedforward" for e in edges):
                 raise ValueError(
@@ -463,11 +482,13 @@ class GraphSpec:
         edges (``(source, target)`` pairs enter at the input, or full :class:`EdgeSpec` s)."""
         names = [n.name for n in nodes]
         edges = [EdgeSpec(a, b) for a, b in zip([IMAGE, *names[:-1]], names, strict=True)]
-        edges += [_feedback_edge(f) for f in feedback]
+        edges += [feedback_edge(f) for f in feedback]
         return cls(tuple(nodes), tuple(edges), readout, in_channels)
 
 
-def _feedback_edge(f: EdgeSpec | tuple[str, str] | Mapping[str, Any]) -> EdgeSpec:
+def feedback_edge(f: EdgeSpec | tuple[str, ...] | Mapping[str, Any]) -> EdgeSpec:
+    """A feedback :class:`EdgeSpec` from ``(source, target)`` (enters at the input),
+    ``(source, target, entry)``, a dict of EdgeSpec fields, or an EdgeSpec (returned as is)."""
     if isinstance(f, EdgeSpec):
         return f
     if isinstance(f, Mapping):
@@ -562,6 +583,8 @@ class Node(nn.Module):
     output_feedback : ``{source: channels}`` of the output-entry feedback edges (1x1 convs).
     spatial : ``(H, W)`` of the cell's feature map at the model's ``input_size``; passed to
         cells that need it (LSTM peepholes) when their options do not give it.
+    cell_feedback : ``{source: channels}`` of the cell-entry feedback edges (1x1 convs with
+        bias, whose sum the cell receives as ``F_t``).
     """
 
     def __init__(
@@ -570,6 +593,7 @@ class Node(nn.Module):
         in_channels: int,
         output_feedback: Mapping[str, int] | None = None,
         spatial: tuple[int, int] | None = None,
+        cell_feedback: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.name, self.residual = spec.name, spec.residual
@@ -608,6 +632,14 @@ class Node(nn.Module):
                 for src, c in (output_feedback or {}).items()
             }
         )
+        if cell_feedback and (self.cell is None or not self.cell.takes_feedback):
+            raise ValueError(f"node {self.name!r}: cell-entry feedback needs a cell that takes it")
+        self.cell_feedback = nn.ModuleDict(
+            {
+                src: nn.Conv2d(c, spec.cell_out_channels, 1)
+                for src, c in (cell_feedback or {}).items()
+            }
+        )
         self.pool = _pool(spec.pool)
         self.state: tuple[Tensor, ...] | None = None
 
@@ -617,13 +649,20 @@ class Node(nn.Module):
 
     def forward(self, u: Tensor, feedback: Mapping[str, Tensor] | None = None) -> Tensor:
         """One time step: gathered input ``u`` ``(B, in_channels, H, W)`` and output-entry
-        feedback ``{source: (B, C_src, H', W')}`` (already resized to the pre-pool size) ->
-        output ``(B, out_channels, H_out, W_out)``. Advances the cell state."""
+        and cell-entry feedback ``{source: (B, C_src, H', W')}`` (already resized: to the
+        pre-pool size, resp. the input size) -> output ``(B, out_channels, H_out, W_out)``.
+        Advances the cell state."""
         x = u if self.conv is None else self.act(self.conv(u))
         if self.cell is not None:
             if self.state is None:
                 self.state = self.cell.init_state(x)
-            x, self.state = self.cell.step(x, self.state)
+            if self.cell.takes_feedback:
+                # spec "RGC-Median cell, exactly": F_t, 1x1 convs (+ bias) summed over edges
+                drive = [conv(feedback[src]) for src, conv in self.cell_feedback.items()]
+                fb = torch.stack(drive).sum(0) if drive else None
+                x, self.state = self.cell.step(x, self.state, fb)
+            else:
+                x, self.state = self.cell.step(x, self.state)
         if self.residual:
             x = self.act2(self.conv2(x) + self.skip(u))
         for src, conv in self.feedback.items():
@@ -667,13 +706,6 @@ class _Shape(NamedTuple):
     conv: tuple[int, int]  # pre-pool side
     output: tuple[int, int]
     channels: int
-
-
-@torch.no_grad()
-def _truncated_normal_(w: Tensor, std: float) -> Tensor:
-    # N(0, std) truncated at 2 std by inverting the CDF (torch's trunc_normal_ is slow on CPU)
-    edge = math.erf(2.0 / math.sqrt(2.0))  # 2 * Phi(2) - 1
-    return w.uniform_(-edge, edge).erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-2 * std, 2 * std)
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -726,6 +758,7 @@ class ConvRNN(nn.Module):
         self._ff = {n: spec.inputs(n, "feedforward") for n in spec.names}
         self._fb_in = {n: spec.inputs(n, "feedback", "input") for n in spec.names}
         self._fb_out = {n: spec.inputs(n, "feedback", "output") for n in spec.names}
+        self._fb_cell = {n: spec.inputs(n, "feedback", "cell") for n in spec.names}
         self._shape_cache: dict[tuple[int, int], dict[str, _Shape]] = {}
         shapes = self._shapes(self.input_size, self.input_size)
 
@@ -738,6 +771,7 @@ class ConvRNN(nn.Module):
                     in_ch[n.name],
                     {e.source: out_ch[e.source] for e in self._fb_out[n.name]},
                     shapes[n.name].conv,
+                    {e.source: out_ch[e.source] for e in self._fb_cell[n.name]},
                 )
                 for n in spec.nodes
             }
@@ -766,9 +800,9 @@ class ConvRNN(nn.Module):
         # zero biases, readout N(0, 0.01); the cells keep their own initialisation
         for node in self.nodes.values():
             for name, m in node.named_modules():
-                if isinstance(m, nn.Conv2d) and not name.startswith("cell"):
+                if isinstance(m, nn.Conv2d) and name.split(".")[0] != "cell":
                     fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-                    _truncated_normal_(m.weight, math.sqrt(1.0 / fan_in) / 0.87962566103423978)
+                    truncated_normal_(m.weight, math.sqrt(1.0 / fan_in) / 0.87962566103423978)
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)
         for m in self.readout.modules():
@@ -945,6 +979,8 @@ class ConvRNN(nn.Module):
         parts += [_resize(prev[e.source], shape.input) for e in self._fb_in[name]]
         u = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         extra = {e.source: _resize(prev[e.source], shape.conv) for e in self._fb_out[name]}
+        # spec "RGC-Median cell, exactly": cell feedback is resized to the ff input size
+        extra.update({e.source: _resize(prev[e.source], shape.input) for e in self._fb_cell[name]})
         return u, extra
 
     def forward(self, x: Tensor) -> Tensor:

@@ -8,10 +8,18 @@
 - ``convrnn11``: the 11-layer BaseNet, channels 64 (7x7/2), 64, 64, 128, 128, 256, 256, 512,
   512, 512, max-pool after blocks 1, 4, 6, 7, 10, blocks 2-10 residual, average pool + FC.
   Cells go in conv4-conv10.
-- ``convrnn-rgc-median``: the median reciprocal-gated model of the architecture search on an
-  11-layer base of channels 64 (7x7/2), 128, 128, 128, 128, 256, 256, 256, 512, 512 with
-  feedback conv8->conv5, conv9->conv6, conv10->conv7, conv7->conv6, conv10->conv9 (1x1 convs
-  on bilinearly resized inputs, added at the output).
+- ``convrnn-rgc-median``: the median reciprocal-gated model of the architecture search,
+  exactly (spec: recurrent.md, "RGC-Median cell, exactly"): an 11-layer base of channels 64
+  (7x7/2), 128, 128, 128, 128, 256, 256, 256, 512, 512 (conv -> cell -> pool, no residual
+  blocks) with ``rgc_median`` cells (memory depth 64, depth-separable 7x7 gates, gate scales
+  0.9219 and 0.7007, the layer input added as a residual) in conv4-conv10, and feedback
+  conv8->conv5, conv9->conv6, conv10->conv7, conv7->conv6, conv10->conv9 (1x1 convs with bias
+  on bilinearly resized outputs, entering the target cell's output drive).
+- ``convrnn-rgc-approx``: the approximation that was registered as ``convrnn-rgc-median``
+  before the exact cell existed, kept under an honest name: the same base and feedback
+  sources, but ``rgc_as_run`` cells (3x3 gates, no gate scales, memory as deep as the output,
+  no residual) and feedback 1x1 convs without bias added after the cell. Its parameter count
+  is not the original's.
 - ``-small`` variants: width 0.25 and 32 px images, for CPU work on digits (8x8 upsampled to
   32) and CIFAR.
 
@@ -25,24 +33,25 @@ net is the feedforward BaseNet, unrolled the same way (spec §1's feedforward co
 Images smaller than 112 px get the same nets with a 3x3 stride-1 conv1 and no pool after it
 (as ``grcnn-small`` does), so 32 px inputs end at 2x2 before the readout.
 
-Known gap (RGC median): the cells module offers the reciprocal gated cell as run in the
-shallow nets (``rgc_as_run``: 3x3 convs, memory as deep as the output) but not the median
-cell's depth-separable 7x7 gate convs, its 64-channel memory or its gate scales (0.9219
-memory, 0.7007 input); the median model here uses ``rgc_as_run`` with 3x3 kernels in
-conv4-conv10, and its parameter count is not the original's.
+Known differences from the released RGC-median code: the memory depth scales with
+``width`` like every channel count (64 at width 1), and kernels are initialised by fan-in
+variance scaling as PyTorch counts the fan-in (per output unit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from brainlike.models.convrnn.cells import CELLS
 from brainlike.models.convrnn.graph import (
     ConvRNN,
     EdgeSpec,
     GraphSpec,
     NodeSpec,
     ReadoutSpec,
+    feedback_edge,
     with_cells,
 )
 from brainlike.registry import register_model
@@ -50,6 +59,7 @@ from brainlike.registry import register_model
 __all__ = [
     "CELL_LAYERS",
     "NEURAL_SCHEDULE",
+    "RGC_MEDIAN_CELL_DEPTH",
     "RGC_MEDIAN_FEEDBACK",
     "TRAIN_SCHEDULE",
     "base6_spec",
@@ -57,6 +67,8 @@ __all__ = [
     "convrnn6",
     "convrnn6_lstm",
     "convrnn11",
+    "rgc_approx",
+    "rgc_approx_spec",
     "rgc_median",
     "rgc_median_spec",
     "shallow_lstm_cells",
@@ -81,7 +93,12 @@ RGC_MEDIAN_FEEDBACK = (
     ("conv7", "conv6"),
     ("conv10", "conv9"),
 )
-"""Long-range feedback of the RGC-median model (spec §1), entering at the output."""
+"""Long-range feedback of the RGC-median model (spec §1)."""
+
+RGC_MEDIAN_CELL_DEPTH = 64
+"""Channels of the RGC-median cells' memory at width 1 (spec "RGC-Median cell, exactly")."""
+
+_RGC_MEDIAN_CHANNELS = (64, 128, 128, 128, 128, 256, 256, 256, 512, 512)
 
 CellsArg = str | Mapping[str, Any] | None
 FeedbackArg = Sequence[EdgeSpec | tuple[str, ...] | Mapping[str, Any]]
@@ -201,25 +218,62 @@ def rgc_median_spec(
     cells: CellsArg = None,
     feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
 ) -> GraphSpec:
-    """Graph of the RGC-median model (spec §1; see the module docstring for the cell gap).
+    """Graph of the RGC-median model, exactly (spec: recurrent.md, "RGC-Median cell, exactly").
 
-    ``cells`` replaces the default ``rgc_as_run`` cells of conv4-conv10; ``feedback`` pairs
-    enter at the output (1x1 conv, added), as in the original."""
+    ``cells`` replaces the default ``rgc_median`` cells (memory depth ``64 * width``) of
+    conv4-conv10. A ``(source, target)`` feedback pair enters the target's cell when that cell
+    takes feedback (``rgc_median``: a 1x1 conv with bias inside the output drive), else it is
+    added at the target's output (1x1 conv, no bias)."""
+    default = {"kind": "rgc_median", "cell_depth": _scaled(RGC_MEDIAN_CELL_DEPTH, width)}
+    spec = base11_spec(
+        in_channels,
+        out_features,
+        width,
+        input_size,
+        cells=cells if cells is not None else default,
+        channels=_RGC_MEDIAN_CHANNELS,
+        residual=False,  # the median's layers are conv -> cell -> pool, no residual blocks
+    )
+
+    def entry(target: str) -> str:
+        cell = spec.node(target).cell if target in spec.names else None
+        return "cell" if cell is not None and CELLS[cell["kind"]].takes_feedback else "output"
+
+    fb = [
+        EdgeSpec(f[0], f[1], "feedback", entry(f[1])) if isinstance(f, tuple) and len(f) == 2 else f
+        for f in feedback
+    ]
+    return replace(spec, edges=spec.edges + tuple(feedback_edge(f) for f in fb))
+
+
+def rgc_approx_spec(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
+) -> GraphSpec:
+    """Graph of ``convrnn-rgc-approx``: the RGC-median base and feedback sources with
+    ``rgc_as_run`` cells (3x3) in conv4-conv10 and feedback added at the output (an
+    approximation of :func:`rgc_median_spec`; see the module docstring).
+
+    ``cells`` replaces the default ``rgc_as_run`` cells; ``feedback`` pairs enter at the output
+    (1x1 conv without bias, added)."""
     fb = [
         EdgeSpec(f[0], f[1], "feedback", "output") if isinstance(f, tuple) and len(f) == 2 else f
         for f in feedback
     ]
-    spec = base11_spec(
+    return base11_spec(
         in_channels,
         out_features,
         width,
         input_size,
         cells=cells if cells is not None else "rgc_as_run",
         feedback=fb,
-        channels=(64, 128, 128, 128, 128, 256, 256, 256, 512, 512),
-        residual=False,  # the median's layers are conv -> cell -> pool, no residual blocks
+        channels=_RGC_MEDIAN_CHANNELS,
+        residual=False,
     )
-    return spec
 
 
 def _model(
@@ -310,8 +364,26 @@ def rgc_median(
     decoder: str | Mapping[str, Any] = "default",
     blank: float | Sequence[float] = 0.0,
 ) -> ConvRNN:
-    """RGC-median ConvRNN: reciprocal gated cells in conv4-10, 5 long-range feedback edges"""
+    """RGC-median ConvRNN of the search, exact cells (DS 7x7 gates) in conv4-10, 5 feedbacks"""
     spec = rgc_median_spec(in_channels, out_features, width, input_size, cells, feedback)
+    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
+
+
+@register_model("convrnn-rgc-approx", in_channels=3, out_features=1000)
+def rgc_approx(
+    in_channels: int = 3,
+    out_features: int = 1000,
+    width: float = 1.0,
+    input_size: int = 224,
+    cells: CellsArg = None,
+    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
+    time_steps: int | None = None,
+    t_on: int | None = None,
+    decoder: str | Mapping[str, Any] = "default",
+    blank: float | Sequence[float] = 0.0,
+) -> ConvRNN:
+    """Approximate RGC median: 3x3 rgc_as_run cells, no gate scales (not the original)"""
+    spec = rgc_approx_spec(in_channels, out_features, width, input_size, cells, feedback)
     return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
 
 
@@ -328,6 +400,7 @@ for _name, _fn, _doc in (
     ("convrnn6-lstm-small", convrnn6_lstm, "shallow-LSTM ConvRNN at width 0.25 for 32 px"),
     ("convrnn11-small", convrnn11, "11-layer ConvRNN at width 0.25 for 32 px images (CPU size)"),
     ("convrnn-rgc-median-small", rgc_median, "RGC-median ConvRNN at width 0.25 for 32 px"),
+    ("convrnn-rgc-approx-small", rgc_approx, "approximate RGC median at width 0.25, 32 px"),
 ):
     register_model(_name, _doc, in_channels=3, out_features=10)(_small(_fn, **_SMALL))
 
