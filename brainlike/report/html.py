@@ -534,9 +534,13 @@ def _comparison_table(runs: Sequence[_Run]) -> dict[str, Any]:
         put("final train accuracy", column, _cell(last.get("train_acc"), percent=True))
         put("final test loss", column, _cell(last.get("test_loss")))
         put("epochs", column, _cell(last.get("epoch")))
+        # the run's own record of its time (all resumed parts), as the console shows it
+        wall = (run.summary or {}).get("wall_seconds")
         seconds = [r.get("seconds") for r in run.metrics if _is_number(r.get("seconds"))]
-        if seconds:
-            put("training time (s)", column, _cell(float(sum(seconds))))
+        if _is_number(wall):
+            put("wall time (s, summary.json)", column, _cell(float(wall)))
+        elif seconds:
+            put("time in epochs (s, metrics.jsonl)", column, _cell(float(sum(seconds))))
         shape = f"{means.shape[1]} classes, {means.shape[2]}×{means.shape[3]} grid"
         tile = int(run.snapshots["tile"])
         put("map", column, _cell(shape + (f", tiles {tile}×{tile}" if tile else "")))
