@@ -117,9 +117,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         code = _refused_global(str(err))
         if code is not None:
             raise CheckpointError(
-                f"{path} holds pickled Python objects ({code}), that is code that would run on "
-                "loading; brainlike will not run it. brainlike checkpoints hold only tensors, "
-                "numbers and strings: use one written by `brainlike train`"
+                f"{path} holds pickled Python objects ({code}): code that would run when the "
+                "file is loaded, and brainlike will not run it. brainlike checkpoints hold only "
+                "tensors, numbers and strings; use one written by `brainlike train`"
             ) from None
         raise CheckpointError(
             f"{path} is not a readable checkpoint ({type(err).__name__}: {_load_failure(err)}); "
@@ -147,7 +147,8 @@ def _load_failure(err: Exception) -> str:
     if "WeightsUnpickler error:" in message:
         message = message.split("WeightsUnpickler error:", 1)[1]
         message = message.split("Check the documentation of torch.load", 1)[0]
-    return " ".join(message.split())[:200]
+    first_sentence = " ".join(message.split()).split(". ")[0]
+    return first_sentence[:200]
 
 
 def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
