@@ -268,6 +268,22 @@ def test_summary_topography_json_topo_and_report_share_one_record(tmp_path):
     assert (run / "topography.json").read_bytes() == original
 
 
+def test_the_report_of_a_run_without_a_record_writes_the_runs_own(tmp_path):
+    from brainlike.analysis.history import topography_history
+    from brainlike.report.html import write_report
+
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1}), run, progress=False, analyse=False)
+    expected = topography_history(run, write=False)
+    assert expected["path"] is None and not (run / "topography.json").exists()
+    html = write_report([run], tmp_path / "report").read_text()
+    assert "computed with the run&#39;s analysis settings and seed" in html
+    record = json.loads((run / "topography.json").read_text())
+    assert record["snapshots"] == expected["snapshots"]
+    assert record["settings"] == expected["settings"] and record["settings"]["seed"] == 3
+    assert topography_history(run)["source"] == "read"
+
+
 def test_a_record_of_other_snapshots_is_recomputed_not_read(tmp_path):
     from brainlike.analysis.history import topography_history
 
