@@ -155,7 +155,12 @@ def topo(
     shuffles: int | None = typer.Option(None, "--shuffles", help="number of shuffles of the null"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as JSON"),
 ) -> None:
-    """Topography metrics (with nulls and p-values) for every snapshot of a run."""
+    """Topography metrics (with nulls and p-values) for every snapshot of a run.
+
+    With the run's own settings this reads the run's record (topography.json, the numbers of
+    summary.json); other settings are a re-analysis, written beside it in a file named by its
+    settings (e.g. topography-dprime_class-null_tile-T2.0-shuffles100.json).
+    """
     from brainlike.analysis.history import topography_history
 
     try:
@@ -193,7 +198,8 @@ def topo(
             f"{sm['value']:.3f} ({sm['null_mean']:.3f}, {sm['p_value']:.3f})",
         )
     _console().print(table)
-    _console().print(f"written: {result['path']}", highlight=False)
+    verb = "read from" if result["source"] == "read" else "written to"
+    _console().print(f"{verb}: {result['path']}", highlight=False)
 
 
 @app.command()

@@ -743,9 +743,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
             f"config file {path} does not exist; list the shipped recipes with `brainlike configs`"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if data is None:  # an empty file (or only comments) would silently train the defaults
+        raise ConfigError(
+            f"{path} is empty; write an experiment (keys name, data, model, train, ...) or start "
+            "from a shipped recipe (`brainlike configs` lists them)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"

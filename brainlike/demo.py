@@ -27,7 +27,6 @@ def run_demo(
     Returns ``{"runs": [summary, summary], "report": path, "wall_seconds": s}``; each summary
     is the run's summary.json with the final snapshot's topography metrics.
     """
-    from brainlike.analysis.history import topography_history
     from brainlike.config import load_config, shipped_configs_dir
     from brainlike.report.html import write_report
     from brainlike.train.checkpoint import atomic_write_json
@@ -39,10 +38,8 @@ def run_demo(
     for recipe in DEMO_RECIPES:
         cfg = load_config(shipped_configs_dir() / f"{recipe}.yaml", {"train.epochs": epochs})
         run_dir = out / recipe
+        # train writes the run's one topography record (topography.json) and summary.json
         summary = train(cfg, run_dir, overwrite=overwrite, progress=progress)
-        history = topography_history(run_dir)
-        summary["topography_history_path"] = history["path"]
-        atomic_write_json(run_dir / "summary.json", summary)
         summaries.append(summary)
         run_dirs.append(run_dir)
     report = write_report(

@@ -71,11 +71,17 @@ def test_train_topo_report_end_to_end(tmp_path):
     assert summary["epochs"] == 1 and "topography" in summary
     res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--no-progress"])
     assert res.exit_code == 2 and "--overwrite" in res.output
+    record = (run / "topography.json").read_bytes()
+    res = runner.invoke(app, ["topo", str(run), "--json"])  # the run's own settings
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["snapshots"][-1] == summary["topography"]
     res = runner.invoke(app, ["topo", str(run), "--json", "--shuffles", "5", "--dprime", "trial"])
     assert res.exit_code == 0, res.output
     topo = json.loads(res.stdout)
     assert len(topo["snapshots"]) == 2 and topo["settings"]["n_shuffles"] == 5
-    assert (run / "topography.json").is_file()
+    beside = run / "topography-dprime_trial-null_pixel-T2.0-shuffles5.json"
+    assert topo["path"] == str(beside) and beside.is_file()
+    assert (run / "topography.json").read_bytes() == record
     res = runner.invoke(app, ["report", str(run)])
     assert res.exit_code == 0, res.output
     html = (run / "report" / "report.html").read_text()
@@ -269,3 +275,32 @@ def test_errors_are_one_line_and_brackets_are_text(capsys):
         _fail(message)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def _one_line(output: str) -> str:
+    """The error as one line (rich wraps long lines at the terminal width)."""
+    assert "Traceback" not in output
+    return " ".join(output.split())
+
+
+def test_train_refusals_are_one_line_and_leave_no_run_folder(tmp_path, monkeypatch):
+    import torch
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "data: {dataset: digits, input_size: 8, train_size: 100, test_size: 50}\n"
+        "model: {levels: [{subnets: 4, outputs: 16, subnet: small, channels: [4]}]}\n"
+    )
+    run = tmp_path / "run"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--device", "cuda"])
+    assert res.exit_code == 2 and "--device cpu" in _one_line(res.output)
+    assert not run.exists()
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--epochs", "0"])
+    assert res.exit_code == 2 and "nothing to train" in _one_line(res.output)
+    assert not run.exists()
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    res = runner.invoke(app, ["train", str(empty), "--out", str(run), "--epochs", "1"])
+    assert res.exit_code == 2 and "is empty" in _one_line(res.output)
+    assert not run.exists()

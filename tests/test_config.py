@@ -316,9 +316,18 @@ def test_missing_file(tmp_path: Path):
     assert str(path) in msg and "brainlike configs" in msg
 
 
-def test_empty_file_gives_the_defaults(tmp_path: Path):
-    cfg = load_config(write(tmp_path, "# nothing but a comment\n"))
-    assert cfg == ExperimentConfig()
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n"])
+def test_empty_file_is_refused_not_trained_with_the_defaults(tmp_path: Path, text: str):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match="is empty") as info:
+        load_config(path, overrides={"train.epochs": 1})
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["0\n", "false\n", "''\n", "just words\n"])
+def test_scalar_top_level_is_refused(tmp_path: Path, text: str):
+    with pytest.raises(ConfigError, match="top level must be a mapping of keys"):
+        load_config(write(tmp_path, text))
 
 
 def test_file_errors_name_the_file(tmp_path: Path):

@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import brainlike
-from brainlike.train.checkpoint import atomic_write_json
+from brainlike.train.checkpoint import atomic_write_json, temporary_file_beside
 
 CACHE_FORMAT = "brainlike-activations-v1"
 #: Without ``cache_dir``, layers totalling less than this many bytes stay in RAM as plain arrays.
@@ -720,7 +720,7 @@ class _Sink:
         path.parent.mkdir(parents=True, exist_ok=True)
         if meta is not None:  # a cache entry: invalid until meta.json is written again
             (path.parent / "meta.json").unlink(missing_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = temporary_file_beside(path)
             os.close(fd)
             self.tmp = Path(tmp)
         self.array = np.lib.format.open_memmap(

@@ -104,9 +104,11 @@ def write_report(
     """Write a self-contained HTML report of one run, or a comparison of several.
 
     Each run directory must hold ``config.yaml``, ``metrics.jsonl`` and ``snapshots.npz``, and
-    may hold ``topography.json`` (computed here with
-    ``brainlike.analysis.topography.topography_summary`` when absent, and saved in the run's
-    report subfolder) and ``summary.json``.
+    may hold ``topography.json`` and ``summary.json``. ``topography.json`` is the run's record
+    of its statistics (written by ``brainlike train``). When it is absent, a brainlike run's
+    record is computed with its config's settings and seed and written there (as ``brainlike
+    topo`` does); any other run's history is computed here with
+    ``brainlike.analysis.topography.topography_summary`` and saved in its report subfolder.
 
     Parameters
     ----------
@@ -123,7 +125,8 @@ def write_report(
     names : sequence of str, optional
         Display names of the runs; default the directory names.
     n_shuffles : int, default 100
-        Shuffles of the null models when the topography history is computed here.
+        Shuffles of the null models when the topography history is computed here (runs that
+        are not brainlike experiments).
     seed : int, default 0
         Seed of those shuffles.
     fps : float, default 4
@@ -213,9 +216,14 @@ def _read_run(
     summary = _read_summary(directory / "summary.json")
     snapshots = _read_snapshots(directory / "snapshots.npz")
     topography_path = directory / "topography.json"
-    if topography_path.exists():
+    recorded = topography_path.exists()
+    record = None if recorded else _run_record(directory, threshold)
+    if recorded:
         topography = _read_topography(topography_path, snapshots)
         source = "read from topography.json"
+    elif record is not None:
+        topography = record
+        source = "computed with the run's analysis settings and seed, recorded in topography.json"
     else:
         topography = _compute_topography(snapshots, threshold, n_shuffles, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -376,6 +384,24 @@ def _read_summary(path: Path) -> dict[str, Any] | None:
     return summary
 
 
+def _run_record(directory: Path, threshold: float | None) -> dict[str, Any] | None:
+    """The topography record of a brainlike run trained without one (``analyse=False``),
+    computed with its own settings as ``brainlike topo`` would, so that every later reader
+    sees the same numbers; None when ``config.yaml`` is not a brainlike experiment or
+    ``threshold`` asks for other settings."""
+    from brainlike.analysis.history import run_config, topography_history
+    from brainlike.config import ConfigError
+
+    try:
+        cfg = run_config(directory)
+    except ConfigError:
+        return None
+    if threshold is not None and float(threshold) != cfg.analysis.threshold:
+        return None
+    record = topography_history(directory)
+    return {"settings": record["settings"], "snapshots": record["snapshots"]}
+
+
 def _compute_topography(
     snapshots: Mapping[str, np.ndarray], threshold: float | None, n_shuffles: int, seed: int
 ) -> dict[str, Any]:
@@ -534,9 +560,13 @@ def _comparison_table(runs: Sequence[_Run]) -> dict[str, Any]:
         put("final train accuracy", column, _cell(last.get("train_acc"), percent=True))
         put("final test loss", column, _cell(last.get("test_loss")))
         put("epochs", column, _cell(last.get("epoch")))
+        # the run's own record of its time (all resumed parts), as the console shows it
+        wall = (run.summary or {}).get("wall_seconds")
         seconds = [r.get("seconds") for r in run.metrics if _is_number(r.get("seconds"))]
-        if seconds:
-            put("training time (s)", column, _cell(float(sum(seconds))))
+        if _is_number(wall):
+            put("wall time (s, summary.json)", column, _cell(float(wall)))
+        elif seconds:
+            put("time in epochs (s, metrics.jsonl)", column, _cell(float(sum(seconds))))
         shape = f"{means.shape[1]} classes, {means.shape[2]}×{means.shape[3]} grid"
         tile = int(run.snapshots["tile"])
         put("map", column, _cell(shape + (f", tiles {tile}×{tile}" if tile else "")))

@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -594,9 +593,11 @@ def _csv_number(x: float | None) -> str:
 
 def _write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to a temp file beside ``path`` and rename it over ``path``."""
+    from brainlike.train.checkpoint import temporary_file_beside
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

@@ -4,6 +4,8 @@ Every file a run depends on is written to a temporary file in the same folder an
 over the old one (``os.replace`` is atomic on POSIX and Windows), so a kill at any moment
 leaves either the previous complete file or the new complete file, never a torn one.
 Checkpoints load with ``weights_only=True``: they hold tensors, numbers, strings and lists.
+New files get the permissions of any file the user creates (``0o666`` less the umask), so a
+run folder shared with colleagues stays readable.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +29,34 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: corrupt, foreign, or from another experiment."""
 
 
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: ``0o666`` less the process umask."""
+    umask = os.umask(0)  # the umask can only be read by setting it; restore it at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def temporary_file_beside(path: Path) -> tuple[int, str]:
+    """A new temp file in ``path``'s folder for an atomic write: ``(fd, name)``.
+
+    ``tempfile.mkstemp`` creates files as ``0o600``; this gives them the user's usual
+    permissions (:func:`new_file_mode`), which ``os.replace`` then carries over to ``path``.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, new_file_mode())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
     """Write ``path`` through ``write(fileobj)`` into a temp file, fsync, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -88,9 +114,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
+        code = _refused_global(str(err))
+        if code is not None:
+            raise CheckpointError(
+                f"{path} holds pickled Python objects ({code}): code that would run when the "
+                "file is loaded, and brainlike will not run it. brainlike checkpoints hold only "
+                "tensors, numbers and strings; use one written by `brainlike train`"
+            ) from None
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); it may be "
-            "truncated or corrupt. Delete it to start over, or restore it from a backup"
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {_load_failure(err)}); "
+            "it may be truncated or corrupt. Delete it to start over, or restore it from a backup"
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
@@ -114,6 +147,24 @@ def planned_epochs(config: dict[str, Any] | None) -> int | None:
         return None
     stages = (config.get("finetune") or {}).get("stages") or []
     return int(epochs) + sum(int(stage.get("epochs", 0)) for stage in stages)
+
+
+def _refused_global(message: str) -> str | None:
+    """The class or function a ``weights_only`` load refused to import, if that is why it failed."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if found:
+        return found.group(1)
+    return "an object torch does not allow" if "not an allowed global" in message else None
+
+
+def _load_failure(err: Exception) -> str:
+    """torch's reason for a failed load, without its advice to load with weights_only off."""
+    message = str(err)
+    if "WeightsUnpickler error:" in message:
+        message = message.split("WeightsUnpickler error:", 1)[1]
+        message = message.split("Check the documentation of torch.load", 1)[0]
+    first_sentence = " ".join(message.split()).split(". ")[0]
+    return first_sentence[:200]
 
 
 def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -8,7 +8,9 @@ directory holds::
     snapshots.npz      class-mean grid maps over training: means/vars (S, C, H, W), counts (S, C),
                        step, epoch (fractional; 0 = before training), accuracy, class_names, tile
     checkpoints/last.pt  the last complete epoch (atomic), for --resume
-    summary.json       final numbers: accuracies, topography metrics with nulls, time, seed
+    topography.json    the run's topography record: every metric with its null, per snapshot
+    summary.json       final numbers: accuracies, the final snapshot's entry of topography.json,
+                       wall time (summed over resumed parts), seed
 
 Snapshots are taken before training and ``snapshots_per_epoch`` times per epoch, on the test
 set in eval mode; they hold per-class variances and counts so trial-level d' can be computed
@@ -21,6 +23,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +31,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import Tensor
 
 import brainlike
-from brainlike.config import ExperimentConfig, config_from_dict
+from brainlike.config import ConfigError, ExperimentConfig, config_from_dict
 from brainlike.models.sheet import forward_all
 from brainlike.train.checkpoint import (
     CheckpointError,
@@ -111,14 +115,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, create: bool = True) -> None:
-    """Create ``run_dir`` or refuse to clobber an existing one (``create=False``: only check)."""
+def prepare_run_dir(
+    run_dir: Path, resume: bool, overwrite: bool, create: bool = True, restart: bool = False
+) -> None:
+    """Create ``run_dir`` or refuse to clobber an existing one (``create=False``: only check).
+
+    ``restart``: the folder holds only a partial start (:func:`is_partial_start`), which is
+    cleared and started again.
+    """
     if resume and overwrite:
         raise ValueError("choose either --resume or --overwrite, not both")
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:
             if create:
                 shutil.rmtree(run_dir)
+        elif restart:
+            if create:
+                clear_partial_start(run_dir)
         elif not resume:
             raise RunDirectoryError(
                 f"run directory {run_dir} already exists; pass --resume to continue it from its last "
@@ -128,6 +141,91 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, create: bool =
         raise CheckpointError(f"cannot resume: {run_dir} does not exist or is empty")
     if create:
         run_dir.mkdir(parents=True, exist_ok=True)
+
+
+# What a run writes before its first checkpoint (atomic writes leave ".NAME.*.tmp" files when
+# killed mid-write); checkpoints/last.pt is written last in each epoch.
+_PARTIAL_START_FILES = ("config.yaml", "metrics.jsonl", "snapshots.npz")
+
+
+def _is_temp_file(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def is_partial_start(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds only what a run writes before its first checkpoint.
+
+    Such a run was stopped before its first epoch ended: there is nothing to resume, and
+    nothing but the files of that start to lose by starting it again.
+    """
+    if not run_dir.is_dir():
+        return False
+    for entry in run_dir.iterdir():
+        if (entry.name in _PARTIAL_START_FILES and entry.is_file()) or _is_temp_file(entry.name):
+            continue
+        if entry.name == "checkpoints" and entry.is_dir():
+            if all(_is_temp_file(e.name) for e in entry.iterdir()):
+                continue
+        return False
+    return True
+
+
+def clear_partial_start(run_dir: Path) -> None:
+    """Delete the files of a partial start (:func:`is_partial_start`), and nothing else."""
+    if not is_partial_start(run_dir):
+        raise RunDirectoryError(f"{run_dir} holds more than a partial start; not clearing it")
+    for entry in run_dir.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _check_partial_start_config(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Refuse to restart a partial start that another experiment config began."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        started = config_from_dict(yaml.safe_load(path.read_text()), str(path))
+        same = _same_experiment(started, cfg)
+    except (ConfigError, yaml.YAMLError, OSError):
+        same = False
+    if not same:
+        raise RunDirectoryError(
+            f"{run_dir} holds the start (no checkpoint yet) of another experiment: its "
+            "config.yaml differs from this config; pass --overwrite to replace it with this one, "
+            "or choose another --out"
+        )
+
+
+def _same_experiment(a: ExperimentConfig, b: ExperimentConfig) -> bool:
+    """Two configs of the same run: equal but for train.epochs (which a resume may change)."""
+    not_epochs = {"train": {"epochs"}}
+    return a.model_dump(exclude=not_epochs) == b.model_dump(exclude=not_epochs)
+
+
+def check_training_request(cfg: ExperimentConfig) -> None:
+    """Refuse, before any folder is made, a run that cannot train here: no epochs to train, or
+    a ``train.device`` this machine does not have."""
+    stages = cfg.finetune.stages if cfg.finetune is not None else []
+    if cfg.train.epochs + sum(s.epochs for s in stages) < 1:
+        raise ValueError(
+            f"train.epochs is {cfg.train.epochs} and there are no finetune stages, so there is "
+            "nothing to train; set --epochs (train.epochs) to 1 or more"
+        )
+    device = cfg.train.device
+    if device == "cuda" and not torch.cuda.is_available():
+        build = "built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+        raise ValueError(
+            f"--device cuda (train.device) was asked for, but torch {torch.__version__} {build} "
+            "on this machine; use --device cpu, or --device auto to take a GPU when there is one"
+        )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            "--device mps (train.device) was asked for, but this machine has no Apple GPU that "
+            "torch can use; use --device cpu, or --device auto to take a GPU when there is one"
+        )
 
 
 def _labels_from_codes(codes: Tensor, codebook: Tensor) -> Tensor:
@@ -213,11 +311,15 @@ def train(
     Parameters
     ----------
     cfg : the validated experiment.
-    run_dir : output folder (refused if it exists, unless ``resume`` or ``overwrite``).
+    run_dir : output folder (refused if it exists, unless ``resume`` or ``overwrite``). A
+        folder that holds only a partial start (the run stopped before its first checkpoint:
+        :func:`is_partial_start`) is started again, with or without ``resume``, if it was
+        started with the same config.
     resume : continue from ``run_dir/checkpoints/last.pt`` (the last complete epoch).
     overwrite : delete ``run_dir`` first.
     progress : show a progress bar with loss and accuracy.
-    analyse : compute topography metrics of the final snapshot into summary.json.
+    analyse : compute the topography record of every snapshot (``topography.json``, with
+        the config's analysis settings) and put the final snapshot's entry in summary.json.
     stop_after_epochs : stop (as if interrupted) after this many epochs of this call; for tests
         and for splitting long runs.
     """
@@ -236,18 +338,29 @@ def train(
     t_start = time.perf_counter()
     run_dir = Path(run_dir).expanduser()
     ckpt_path = run_dir / "checkpoints" / "last.pt"
+    check_training_request(cfg)
     state = None
-    if resume:
+    # A run stopped before its first checkpoint has nothing to resume: start it again.
+    restart = not overwrite and not ckpt_path.exists() and is_partial_start(run_dir)
+    say_restart = restart and (resume or any(run_dir.iterdir()))
+    if restart:
+        _check_partial_start_config(run_dir, cfg)
+        resume = False
+    elif resume:
+        if not ckpt_path.exists() and run_dir.is_dir() and any(run_dir.iterdir()):
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint to resume from ({ckpt_path} is missing) but holds "
+                "more than the start of a run; pass --overwrite to start it again, or choose "
+                "another --out"
+            )
         state = load_checkpoint(ckpt_path)  # fails loudly before anything is touched
         stored = config_from_dict(state["config"], f"{ckpt_path} (stored config)")
-        if stored.model_dump(exclude={"train": {"epochs"}}) != cfg.model_dump(
-            exclude={"train": {"epochs"}}
-        ):
+        if not _same_experiment(stored, cfg):
             raise CheckpointError(
                 f"{ckpt_path} was written by a different experiment config; resume with the same "
                 "config (only train.epochs may change), or use --overwrite to start again"
             )
-    prepare_run_dir(run_dir, resume, overwrite, create=False)  # refuse early, before loading data
+    prepare_run_dir(run_dir, resume, overwrite, create=False, restart=restart)  # before the data
     bundle = load_experiment_dataset(cfg)
     codes = bundle.targets_kind == "code"
     codebook = torch.as_tensor(bundle.codes, dtype=torch.float32) if codes else None
@@ -260,7 +373,13 @@ def train(
                 f"analysis.target_sets.{set_name} names classes {bad}, but {cfg.data.dataset} has classes "
                 f"0..{n_classes - 1}; fix the indices"
             )
-    prepare_run_dir(run_dir, resume, overwrite)
+    if say_restart:
+        print(
+            f"{run_dir} has no checkpoint (the run stopped before its first epoch ended); "
+            "starting it from scratch",
+            file=sys.stderr,
+        )
+    prepare_run_dir(run_dir, resume, overwrite, restart=restart)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.seed)
@@ -309,7 +428,7 @@ def train(
             optimizer, lambda step: gamma ** sum(step >= m for m in milestones)
         )
 
-    start_epoch, global_step, metrics = 0, 0, []
+    start_epoch, global_step, metrics, wall_before = 0, 0, [], 0.0
     recorder = SnapshotRecorder()
     if state is not None:
         try:
@@ -321,6 +440,8 @@ def train(
                 f"{ckpt_path} does not fit this model: {str(err)[:300]}"
             ) from None
         start_epoch, global_step = int(state["epoch"]), int(state["step"])
+        # wall time of the earlier parts, up to their last checkpoint (older checkpoints: 0)
+        wall_before = float(state.get("wall_seconds", 0.0))
         metrics = list(state["metrics"])
         recorder = SnapshotRecorder.from_state(state["snapshots"])
         torch.set_rng_state(state["torch_rng"])
@@ -498,6 +619,7 @@ def train(
                         recorder,
                         bundle,
                         tile,
+                        wall_seconds=wall_before + time.perf_counter() - t_start,
                     )
     except KeyboardInterrupt:
         # The last complete checkpoint (atomic) survives; the partial epoch is discarded.
@@ -512,12 +634,12 @@ def train(
         run_dir,
         raw_model,
         metrics,
-        recorder,
         bundle,
-        time.perf_counter() - t_start,
-        analyse=analyse and not interrupted,
+        wall_before + time.perf_counter() - t_start,
         complete=not interrupted,
     )
+    if analyse and not interrupted and recorder.step and accelerator.is_main_process:
+        summary.update(record_topography(cfg, run_dir, recorder, bundle, tile))
     if accelerator.is_main_process:
         atomic_write_json(run_dir / "summary.json", summary)
     return summary
@@ -634,7 +756,18 @@ def resolve_sheets(cfg: ExperimentConfig, model: torch.nn.Module) -> tuple[str |
 
 
 def _write_epoch(
-    run_dir, model, optimizer, scheduler, cfg, epoch, step, metrics, recorder, bundle, tile
+    run_dir,
+    model,
+    optimizer,
+    scheduler,
+    cfg,
+    epoch,
+    step,
+    metrics,
+    recorder,
+    bundle,
+    tile,
+    wall_seconds: float,
 ) -> None:
     from brainlike.models.zoo import describe_model
 
@@ -658,6 +791,7 @@ def _write_epoch(
             "architecture": describe_model(model),
             "preprocessing": preprocessing_of(bundle),
             "frozen_rows": dict(getattr(model, "frozen_rows", {})),
+            "wall_seconds": wall_seconds,
             "version": brainlike.__version__,
         },
     )
@@ -674,14 +808,17 @@ def preprocessing_of(bundle) -> dict[str, Any]:
     }
 
 
-def build_summary(
-    cfg, run_dir, model, metrics, recorder, bundle, wall, analyse=True, complete=True
-) -> dict[str, Any]:
-    """The machine-readable final numbers of a run."""
+def build_summary(cfg, run_dir, model, metrics, bundle, wall, complete=True) -> dict[str, Any]:
+    """The machine-readable final numbers of a run (topography: :func:`record_topography`).
+
+    ``wall`` is the run's wall-clock time in seconds, summed over its parts when it was
+    resumed (a killed part counts up to its last checkpoint); the final topography analysis
+    is not included.
+    """
     from brainlike.models.reset import count_parameters
 
     last = metrics[-1] if metrics else {}
-    summary: dict[str, Any] = {
+    return {
         "name": cfg.name,
         "run_dir": str(run_dir),
         "complete": complete,
@@ -701,21 +838,19 @@ def build_summary(
             for i, lv in enumerate(getattr(model, "levels", []))
         },
     }
-    if analyse and recorder.step:
-        summary["topography"] = analyse_snapshot(
-            cfg,
-            recorder.means[-1],
-            recorder.vars[-1],
-            recorder.counts[-1],
-            int(getattr(model, "tile", 0)),
-        )
-    return summary
 
 
-def analyse_snapshot(cfg: ExperimentConfig, means, vars_, counts, tile: int) -> dict[str, Any]:
-    """Topography metrics of one snapshot with the config's analysis settings."""
-    from brainlike.analysis.history import analysis_settings, snapshot_topography
+def record_topography(cfg, run_dir, recorder, bundle, tile: int) -> dict[str, Any]:
+    """Compute the run's topography record once and write it (``run_dir/topography.json``).
 
-    return snapshot_topography(
-        analysis_settings(cfg.analysis), means, vars_, counts, tile, cfg.seed
-    )
+    Every snapshot is analysed with the config's analysis settings and the run's seed
+    (:func:`brainlike.analysis.history.run_settings`); ``brainlike topo`` with those settings
+    reads this record back. Returns the summary entries: ``"topography"`` (the final
+    snapshot's entry of the record, the same numbers) and ``"topography_record"`` (file name).
+    """
+    from brainlike.analysis.history import compute_history, run_settings, write_record
+
+    own = run_settings(cfg)
+    history = compute_history(recorder.arrays(list(bundle.class_names), tile), own)
+    path = write_record(run_dir, history, own)
+    return {"topography": history["snapshots"][-1], "topography_record": path.name}

@@ -1,6 +1,8 @@
 """Training loop: outputs, reproducibility, resume after a kill, and faults."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -225,3 +227,249 @@ def test_init_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
     cfg = tiny_config(**{"init": {"checkpoint": str(tmp_path / "nope.pt")}})
     with pytest.raises(CheckpointError, match="nothing to resume|no checkpoint"):
         train(cfg, tmp_path / "run", progress=False)
+
+
+# -- one run, one record of its statistics (issue 11, item 3) ----------------------------------
+
+
+def test_summary_topography_json_topo_and_report_share_one_record(tmp_path):
+    from brainlike.analysis.history import topography_history
+    from brainlike.report.html import _comparison_table, _read_run
+
+    run = tmp_path / "run"
+    summary = train(tiny_config(**{"train.epochs": 1}), run, progress=False)
+    record = json.loads((run / "topography.json").read_text())
+    saved = json.loads((run / "summary.json").read_text())
+    assert len(record["snapshots"]) == 3 and saved["topography_record"] == "topography.json"
+    assert record["settings"]["seed"] == 3 and record["settings"]["n_shuffles"] == 10
+    # summary.json (what the console prints) holds the record's final snapshot, number for number
+    assert saved["topography"] == record["snapshots"][-1] == summary["topography"]
+    original = (run / "topography.json").read_bytes()
+    # `brainlike topo RUN` with the run's own settings reads the same record
+    again = topography_history(run)
+    assert again["source"] == "read" and again["snapshots"] == record["snapshots"]
+    same = topography_history(run, null="pixel", n_shuffles=10, threshold=2.0, dprime="class")
+    assert same["source"] == "read" and same["path"] == str(run / "topography.json")
+    # ... and so does the report, also for the run's time
+    read = _read_run(run, "run", "run", tmp_path / "report", None, 100, 0)
+    assert read.topography["snapshots"] == record["snapshots"]
+    rows = dict(_comparison_table([read])["rows"])
+    clustering = saved["topography"]["clustering_index"]
+    assert rows["wall time (s, summary.json)"][0]["text"] == f"{saved['wall_seconds']:.4g}"
+    cell = rows["Clustering index (mean patch area)"][0]["text"]
+    assert cell.startswith(f"{clustering['value']:.4g} (null {clustering['null_mean']:.3g}")
+    # a re-analysis with other settings is written beside the record, never over it
+    tiled = topography_history(run, null="tile", n_shuffles=7)
+    name = "topography-dprime_class-null_tile-T2.0-shuffles7.json"
+    assert tiled["source"] == "computed" and tiled["path"] == str(run / name)
+    assert json.loads((run / name).read_text())["settings"]["null"] == "tile"
+    assert (run / "topography.json").read_bytes() == original
+    assert topography_history(run, null="tile", n_shuffles=7)["source"] == "read"
+    assert (run / "topography.json").read_bytes() == original
+
+
+def test_the_report_of_a_run_without_a_record_writes_the_runs_own(tmp_path):
+    from brainlike.analysis.history import topography_history
+    from brainlike.report.html import write_report
+
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1}), run, progress=False, analyse=False)
+    expected = topography_history(run, write=False)
+    assert expected["path"] is None and not (run / "topography.json").exists()
+    html = write_report([run], tmp_path / "report").read_text()
+    assert "computed with the run&#39;s analysis settings and seed" in html
+    record = json.loads((run / "topography.json").read_text())
+    assert record["snapshots"] == expected["snapshots"]
+    assert record["settings"] == expected["settings"] and record["settings"]["seed"] == 3
+    assert topography_history(run)["source"] == "read"
+
+
+def test_a_record_of_other_snapshots_is_recomputed_not_read(tmp_path):
+    from brainlike.analysis.history import topography_history
+
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1}), run, progress=False, analyse=False)
+    first = topography_history(run, n_shuffles=4)
+    assert first["source"] == "computed" and len(first["snapshots"]) == 3
+    train(tiny_config(), run, resume=True, progress=False)  # two more snapshots, new record
+    record = json.loads((run / "topography.json").read_text())
+    assert len(record["snapshots"]) == 5
+    again = topography_history(run, n_shuffles=4)
+    assert again["source"] == "computed" and len(again["snapshots"]) == 5
+    # the shuffles of a snapshot depend on the run's seed and the snapshot only
+    assert again["snapshots"][:3] == first["snapshots"]
+
+
+# -- a run stopped before its first checkpoint (issue 11, item 11) ------------------------------
+
+
+def _start_and_kill_in_the_first_epoch(run, monkeypatch):
+    """A run stopped in its first epoch, as a kill -9 during the first checkpoint leaves it."""
+    import brainlike.objectives.spatial as spatial
+
+    real = spatial.spatial_correlation_loss
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spatial, "spatial_correlation_loss", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(), run, progress=False)
+    monkeypatch.setattr(spatial, "spatial_correlation_loss", real)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    (run / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    assert not (run / "checkpoints" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(
+    tmp_path, monkeypatch, capsys, resume
+):
+    train(tiny_config(), tmp_path / "full", progress=False, analyse=False)
+    run = tmp_path / "run"
+    _start_and_kill_in_the_first_epoch(run, monkeypatch)
+    capsys.readouterr()
+    summary = train(tiny_config(), run, resume=resume, progress=False, analyse=False)
+    said = capsys.readouterr().err
+    assert "no checkpoint" in said and "starting it from scratch" in said
+    assert summary["complete"] and summary["epochs"] == 2
+    assert not list((run / "checkpoints").glob("*.tmp"))
+    wa, wb = _weights(tmp_path / "full"), _weights(run)
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_a_partial_start_of_another_config_or_with_other_files_is_not_restarted(
+    tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    _start_and_kill_in_the_first_epoch(run, monkeypatch)
+    with pytest.raises(RunDirectoryError, match="another experiment.*--overwrite"):
+        train(tiny_config(**{"train.lr": 0.5}), run, resume=True, progress=False)
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        train(tiny_config(), run, progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint to resume.*--overwrite"):
+        train(tiny_config(), run, resume=True, progress=False)
+    assert (run / "notes.txt").read_text() == "mine" and (run / "config.yaml").is_file()
+
+
+def test_a_run_with_a_checkpoint_is_never_restarted_without_being_asked(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1}), run, progress=False, analyse=False)
+    (run / "summary.json").unlink()  # even without its summary, a checkpoint is kept
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        train(tiny_config(), run, progress=False)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+# -- requests refused before anything is written (issue 11, item 16) --------------------------
+
+
+def test_a_missing_gpu_is_one_clear_error_and_leaves_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device cpu") as info:
+        train(tiny_config(**{"train.device": "cuda"}), tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value) and "cuda" in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_zero_epochs_is_one_clear_error_and_leaves_no_folder(tmp_path):
+    with pytest.raises(ValueError, match="nothing to train.*--epochs") as info:
+        train(tiny_config(**{"train.epochs": 0}), tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+# -- checkpoints that hold code (issue 11, item 18) -------------------------------------------
+
+
+class _Payload:
+    """A class that a pickle names, as a checkpoint carrying code would."""
+
+    def __init__(self):
+        self.x = 1
+
+
+def test_a_checkpoint_holding_pickled_objects_is_refused_as_code(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"format": "brainlike-checkpoint-v1", "model": _Payload()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "pickled Python objects" in message and "will not run" in message
+    assert "_Payload" in message
+    assert "weights_only" not in message and "corrupt" not in message and "delete" not in message
+
+
+def test_a_truncated_or_garbled_checkpoint_is_called_corrupt_without_torch_advice(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", {"model": {"w": torch.ones(50)}, "epoch": 1})
+    whole = path.read_bytes()
+    for broken in (whole[: len(whole) // 2], b"\x80\x02not a checkpoint"):
+        path.write_bytes(broken)
+        with pytest.raises(CheckpointError, match="truncated or corrupt") as info:
+            load_checkpoint(path)
+        message = str(info.value)
+        assert "pickled Python objects" not in message
+        assert "weights_only" not in message and "False" not in message
+
+
+# -- files readable as the umask allows (issue 11, item 19) -----------------------------------
+
+
+@pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def _mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_atomic_writes_respect_the_umask(tmp_path, umask):
+    from brainlike.analysis.activations import _Sink
+    from brainlike.results.leaderboard import _write_text
+    from brainlike.train.checkpoint import atomic_save_npz, atomic_write_json
+
+    expected = 0o666 & ~umask
+    written = [
+        atomic_write_json(tmp_path / "a.json", {"a": 1}),
+        atomic_save_npz(tmp_path / "b.npz", x=np.zeros(2)),
+        save_checkpoint(tmp_path / "c.pt", {"epoch": 1}),
+        _write_text(tmp_path / "board.csv", "rank\n"),
+    ]
+    sink = _Sink((2, 3), np.dtype("float32"), path=tmp_path / "cache" / "l.npy", meta={"k": 1})
+    sink.write(0, np.ones((2, 3), dtype=np.float32))
+    sink.finish()
+    written += [tmp_path / "cache" / "l.npy", tmp_path / "cache" / "meta.json"]
+    assert {p.name: _mode(p) for p in written} == {p.name: expected for p in written}
+
+
+def test_a_run_folder_is_readable_as_the_umask_allows(tmp_path, umask):
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1, "analysis.n_shuffles": 2}), run, progress=False)
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"config.yaml", "last.pt", "summary.json", "topography.json"}
+    assert {p.name: _mode(p) for p in files} == {p.name: 0o666 & ~umask for p in files}
+
+
+# -- wall time over resumed parts (issue 11, item 20) -----------------------------------------
+
+
+def test_wall_time_adds_up_over_resumed_parts(tmp_path):
+    run = tmp_path / "run"
+    first = train(tiny_config(**{"train.epochs": 1}), run, progress=False, analyse=False)
+    at_checkpoint = load_checkpoint(run / "checkpoints" / "last.pt")["wall_seconds"]
+    assert 0 < at_checkpoint <= first["wall_seconds"]
+    second = train(tiny_config(), run, resume=True, progress=False, analyse=False)
+    epoch_two = json.loads((run / "metrics.jsonl").read_text().splitlines()[1])["seconds"]
+    assert second["wall_seconds"] >= first["wall_seconds"]
+    assert second["wall_seconds"] >= at_checkpoint + epoch_two
+    saved = json.loads((run / "summary.json").read_text())
+    assert saved["wall_seconds"] == second["wall_seconds"]
