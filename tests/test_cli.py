@@ -305,3 +305,24 @@ def test_every_option_named_in_the_code_exists():
                     if opt not in options:
                         unknown.append(f"{path.name}: {opt}")
     assert not unknown, unknown
+
+
+def test_resume_ignores_a_changed_recipe_description(tmp_path):
+    # shipped recipes gained `description` and `expected_time`; runs trained before must resume
+    body = (
+        "data: {dataset: digits, input_size: 8, train_size: 100, test_size: 50}\n"
+        "model: {levels: [{subnets: 4, outputs: 16, subnet: small, channels: [4]}], "
+        "master: small, master_channels: [8]}\n"
+        "train: {batch_size: 50, epochs: 1, snapshots_per_epoch: 1, device: cpu}\n"
+        "analysis: {n_shuffles: 2}\n"
+    )
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("name: tiny\n" + body)
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    cfg.write_text('name: tiny\ndescription: "a tiny run"\nexpected_time: "seconds"\n' + body)
+    args = ["train", str(cfg), "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["epochs"] == 2

@@ -240,9 +240,9 @@ def train(
     if resume:
         state = load_checkpoint(ckpt_path)  # fails loudly before anything is touched
         stored = config_from_dict(state["config"], f"{ckpt_path} (stored config)")
-        if stored.model_dump(exclude={"train": {"epochs"}}) != cfg.model_dump(
-            exclude={"train": {"epochs"}}
-        ):
+        # the recipe's description and expected time say nothing about the experiment
+        same = {"train": {"epochs"}, "description": True, "expected_time": True}
+        if stored.model_dump(exclude=same) != cfg.model_dump(exclude=same):
             raise CheckpointError(
                 f"{ckpt_path} was written by a different experiment config; resume with the same "
                 "config (only train.epochs may change), or use --overwrite to start again"
