@@ -1018,12 +1018,14 @@ def _cache_folder(cache_dir: Path | None) -> Path:
     return cache_dir.expanduser() if cache_dir else default_cache_dir()
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"  # unreachable
+def _size(n_bytes: int) -> str:
+    """A byte count in binary units (1 KiB = 1024 bytes)."""
+    size, unit = float(n_bytes), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, larger
+    return f"{n_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 @cache_app.command("info")
