@@ -1459,23 +1459,22 @@ def write_nwb_from_simulation(sim: Any, ids: list[str], path: Path, write_nwb: A
     high = windows_ms[:, 1] / 1000 - 0.0005
     spacing = max(0.3, float(windows_ms[:, 1].max()) / 1000 + 0.1)
     n_stim, n_neur, n_trial, n_bins = counts.shape
-    onsets, stim_of = [], []
-    spikes: list[list[float]] = [[] for _ in range(n_neur)]
-    t = 1.0
-    for trial in range(n_trial):
-        for s in rng.permutation(n_stim):
-            onsets.append(t)
-            stim_of.append(ids[s])
-            for n in range(n_neur):
-                for b in range(n_bins):
-                    k = counts[s, n, trial, b]
-                    if k:
-                        spikes[n].extend(t + rng.uniform(low[b], high[b], size=k))
-            t += spacing
+    order = np.concatenate([rng.permutation(n_stim) for _ in range(n_trial)])
+    onsets = 1.0 + spacing * np.arange(n_trial * n_stim)
+    onset_of = np.empty((n_stim, n_trial))  # presentation time of each stimulus and trial
+    onset_of[order, np.repeat(np.arange(n_trial), n_stim)] = onsets
+    start = onset_of[:, :, None] + low  # (stimulus, trial, bin)
+    width = np.broadcast_to(high - low, start.shape)
+    spikes = []
+    for n in range(n_neur):
+        k = counts[:, n].ravel()
+        times = np.repeat(start.ravel(), k) + np.repeat(width.ravel(), k) * rng.random(k.sum())
+        spikes.append(np.sort(times))
+    stim_of = [ids[s] for s in order]
     return write_nwb(
         path,
-        spike_times=[np.sort(np.asarray(s)) for s in spikes],
-        presentations=list(zip(onsets, stim_of, strict=True)),
+        spike_times=spikes,
+        presentations=list(zip(onsets.tolist(), stim_of, strict=True)),
         region=[str(r) for r in sim.region],
         animal=[str(a) for a in sim.animal],
     )

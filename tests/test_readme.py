@@ -36,7 +36,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("[--benchmark NAME] ", ""),  # benchmark names depend on the recording's hash
     ("runs/x ", "convrnn6-small "),  # a registered ConvRNN (random weights)
     (" [--storage postgresql://...]", ""),  # needs a database server
-    ("runs/convrnn-temporal-digits/runs", "runs/convrnn-small-digits"),  # the search's trials
+    ("runs/convrnn-temporal-digits/runs", "runs/demo"),  # the suite is skipped: the demo's runs
 ]
 # Options added to keep a line short on 2 CPU cores (by the start of the line).
 SHORTER: dict[str, str] = {
