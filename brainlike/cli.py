@@ -14,11 +14,48 @@ from typing import Any
 import typer
 
 app = typer.Typer(
-    help="Build, train and score brain-like neural networks (Reset networks, topography).",
+    help="Build, train and score brain-like neural networks.\n\n"
+    "Train from one YAML recipe (`configs` lists the shipped ones): Reset networks and "
+    "topography with nulls (`train`, `topo`, `report`, `demo`), the locality prior against its "
+    "control over seeds (`compare`), gated recurrent CNNs (GRCNN) with the brain-likeness "
+    "recipes, ConvRNNs unrolled in biological time. Score models against neural recordings "
+    "(`simulate`, `score`, `leaderboard`; activations cached, see `cache`), run whole suites "
+    "(`experiment`) and architecture searches (`search`, `pareto`).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def package_version() -> str:
+    """The installed brainlike version (``brainlike.__version__`` in a source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("brainlike")
+    except PackageNotFoundError:
+        import brainlike
+
+        return brainlike.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"brainlike {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _toolkit(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print the brainlike version and exit",
+    ),
+) -> None:
+    """Build, train and score brain-like neural networks."""
 
 
 def _console():
@@ -242,33 +279,69 @@ def models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) 
     from rich.table import Table
 
     table = Table(title="brainlike models")
-    table.add_column("name")
-    table.add_column("parameters", justify="right")
+    table.add_column("name", no_wrap=True)
+    table.add_column("parameters", justify="right", no_wrap=True)
     table.add_column("built with")
     table.add_column("description")
     for r in rows:
         table.add_row(
             r["name"], f"{r['parameters']:,}", json.dumps(r["example_kwargs"]), r["description"]
         )
-    _console().print(table)
+    # names and counts whole; kwargs and descriptions wrap in the rest (at least 60 columns)
+    _wide_console(max(len(r["name"]) for r in rows) + 14 + 60).print(table)
+
+
+def shipped_recipes() -> dict[str, Any]:
+    """The shipped recipes (name, description, dataset, epochs, expected time), suites, searches."""
+    from brainlike.config import load_config, shipped_configs_dir
+
+    folder = shipped_configs_dir()
+    recipes = []
+    for p in sorted(folder.glob("*.yaml")):
+        cfg = load_config(p)  # validated: the schema's defaults where the recipe is silent
+        recipes.append(
+            {
+                "recipe": p.stem,
+                "description": cfg.description,
+                "dataset": cfg.data.dataset,
+                "epochs": cfg.train.epochs,
+                "expected_time": cfg.expected_time,
+                "path": str(p),
+            }
+        )
+    return {
+        "recipes": recipes,
+        "suites": sorted(p.stem for p in (folder / "suites").glob("*.yaml")),
+        "searches": sorted(p.stem for p in (folder / "searches").glob("*.yaml")),
+        "folder": str(folder),
+    }
 
 
 @app.command()
-def configs() -> None:
+def configs(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
     """List the shipped experiment recipes (usable by name with `brainlike train`)."""
-    import yaml
+    shipped = shipped_recipes()
+    if as_json:
+        print(json.dumps(shipped, indent=2))
+        return
+    from rich.table import Table
 
-    from brainlike.config import shipped_configs_dir
-
-    con = _console()
-    for p in sorted(shipped_configs_dir().glob("*.yaml")):
-        first = (yaml.safe_load(p.read_text()) or {}).get("name", "")
-        con.print(f"{p.stem:28s} {first}", highlight=False)
+    table = Table(title="shipped recipes (brainlike train NAME)")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("dataset", no_wrap=True)
+    table.add_column("epochs", justify="right")
+    table.add_column("expected time")
+    table.add_column("description")
+    for r in shipped["recipes"]:
+        table.add_row(
+            r["recipe"], r["dataset"], str(r["epochs"]), r["expected_time"], r["description"]
+        )
+    con = _wide_console(max(len(r["recipe"]) for r in shipped["recipes"]) + 110)
+    con.print(table)
     for folder, command in (("suites", "brainlike experiment"), ("searches", "brainlike search")):
-        names = sorted(p.stem for p in (shipped_configs_dir() / folder).glob("*.yaml"))
-        if names:
-            con.print(f"\n{folder} ({command} NAME): {', '.join(names)}", highlight=False)
-    con.print(f"folder: {shipped_configs_dir()}", highlight=False)
+        if shipped[folder]:
+            con.print(f"{folder} ({command} NAME): {', '.join(shipped[folder])}", highlight=False)
+    con.print(f"folder: {shipped['folder']}", highlight=False)
 
 
 @app.command()
@@ -820,7 +893,12 @@ def simulate(
     trials: int = typer.Option(10, "--trials"),
     noise_sd: float = typer.Option(1.0, "--noise-sd", help="trial noise s.d. (signal s.d. is 1)"),
     noise: str = typer.Option("gaussian", "--noise", help="gaussian | poisson"),
-    fmt: str = typer.Option("nc", "--format", help="nc (BrainIO netCDF) | npz | nwb"),
+    fmt: str = typer.Option(
+        "nc",
+        "--format",
+        help="nc (BrainIO netCDF) | npz | nwb (spike times: counted 70-170 ms after onset by "
+        "`score`; with --dynamic, one count per time bin)",
+    ),
     dynamic: bool = typer.Option(
         False, "--dynamic", help="time-binned recording from a brain with known dynamics"
     ),
@@ -830,6 +908,9 @@ def simulate(
     ),
     bin_ms: float = typer.Option(10.0, "--bin-ms", help="--dynamic: bin width in ms"),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace a benchmark already in the folder"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
@@ -854,6 +935,7 @@ def simulate(
         "noise": noise,
         "fmt": fmt,
         "seed": seed,
+        "overwrite": overwrite,
     }
     try:
         if dynamic:
@@ -1088,6 +1170,92 @@ def experiment(
         table.add_row(*row)
     _wide_console(60 + 12 * len(columns)).print(table)
     console.print(f"written: {summary['out_dir']}/report.html, summary.json, comparison.csv")
+
+
+cache_app = typer.Typer(
+    help="The activation cache: where it is, what it holds; clear it.", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_folder(cache_dir: Path | None) -> Path:
+    from brainlike.scoring import default_cache_dir
+
+    return cache_dir.expanduser() if cache_dir else default_cache_dir()
+
+
+def _size(n_bytes: int) -> str:
+    """A byte count in binary units (1 KiB = 1024 bytes)."""
+    size, unit = float(n_bytes), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, larger
+    return f"{n_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+
+
+@cache_app.command("info")
+def cache_info(
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="cache folder (default $BRAINLIKE_CACHE or ~/.cache/...)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print as JSON"),
+) -> None:
+    """Show the activation cache folder, its number of entries and their total size."""
+    from brainlike.analysis.activations import cache_summary
+
+    info = cache_summary(_cache_folder(cache_dir))
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    con = _console()
+    con.print(f"activation cache: {info['folder']}", highlight=False, soft_wrap=True)
+    if not info["exists"]:
+        con.print("  (the folder does not exist yet: nothing cached)", highlight=False)
+        return
+    con.print(
+        f"  {info['entries']} entries (one layer of one model on one stimulus set each), "
+        f"{_size(info['bytes'])} in {info['files']} files",
+        highlight=False,
+    )
+    if info["incomplete"]:
+        con.print(
+            f"  {info['incomplete']} unfinished entries (interrupted writes; recomputed when "
+            "needed, removed by `brainlike cache clear`)",
+            highlight=False,
+        )
+    if info["other"]:
+        con.print(
+            f"  {info['other']} other files or folders (not cache entries; never cleared)",
+            highlight=False,
+        )
+
+
+@cache_app.command("clear")
+def cache_clear(
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="cache folder (default $BRAINLIKE_CACHE or ~/.cache/...)"
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Delete every cached activation (they are recomputed when next needed)."""
+    from brainlike.analysis.activations import cache_summary, clear_cache
+
+    folder = _cache_folder(cache_dir)
+    info = cache_summary(folder)
+    n = info["entries"] + info["incomplete"]
+    if n == 0:
+        _console().print(f"activation cache {folder}: nothing to clear", highlight=False)
+        return
+    if not yes and not typer.confirm(
+        f"delete {n} activation cache entries ({_size(info['bytes'])}) in {folder}?"
+    ):
+        _fail("nothing deleted (pass --yes to clear without asking)", code=1)
+    done = clear_cache(folder)
+    _console().print(
+        f"deleted {done['entries']} entries ({_size(done['bytes'])}) from {folder}",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -557,6 +557,14 @@ class ExperimentConfig(_Strict):
     """A whole experiment: data, model, objective, training, analysis, one seed."""
 
     name: str = Field(default="experiment", min_length=1, max_length=120)
+    description: str = Field(
+        default="", max_length=300, description="one line on what the recipe trains"
+    )
+    expected_time: str = Field(
+        default="",
+        max_length=160,
+        description="rough time of the whole recipe and where it was measured or estimated",
+    )
     seed: int = Field(default=0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: AnyModelConfig = Field(default_factory=ModelConfig)

@@ -429,6 +429,7 @@ def run_suite(
             n_trials=b.trials,
             noise_sd=b.noise_sd,
             seed=b.seed,
+            overwrite=True,  # only reached without a recording: a killed simulation's leftovers
         )
     rec, ids, true, stimuli_csv = _read_benchmark(bench_dir, rec_path)
     classes = [str(c) for c in range(10)]
@@ -844,6 +845,7 @@ def _run_temporal_suite(
             n_trials=b.trials,
             noise_sd=b.noise_sd,
             seed=b.seed,
+            overwrite=True,  # only reached without a recording: a killed simulation's leftovers
         )
     rec, ids, labels, stimuli_csv = _read_benchmark(bench_dir, rec_path)
     if "IT" not in set(map(str, rec["region"].values)):

@@ -184,7 +184,7 @@ def _preprocessing_from_config(config: dict | None) -> dict[str, Any]:
     if not config:
         raise ScoringError(
             "this checkpoint records neither its preprocessing nor its config; retrain it with "
-            "this version of brainlike, or pass --image-size and --channels"
+            "this version of brainlike (checkpoints record both now)"
         )
     bundle = load_experiment_dataset(config_from_dict(config), download=False, augment=False)
     from brainlike.train.loop import preprocessing_of
@@ -1774,6 +1774,7 @@ def simulate_benchmark(
     pool: int | None = 2,
     seed: int = 0,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write a simulated benchmark: rendered-digit stimuli and animals recorded from a known brain.
 
@@ -1790,6 +1791,9 @@ def simulate_benchmark(
     (other animals' neurons sit elsewhere on the map), so the inter-animal ceiling falls far
     below what the generating layer reaches; ``pool=None`` keeps single units.
 
+    A folder that already holds a benchmark is refused unless ``overwrite`` (checked before any
+    work). ``fmt="nwb"`` writes spike times (see :func:`write_nwb_from_simulation`).
+
     Returns a dict with the paths of the recording and the stimulus set and the ground truth.
     """
     from brainlike.analysis.activations import extract_activations
@@ -1799,8 +1803,7 @@ def simulate_benchmark(
 
     if fmt not in ("nc", "npz", "nwb"):
         raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _simulation_folder(out_dir, overwrite)
     # a trained brain sees the images at the size it was trained on (as `score` shows them to
     # candidates); a registry brain at the rendered size
     trained = Path(brain).expanduser().exists()
@@ -1883,6 +1886,7 @@ def simulate_dynamic_benchmark(
     pool: int | None = 2,
     seed: int = 0,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write a simulated time-binned benchmark: digit stimuli and animals with known dynamics.
 
@@ -1895,7 +1899,9 @@ def simulate_dynamic_benchmark(
     in every bin (:func:`~brainlike.data.simulate.simulate_dynamic_animals`); bin ``b`` covers
     ``[b * bin_ms, (b + 1) * bin_ms)`` ms. Scoring the same registered model with
     ``brainlike score <brain> --temporal`` should reach about 100 % of the per-bin ceiling
-    while the image drives the areas. Runs offline.
+    while the image drives the areas. Runs offline. A folder that already holds a benchmark is
+    refused unless ``overwrite`` (checked before any work). ``fmt="nwb"`` writes spike times
+    whose counts in every bin are the trials (:func:`write_nwb_from_simulation`).
 
     Returns a dict with the paths of the recording and the stimulus set and the ground truth.
     """
@@ -1903,10 +1909,9 @@ def simulate_dynamic_benchmark(
     from brainlike.data.simulate import random_recurrent_layers, simulate_dynamic_animals
     from brainlike.data.stimuli import render_digits
 
-    if fmt not in ("nc", "npz"):
-        raise ScoringError(f"unknown format {fmt!r} for a time-binned recording; choose nc or npz")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if fmt not in ("nc", "npz", "nwb"):
+        raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
+    out = _simulation_folder(out_dir, overwrite)
     images, labels = render_digits(n_per_digit, size=image_size, channels=1, rng=seed)
     ids = [f"digit{int(lab)}_{i:04d}" for i, lab in enumerate(labels)]
     csv = write_stimulus_set(
@@ -1986,14 +1991,19 @@ def simulate_dynamic_benchmark(
         n_bins=int(sim.time_bins.shape[0]),
         expected_reliability_median_per_bin=[_num(v) for v in np.median(expected, axis=0)],
     )
-    rec = sim.to_recording(
-        ids,
-        identifier=f"simulated-dynamic-{truth['brain']}-seed{brain_seed}",
-        stimulus_set_identifier="stimulus_set",
-        stimulus_coords={"object_name": [str(int(v)) for v in labels]},
-    )
-    rec.attrs["ground_truth"] = json.dumps(truth)
-    path = write_recording(rec, out / f"recording.{fmt}")
+    if fmt == "nwb":
+        from brainlike.data.recordings import write_nwb
+
+        path = write_nwb_from_simulation(sim, ids, out / "recording.nwb", write_nwb)
+    else:
+        rec = sim.to_recording(
+            ids,
+            identifier=f"simulated-dynamic-{truth['brain']}-seed{brain_seed}",
+            stimulus_set_identifier="stimulus_set",
+            stimulus_coords={"object_name": [str(int(v)) for v in labels]},
+        )
+        rec.attrs["ground_truth"] = json.dumps(truth)
+        path = write_recording(rec, out / f"recording.{fmt}")
     from brainlike.train.checkpoint import atomic_write_json
 
     atomic_write_json(out / "ground_truth.json", truth)
@@ -2020,26 +2030,68 @@ def _pool_units(X: np.ndarray, unit_shape: tuple[int, ...] | None, pool: int | N
 
 
 def write_nwb_from_simulation(sim: Any, ids: list[str], path: Path, write_nwb: Any) -> Path:
-    """Spike trains whose counts in the 70-170 ms window equal the simulated (Poisson) trials."""
+    """Spike trains whose counts equal the simulated trials, as an NWB file.
+
+    Static animals: the spikes of a trial fall 70-170 ms after its presentation's onset (the
+    default counting window of :func:`~brainlike.data.recordings.read_nwb`). Dynamic animals
+    (``sim.time_bins``): the spikes of every time bin fall inside that bin, so reading with
+    ``read_nwb(path, time_bins=sim.time_bins, squeeze_time=False)`` gives back the trials bin
+    by bin. Responses are rounded and clipped at 0 (counts); with Poisson noise they are counts
+    already. Onsets are at least 300 ms apart and 100 ms past the last bin.
+    """
     rng = np.random.default_rng(0)
     counts = np.nan_to_num(np.clip(np.round(sim.responses), 0, None)).astype(int)
-    n_stim, n_neur, n_trial = counts.shape
-    onsets, stim_of = [], []
-    spikes: list[list[float]] = [[] for _ in range(n_neur)]
-    t = 1.0
-    for trial in range(n_trial):
-        for s in rng.permutation(n_stim):
-            onsets.append(t)
-            stim_of.append(ids[s])
-            for n in range(n_neur):
-                k = counts[s, n, trial]
-                if k:
-                    spikes[n].extend(t + rng.uniform(0.0705, 0.1695, size=k))
-            t += 0.3
+    if counts.ndim == 3:
+        counts = counts[..., None]
+        windows_ms = np.array([[70.0, 170.0]])
+    else:
+        windows_ms = np.asarray(sim.time_bins, dtype=float)
+    # spikes 0.5 ms inside their window, clear of rounding at its edges
+    low = windows_ms[:, 0] / 1000 + 0.0005
+    high = windows_ms[:, 1] / 1000 - 0.0005
+    spacing = max(0.3, float(windows_ms[:, 1].max()) / 1000 + 0.1)
+    n_stim, n_neur, n_trial, n_bins = counts.shape
+    order = np.concatenate([rng.permutation(n_stim) for _ in range(n_trial)])
+    onsets = 1.0 + spacing * np.arange(n_trial * n_stim)
+    onset_of = np.empty((n_stim, n_trial))  # presentation time of each stimulus and trial
+    onset_of[order, np.repeat(np.arange(n_trial), n_stim)] = onsets
+    start = onset_of[:, :, None] + low  # (stimulus, trial, bin)
+    width = np.broadcast_to(high - low, start.shape)
+    spikes = []
+    for n in range(n_neur):
+        k = counts[:, n].ravel()
+        times = np.repeat(start.ravel(), k) + np.repeat(width.ravel(), k) * rng.random(k.sum())
+        spikes.append(np.sort(times))
+    stim_of = [ids[s] for s in order]
     return write_nwb(
         path,
-        spike_times=[np.sort(np.asarray(s)) for s in spikes],
-        presentations=list(zip(onsets, stim_of, strict=True)),
+        spike_times=spikes,
+        presentations=list(zip(onsets.tolist(), stim_of, strict=True)),
         region=[str(r) for r in sim.region],
         animal=[str(a) for a in sim.animal],
     )
+
+
+def _simulation_folder(out_dir: str | Path, overwrite: bool) -> Path:
+    """The output folder of a simulated benchmark, checked before any work is done.
+
+    A folder that already holds a benchmark's files (a recording, ``stimuli/``,
+    ``ground_truth.json``) is refused unless ``overwrite``; then only those files are removed
+    (others in the folder stay), so no recording of another format is left behind.
+    """
+    import shutil
+
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ScoringError(f"{out} is a file; give a folder for the simulated benchmark")
+    names = ("recording.nc", "recording.npz", "recording.nwb", "stimuli", "ground_truth.json")
+    existing = [out / name for name in names if (out / name).exists()]
+    if existing and not overwrite:
+        raise ScoringError(
+            f"{out} already holds a simulated benchmark ({', '.join(p.name for p in existing)}); "
+            "pass --overwrite to replace it, or choose another folder"
+        )
+    for p in existing:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -304,3 +304,189 @@ def test_train_refusals_are_one_line_and_leave_no_run_folder(tmp_path, monkeypat
     res = runner.invoke(app, ["train", str(empty), "--out", str(run), "--epochs", "1"])
     assert res.exit_code == 2 and "is empty" in _one_line(res.output)
     assert not run.exists()
+
+
+def test_help_describes_the_whole_toolkit_and_version_exists():
+    import brainlike
+
+    res = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    for topic in ("locality prior", "recordings", "GRCNN", "ConvRNN", "suites", "search"):
+        assert topic in res.stdout, topic
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.stdout.strip() == f"brainlike {brainlike.__version__}"
+
+
+def test_configs_json_gives_description_dataset_and_time_of_every_recipe():
+    from brainlike.config import shipped_configs_dir
+
+    res = runner.invoke(app, ["configs", "--json"])
+    assert res.exit_code == 0, res.output
+    shipped = json.loads(res.stdout)
+    recipes = {r["recipe"]: r for r in shipped["recipes"]}
+    assert set(recipes) == {p.stem for p in shipped_configs_dir().glob("*.yaml")}
+    for name, r in recipes.items():
+        assert r["description"] and r["expected_time"], name
+        assert r["description"] != name
+    assert recipes["reset8-mnist"]["dataset"] == "mnist"
+    assert recipes["grcnn55-imagenet"]["dataset"] == "imagefolder"
+    assert recipes["reset4-small-digits"]["epochs"] == 20
+    assert "convrnn-temporal-digits" in shipped["suites"]
+    assert shipped["searches"] == ["convrnn-small-digits"]
+    # the table shows the description, not the name twice
+    res = runner.invoke(app, ["configs"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert recipes["reset8-mnist"]["description"][:20] in " ".join(res.stdout.split())
+
+
+def test_models_table_keeps_long_names_whole_at_80_columns():
+    from brainlike.registry import list_models
+
+    longest = max(list_models(), key=len)
+    assert len(longest) >= 20
+    res = runner.invoke(app, ["models"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    names = {line.split("│")[1].strip() for line in res.stdout.splitlines() if "│" in line}
+    assert set(list_models()) <= names
+
+
+def test_cache_info_counts_entries_and_clear_removes_them(tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    from brainlike.analysis.activations import extract_activations
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BRAINLIKE_CACHE", str(cache))
+    res = runner.invoke(app, ["cache", "info", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["entries"] == 0 and not json.loads(res.stdout)["exists"]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    images = np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32)
+    extract_activations(model, images, ["0", "2"], cache_dir=cache, progress=False)
+    (cache / "notes.txt").write_text("not a cache entry")
+    files = [f for f in cache.rglob("*") if f.is_file() and f.name != "notes.txt"]
+    res = runner.invoke(app, ["cache", "info", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["folder"] == str(cache)
+    assert info["entries"] == 2 and info["incomplete"] == 0 and info["other"] == 1
+    assert info["files"] == len(files) == 4  # layer .npy + meta.json per entry
+    assert info["bytes"] == sum(f.stat().st_size for f in files)
+    res = runner.invoke(app, ["cache", "info"], env={"COLUMNS": "200"})
+    assert "2 entries" in res.stdout and str(cache) in res.stdout
+    # asks first; "n" keeps everything
+    res = runner.invoke(app, ["cache", "clear"], input="n\n")
+    assert res.exit_code == 1 and all(f.exists() for f in files)
+    res = runner.invoke(app, ["cache", "clear", "--yes"])
+    assert res.exit_code == 0, res.output
+    assert not any(f.exists() for f in files) and (cache / "notes.txt").is_file()
+    res = runner.invoke(app, ["cache", "info", "--json"])
+    assert json.loads(res.stdout)["entries"] == 0
+
+
+def test_simulate_refuses_an_existing_benchmark_without_overwrite(tmp_path, monkeypatch):
+    import brainlike.scoring as scoring
+
+    small = ["--per-digit", "2", "--animals", "2", "--neuroids", "3", "--trials", "2"]
+    out = tmp_path / "sim"
+    res = runner.invoke(app, ["simulate", str(out), *small, "--format", "npz", "--json"])
+    assert res.exit_code == 0, res.output
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the brain was built before the folder was checked")
+
+    monkeypatch.setattr(scoring, "load_scoring_model", no_work)
+    res = runner.invoke(app, ["simulate", str(out), *small], env={"COLUMNS": "300"})
+    assert res.exit_code == 2
+    assert "--overwrite" in res.output and "recording.npz" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    (out / "mine.txt").write_text("kept")
+    res = runner.invoke(app, ["simulate", str(out), *small, "--overwrite", "--json"])
+    assert res.exit_code == 0, res.output
+    assert (out / "recording.nc").is_file() and not (out / "recording.npz").exists()
+    assert (out / "mine.txt").read_text() == "kept"
+
+
+def test_simulate_dynamic_nwb_holds_the_trials_of_every_bin(tmp_path):
+    import numpy as np
+
+    from brainlike.data.recordings import read_nwb, read_recording
+
+    args = ["--dynamic", "--per-digit", "2", "--animals", "2", "--neuroids", "3"]
+    args += ["--trials", "3", "--steps", "6", "--image-steps", "3", "--noise", "poisson"]
+    res = runner.invoke(app, ["simulate", str(tmp_path / "nc"), *args, "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app, ["simulate", str(tmp_path / "nwb"), *args, "--format", "nwb", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["recording"].endswith("recording.nwb")
+    rec = read_recording(tmp_path / "nc" / "recording.nc")
+    bins = list(zip(rec.time_bin_start.values, rec.time_bin_end.values, strict=True))
+    assert len(bins) == 6
+    spikes = read_nwb(tmp_path / "nwb" / "recording.nwb", time_bins=bins, squeeze_time=False)
+    order = {s: i for i, s in enumerate(spikes.stimulus_id.values)}
+    counts = spikes.values[[order[s] for s in rec.stimulus_id.values]]
+    assert rec.values.max() > 0
+    np.testing.assert_array_equal(counts, rec.values)  # Poisson trials are spike counts
+
+
+def _all_options() -> set[str]:
+    import typer.main
+
+    found = {"--help"}
+    stack = [typer.main.get_command(app)]
+    while stack:
+        cmd = stack.pop()
+        for param in cmd.params:
+            if param.param_type_name == "option":
+                found |= set(param.opts) | set(param.secondary_opts)
+        stack.extend(getattr(cmd, "commands", {}).values())
+    return found
+
+
+def test_every_option_named_in_the_code_exists():
+    # a message that says "pass --x" must name an option some command has (issue 11, item 22:
+    # "use --dataset digits" named none)
+    import ast
+    import re
+    from pathlib import Path
+
+    import brainlike
+
+    options = _all_options()
+    unknown = []
+    for path in Path(brainlike.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for opt in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", node.value):
+                    if opt not in options:
+                        unknown.append(f"{path.name}: {opt}")
+    assert not unknown, unknown
+
+
+def test_resume_ignores_a_changed_recipe_description(tmp_path):
+    # shipped recipes gained `description` and `expected_time`; runs trained before must resume
+    body = (
+        "data: {dataset: digits, input_size: 8, train_size: 100, test_size: 50}\n"
+        "model: {levels: [{subnets: 4, outputs: 16, subnet: small, channels: [4]}], "
+        "master: small, master_channels: [8]}\n"
+        "train: {batch_size: 50, epochs: 1, snapshots_per_epoch: 1, device: cpu}\n"
+        "analysis: {n_shuffles: 2}\n"
+    )
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("name: tiny\n" + body)
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(run), "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    cfg.write_text('name: tiny\ndescription: "a tiny run"\nexpected_time: "seconds"\n' + body)
+    args = ["train", str(cfg), "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["epochs"] == 2

@@ -1226,3 +1226,69 @@ def _open_sinks(
             path = acts._temp_dir() / f"{i}-{_file_name(spec.name)}"
             sinks[spec.name] = _Sink(shape, dtype, path=path)
     return sinks
+
+
+# --------------------------------------------------------------------------------------------
+# the cache as a whole (``brainlike cache``)
+# --------------------------------------------------------------------------------------------
+
+
+def _is_entry_name(name: str) -> bool:
+    # entries are named by their sha256 key (see :func:`_entry_key`)
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _cache_entries(cache_dir: Path) -> list[Path]:
+    if not cache_dir.is_dir():
+        return []
+    return sorted(p for p in cache_dir.iterdir() if p.is_dir() and _is_entry_name(p.name))
+
+
+def cache_summary(cache_dir: str | os.PathLike) -> dict[str, Any]:
+    """What the activation cache folder holds.
+
+    Parameters
+    ----------
+    cache_dir : the cache folder (``brainlike.scoring.default_cache_dir()`` for the default).
+
+    Returns
+    -------
+    dict with ``folder`` (str), ``exists`` (bool), ``entries`` (complete entries: a
+    ``<key>/`` folder with its ``meta.json``), ``incomplete`` (entry folders without
+    ``meta.json``: writes that never finished, recomputed when needed), ``files`` (files inside
+    entry folders), ``bytes`` (their total size) and ``other`` (names in the folder that are
+    not cache entries; ``clear_cache`` leaves them alone).
+    """
+    folder = Path(cache_dir).expanduser()
+    entries = _cache_entries(folder)
+    files = [f for e in entries for f in e.rglob("*") if f.is_file()]
+    complete = sum((e / "meta.json").is_file() for e in entries)
+    other = sum(1 for _ in folder.iterdir()) - len(entries) if folder.is_dir() else 0
+    return {
+        "folder": str(folder),
+        "exists": folder.is_dir(),
+        "entries": complete,
+        "incomplete": len(entries) - complete,
+        "files": len(files),
+        "bytes": int(sum(f.stat().st_size for f in files)),
+        "other": other,
+    }
+
+
+def clear_cache(cache_dir: str | os.PathLike) -> dict[str, Any]:
+    """Delete every activation cache entry in ``cache_dir``; return what was removed.
+
+    Only entry folders (named by a 64-character sha256 key) are deleted, so a cache variable
+    pointing at the wrong folder cannot delete anything else; other files stay.
+
+    Returns
+    -------
+    dict with ``folder``, ``entries`` (entry folders removed, complete or not) and ``bytes``.
+    """
+    folder = Path(cache_dir).expanduser()
+    entries = _cache_entries(folder)
+    removed = 0
+    for entry in entries:
+        removed += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+        shutil.rmtree(entry)
+    return {"folder": str(folder), "entries": len(entries), "bytes": int(removed)}

@@ -358,8 +358,8 @@ def _unavailable_message(name: str, data_dir: Path, what: str) -> str:
     return (
         f"dataset {name!r}: {what} {data_dir / folder}. Fix: rerun with --download on a "
         f"machine with network access (data_dir={data_dir}), or copy the files there in "
-        f"torchvision's layout (e.g. {data_dir / folder / example}), or use --dataset digits, "
-        f"which works offline."
+        f"torchvision's layout (e.g. {data_dir / folder / example}), or set data.dataset: "
+        f"digits in the config, which works offline (e.g. `brainlike train reset4-small-digits`)."
     )
 
 
@@ -533,7 +533,7 @@ def _load_imagefolder(
         raise DatasetUnavailableError(
             f"dataset 'imagefolder': no {' or '.join(missing)} folder in {root}. Fix: lay the "
             "images out as train/<class>/<image> and val/<class>/<image> (the ImageNet layout), "
-            "or use --dataset digits, which works offline."
+            "or set data.dataset: digits in the config, which works offline."
         )
     size = 224 if input_size is None else input_size
     n_channels = 3 if channels is None else channels

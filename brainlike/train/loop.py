@@ -200,9 +200,10 @@ def _check_partial_start_config(run_dir: Path, cfg: ExperimentConfig) -> None:
 
 
 def _same_experiment(a: ExperimentConfig, b: ExperimentConfig) -> bool:
-    """Two configs of the same run: equal but for train.epochs (which a resume may change)."""
-    not_epochs = {"train": {"epochs"}}
-    return a.model_dump(exclude=not_epochs) == b.model_dump(exclude=not_epochs)
+    """Two configs of the same run: equal but for train.epochs (which a resume may change) and
+    the recipe's description and expected time (which say nothing about the experiment)."""
+    same = {"train": {"epochs"}, "description": True, "expected_time": True}
+    return a.model_dump(exclude=same) == b.model_dump(exclude=same)
 
 
 def check_training_request(cfg: ExperimentConfig) -> None:

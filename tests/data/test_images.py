@@ -127,7 +127,7 @@ def test_missing_mnist_files_raise_with_folder_and_fix(tmp_path):
         load_dataset("mnist", data_dir=tmp_path)
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message
-    assert "--download" in message and "--dataset digits" in message
+    assert "--download" in message and "data.dataset: digits" in message
     assert isinstance(error.value, FileNotFoundError)
 
 
