@@ -840,7 +840,8 @@ def score_model(
         slightly below 1, by the same factor as the ceiling), ``"full"`` the unbiased form with
         a full-trial numerator.
     time_window : (start_ms, end_ms), optional
-        Average time bins overlapping this window (default: all bins) for time-binned data.
+        Average time bins overlapping this window (default: all bins) for time-binned data; an
+        NWB file's spikes are counted in this window after each onset (default 70-170 ms).
     split_half : {"unequal", "equal"}
         How a stimulus with an odd number ``n`` of trials is halved (see
         :func:`brainlike.analysis.neural.split_half_reliability`): ``"unequal"`` (default)
@@ -895,10 +896,13 @@ def score_model(
     )
     t0 = time.perf_counter()
     recording = Path(recording).expanduser()
-    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
+    nwb_window = recording.suffix.lower() == ".nwb" and time_window is not None
+    # spike times have no bins to average: an NWB file is counted in the window itself
+    window_option = {"time_bins": (tuple(time_window),)} if nwb_window else {}
+    rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids, **window_option)
     reading = _reading_settings(rec, drop_nan_neuroids)
     rec = validate_recording(rec, min_trials=0)
-    if time_window is not None or "time_bin" in rec.dims:
+    if "time_bin" in rec.dims or (time_window is not None and not nwb_window):
         rec = _average_time(rec, time_window)
     chosen = _chosen_regions(rec, regions)
     # everything the metric needs from the recording, before a model is loaded or run

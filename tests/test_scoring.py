@@ -196,6 +196,25 @@ def test_nwb_benchmark_scores_end_to_end(tmp_path):
     assert result.regions == ["IT"]
     assert np.isfinite(result.scores[("IT", "layer3.2")].value)
 
+    # --time-window on spike times is the counting window: the simulated spikes fall 70-170 ms
+    # after onset, so that window reproduces the default count and a narrower one does not
+    def windowed(window):
+        return score_model(
+            "resnet20",
+            out["recording"],
+            layers=["layer3.2"],
+            mapping="ridge",
+            cache_dir=tmp_path / "cache",
+            time_window=window,
+            **FAST,
+        )
+
+    same = windowed((70.0, 170.0))
+    assert same.scores[("IT", "layer3.2")].value == result.scores[("IT", "layer3.2")].value
+    assert same.settings["time_window"] == [70.0, 170.0]
+    early = windowed((70.0, 120.0)).scores[("IT", "layer3.2")].value
+    assert np.isfinite(early) and early != result.scores[("IT", "layer3.2")].value
+
 
 def test_default_layers_of_a_recurrent_model_read_each_stage_at_its_last_iteration():
     sm = load_scoring_model("grcnn-small")
