@@ -33,7 +33,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("runs/reset8-mnist", "runs/reset4-small-digits"),  # MNIST needs a download
     (" [runs/other ...]", " runs/demo/demo-plain"),
     ("-r data.nc", "-r runs/sim/recording.nc"),
-    ("[--benchmark NAME] ", ""),  # benchmark names depend on the recording's hash
+    ("[--benchmark NAME[@HASH]] ", ""),  # benchmark names depend on the recording's hash
     ("runs/x ", "convrnn6-small "),  # a registered ConvRNN (random weights)
     (" [--storage postgresql://...]", ""),  # needs a database server
     ("runs/convrnn-temporal-digits/runs", "runs/demo"),  # the suite is skipped: the demo's runs

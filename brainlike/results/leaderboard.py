@@ -146,14 +146,7 @@ class Leaderboard:
                 "means": dict(row.means),
                 "scores": [
                     {
-                        "benchmark": col.benchmark,
-                        "recording_hash": col.recording_hash or UNKNOWN_HASH,
-                        "region": col.region,
-                        "metric": col.metric,
-                        "mapping": col.mapping,
-                        "convention": col.convention,
-                        "variant": _parse_variant(col.variant),
-                        "comparable_set": self._set_of(col),
+                        **self._identity(col),
                         "layer": cell.layer,
                         "value": cell.value,
                         "error": cell.error,
@@ -167,6 +160,19 @@ class Leaderboard:
             for row in self.rows
         ]
 
+    def _identity(self, col: Column) -> dict[str, Any]:
+        """What makes a column one benchmark, JSON-ready (shared by records and columns)."""
+        return {
+            "benchmark": col.benchmark,
+            "recording_hash": col.recording_hash or UNKNOWN_HASH,
+            "region": col.region,
+            "metric": col.metric,
+            "mapping": col.mapping,
+            "convention": col.convention,
+            "variant": _parse_variant(col.variant),
+            "comparable_set": self._set_of(col),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The whole table, JSON-ready: caption, columns (with their full identity) and rows."""
         return {
@@ -177,14 +183,7 @@ class Leaderboard:
             "columns": [
                 {
                     "label": col.label,
-                    "benchmark": col.benchmark,
-                    "recording_hash": col.recording_hash or UNKNOWN_HASH,
-                    "region": col.region,
-                    "metric": col.metric,
-                    "mapping": col.mapping,
-                    "convention": col.convention,
-                    "variant": _parse_variant(col.variant),
-                    "comparable_set": self._set_of(col),
+                    **self._identity(col),
                 }
                 for col in self.columns
             ],
