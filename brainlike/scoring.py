@@ -758,6 +758,31 @@ def _brainscore_preconditions(rec: Any, regions: list[str], train_fraction: floa
         )
 
 
+def check_temporal_preconditions(
+    rec: Any, metric: str, regions: list[str], train_fraction: float
+) -> None:
+    """Check that a time-binned ``rec`` holds what ``--temporal`` scoring needs, before any
+    model sees an image: 2 trials per stimulus, 2 animals per area (every bin is judged against
+    the per-bin inter-animal ceiling, whichever metric; spec recurrent.md §2) and stimuli for
+    the splits.
+
+    Raises
+    ------
+    ScoringError
+        One line naming the problem and the fix.
+    """
+    _check_trials(rec, f"--temporal --metric {metric} (split-half estimates per bin)")
+    lonely = {r: n for r, n in _animals_per_area(rec, regions).items() if n < 2}
+    if lonely:
+        area, n = next(iter(lonely.items()))
+        raise ScoringError(
+            f"--temporal judges every bin against the per-bin inter-animal ceiling, which needs "
+            f"at least 2 animals per area, and area {area} has {n}; score without --temporal "
+            f"(--metric plain works with one animal), or leave {area} out with --regions"
+        )
+    _check_random_splits(rec, train_fraction, metric)
+
+
 METRIC_PRECONDITIONS = {
     "noise-corrected": _noise_corrected_preconditions,
     "plain": _plain_preconditions,
@@ -1373,6 +1398,9 @@ def score_temporal(
     bins = np.stack(
         [rec.coords["time_bin_start"].values, rec.coords["time_bin_end"].values], axis=1
     ).astype(float)
+    chosen = _chosen_regions(rec, regions)
+    # everything the per-bin fits need from the recording, before a model is loaded or run
+    check_temporal_preconditions(rec, metric, chosen, train_fraction)
     stim_path = locate_stimulus_set(recording, rec, stimuli)
     stim_set = read_stimulus_set(stim_path)
     check_stimuli_match(rec, stim_set)
@@ -1400,7 +1428,6 @@ def score_temporal(
             "modules of its recurrent loop with --layers (list_layers(model, time_steps="
             f"{steps}) in brainlike.analysis.activations lists them)"
         )
-    chosen = _chosen_regions(rec, regions)
     benchmark = str(rec.attrs.get("identifier") or recording.stem)
     recording_sha256 = recording_digest(recording)
     if before_model is not None:
@@ -1446,11 +1473,6 @@ def score_temporal(
         for region in chosen:
             Y = responses(rec, region=region)
             animal = select_neuroids(rec, region=region).coords["animal"].values.astype(str)
-            if len(set(animal)) < 2:
-                raise ScoringError(
-                    f"the inter-animal ceiling needs at least 2 animals per area; {region} has "
-                    f"{len(set(animal))}"
-                )
             _, counts = np.unique(animal, return_counts=True)
             narrowest = int(len(animal) - counts.max())
             ceilings[region] = neural.temporal_inter_animal_consistency(

@@ -598,3 +598,24 @@ def test_scoring_an_unfinished_run_says_which_epoch(tmp_path):
         warnings.simplefilter("error", IncompleteRunWarning)
         sm = load_scoring_model(run)
     assert (sm.details["epoch"], sm.details["total_epochs"], sm.details["complete"]) == (3, 3, True)
+
+
+def test_temporal_scoring_checks_the_recording_before_the_model_runs(
+    bench, tmp_path, no_model_runs
+):
+    from brainlike.data.recordings import make_recording, read_recording, write_recording
+    from brainlike.scoring import score_temporal
+
+    one = read_recording(_one_animal_recording(bench, tmp_path))
+    binned = make_recording(
+        np.repeat(one.values[..., None], 3, axis=-1),
+        stimulus_ids=one.coords["stimulus_id"].values,
+        animal=one.coords["animal"].values.astype(str),
+        region=one.coords["region"].values.astype(str),
+        time_bins=[(0, 10), (10, 20), (20, 30)],
+        identifier="one-animal-binned",
+        min_trials=2,
+    )
+    path = write_recording(binned, tmp_path / "binned.nc")
+    with pytest.raises(ScoringError, match=r"per-bin inter-animal ceiling.* has 1; score without"):
+        score_temporal("convrnn6-small", path, stimuli=bench["stimuli"], **FAST)
