@@ -4,7 +4,7 @@ Trains each recipe whose dataset needs no download (``digits``, ``numbers``) for
 epochs (default 1) in a temporary folder and reads the per-epoch seconds from its
 ``metrics.jsonl``. The expected time of the whole recipe is the mean epoch time times its
 configured epochs (fine-tuning stages included), plus the set-up and final analysis measured
-in the same run (wall time minus the epochs). Ends with one ``NAME: VALUE`` line per recipe
+in the same run (the wall-clock time of the whole short run minus its epochs). Ends with one ``NAME: VALUE`` line per recipe
 (expected minutes of the full recipe on this machine) and, with ``--write``, stores the figure
 in each recipe's ``expected_time`` (labelled as measured, with the machine's core count).
 
@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from brainlike.config import load_config, shipped_configs_dir
@@ -47,11 +48,13 @@ def time_recipe(path: Path, epochs: int) -> dict[str, float]:
     # fine-tuning stages count at the epoch time of the main stage (they train the same net)
     short = load_config(path, {"train.epochs": epochs}).model_copy(update={"finetune": None})
     with tempfile.TemporaryDirectory(prefix="recipe-time-") as folder:
-        summary = train(short, Path(folder) / "run", progress=False)
+        t0 = time.perf_counter()
+        train(short, Path(folder) / "run", progress=False)
+        wall = time.perf_counter() - t0
         lines = (Path(folder) / "run" / "metrics.jsonl").read_text().splitlines()
     epoch_seconds = [json.loads(line)["seconds"] for line in lines if line.strip()]
     per_epoch = sum(epoch_seconds) / len(epoch_seconds)
-    overhead = max(float(summary["wall_seconds"]) - sum(epoch_seconds), 0.0)
+    overhead = max(wall - sum(epoch_seconds), 0.0)
     return {
         "seconds_per_epoch": per_epoch,
         "epochs": total_epochs,
@@ -63,8 +66,10 @@ def time_recipe(path: Path, epochs: int) -> dict[str, float]:
 def describe(t: dict[str, float]) -> str:
     minutes = t["total_seconds"] / 60.0
     shown = f"~{minutes:.0f} min" if minutes >= 1.5 else f"~{t['total_seconds']:.0f} s"
+    per_epoch = t["seconds_per_epoch"]
+    per_epoch_text = f"{per_epoch:.1f}" if per_epoch < 10 else f"{per_epoch:.0f}"
     return (
-        f"{shown} on {os.cpu_count()} CPU cores (measured: {t['seconds_per_epoch']:.0f} s/epoch "
+        f"{shown} on {os.cpu_count()} CPU cores (measured: {per_epoch_text} s/epoch "
         f"x {t['epochs']:.0f} epochs + {t['overhead_seconds']:.0f} s set-up and analysis)"
     )
 
