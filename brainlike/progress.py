@@ -182,7 +182,10 @@ class ProgressDisplay:
     ) -> None:
         self.enabled = bool(enabled)
         self.transient = transient
-        self.interval = _interval_from_environment() if interval is None else float(interval)
+        if interval is not None:
+            self.interval = float(interval)
+        else:  # a bad $BRAINLIKE_PROGRESS_SECONDS cannot stop a run that shows no progress
+            self.interval = _interval_from_environment() if self.enabled else DEFAULT_INTERVAL
         self.stream = stream if stream is not None else sys.stdout
         self.clock = clock or time.monotonic
         self._tasks: list[_Task] = []

@@ -930,11 +930,13 @@ def score_model(
     if "time_bin" in rec.dims or (time_window is not None and not nwb_window):
         rec = _average_time(rec, time_window)
     chosen = _chosen_regions(rec, regions)
-    # everything the metric needs from the recording, before a model is loaded or run
-    check_metric_preconditions(rec, metric, chosen, train_fraction)
     stim_path = locate_stimulus_set(recording, rec, stimuli)
     stim_set = read_stimulus_set(stim_path)
+    # the stimuli first: a mismatch may mean a bare .npy's axes are swapped, which explains
+    # any failed precondition too
     check_stimuli_match(rec, stim_set)
+    # everything the metric needs from the recording, before a model is loaded or run
+    check_metric_preconditions(rec, metric, chosen, train_fraction)
 
     sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
     benchmark = str(rec.attrs.get("identifier") or recording.stem)
@@ -1389,7 +1391,7 @@ def score_temporal(
     recording = Path(recording).expanduser()
     rec = read_recording(recording, axes=axes, drop_nan_neuroids=drop_nan_neuroids)
     reading = _reading_settings(rec, drop_nan_neuroids)
-    rec = validate_recording(rec, min_trials=2)
+    rec = validate_recording(rec, min_trials=0)
     if "time_bin" not in rec.dims:
         raise ScoringError(
             f"{recording.name} has no time bins; --temporal needs a recording with a time_bin "
@@ -1399,11 +1401,11 @@ def score_temporal(
         [rec.coords["time_bin_start"].values, rec.coords["time_bin_end"].values], axis=1
     ).astype(float)
     chosen = _chosen_regions(rec, regions)
-    # everything the per-bin fits need from the recording, before a model is loaded or run
-    check_temporal_preconditions(rec, metric, chosen, train_fraction)
     stim_path = locate_stimulus_set(recording, rec, stimuli)
     stim_set = read_stimulus_set(stim_path)
     check_stimuli_match(rec, stim_set)
+    # everything the per-bin fits need from the recording, before a model is loaded or run
+    check_temporal_preconditions(rec, metric, chosen, train_fraction)
 
     sm = model if isinstance(model, ScoringModel) else load_scoring_model(model, seed=model_seed)
     steps, shown, adjustable = _temporal_unroll(sm, time_steps, image_steps)
@@ -1748,10 +1750,12 @@ def record_scores(result: ScoringResult, db: Any) -> int:
     Each row holds the same raw, ceiling and ceiled numbers as ``scores.json`` (value = raw,
     error = raw error; the ceiling's and ceiled value's errors go to the row's extra fields),
     the recording's sha256, the mapping, the ceiled convention (``ratio`` = raw / ceiling for
-    the noise-corrected and plain metrics) and :func:`score_variant`.
+    the noise-corrected and plain metrics), :func:`score_variant` and, for a trained model, its
+    checkpoint with the epoch scored and whether the run was complete.
     """
     rows = []
     variant = score_variant(result.settings)
+    details = result.provenance.get("model_details") or {}
     for (region, layer), s in result.scores.items():
         m = result.measures(region, layer)
         convention = s.convention if result.metric == "brainscore" else "ratio"
@@ -1770,6 +1774,10 @@ def record_scores(result: ScoringResult, db: Any) -> int:
                 "convention": convention,
                 "variant": variant,
                 "model_hash": result.provenance.get("weights_sha256"),
+                # which weights: a killed run's partial checkpoint says so in its row
+                "checkpoint": details.get("checkpoint"),
+                "checkpoint_epoch": details.get("epoch"),
+                "checkpoint_complete": details.get("complete"),
                 "ceiling_error": m["ceiling_error"],
                 "ceiled_error": m["ceiled_error"],
             }

@@ -565,8 +565,9 @@ def test_split_half_option_reaches_every_score(bench, tmp_path):
         score_model("resnet20", bench["recording"], split_half="odd", **FAST)
 
 
-def test_scoring_an_unfinished_run_says_which_epoch(tmp_path):
+def test_scoring_an_unfinished_run_says_which_epoch(bench, tmp_path):
     from brainlike.config import config_from_dict
+    from brainlike.results import ResultsDB
     from brainlike.scoring import IncompleteRunWarning
     from brainlike.train.loop import train
 
@@ -591,6 +592,15 @@ def test_scoring_an_unfinished_run_says_which_epoch(tmp_path):
     assert sm.details["complete"] is False
     with pytest.warns(IncompleteRunWarning, match="the run of checkpoint"):
         load_scoring_model(run / "checkpoints" / "last.pt")
+    # the database row says which checkpoint was scored, at which epoch, and that it was partial
+    with pytest.warns(IncompleteRunWarning):
+        partial = score_model(run, bench["recording"], layers=["master"], mapping="ridge",
+                              regions=["IT"], cache_dir=tmp_path / "cache", **FAST)  # fmt: skip
+    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert record_scores(partial, db) == 1
+    row = db.query()[0]
+    assert row["checkpoint"] == str(run / "checkpoints" / "last.pt")
+    assert row["extra"]["checkpoint_epoch"] == 2 and row["extra"]["checkpoint_complete"] is False
     train(cfg, run, resume=True, progress=False, analyse=False)
     import warnings
 

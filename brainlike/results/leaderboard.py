@@ -565,9 +565,15 @@ def _pick(scores: list[Mapping[str, Any]], best: str, value: str) -> Cell:
         pool = finite or scores
         chosen = min(pool, key=lambda s: (-(s.get(value) or 0.0) if finite else 0.0, s["id"]))
     v = chosen.get(value)
+    # the error of the number shown: ceiled values carry their own (record_scores' extra field)
+    error = (
+        (chosen.get("extra") or {}).get("ceiled_error")
+        if value == "ceiled"
+        else chosen.get("error")
+    )
     return Cell(
         value=v if _finite(v) else None,
-        error=chosen.get("error") if _finite(chosen.get("error")) else None,
+        error=error if _finite(error) else None,
         layer=chosen.get("layer"),
         ceiled=chosen.get("ceiled") if _finite(chosen.get("ceiled")) else None,
         ceiling=chosen.get("ceiling") if _finite(chosen.get("ceiling")) else None,

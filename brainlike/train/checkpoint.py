@@ -29,11 +29,24 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: corrupt, foreign, or from another experiment."""
 
 
+def _process_umask() -> int:
+    """The process umask, read from /proc where the kernel reports it (Linux 4.7+); elsewhere
+    by setting and restoring it (a short window in which another thread's new files would get
+    mode 0o666)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def new_file_mode() -> int:
     """The permission bits ``open()`` gives a new file: ``0o666`` less the process umask."""
-    umask = os.umask(0)  # the umask can only be read by setting it; restore it at once
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_process_umask()
 
 
 def temporary_file_beside(path: Path) -> tuple[int, str]:

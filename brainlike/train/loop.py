@@ -388,10 +388,6 @@ def train(
     cpu = cfg.train.device == "cpu"
     accelerator = Accelerator(cpu=cpu)
     device = accelerator.device
-    if cfg.train.device == "cuda" and device.type != "cuda":
-        raise RuntimeError(
-            "train.device is 'cuda' but no CUDA device is available; use device: auto or cpu"
-        )
 
     torch.manual_seed(cfg.seed)
     if state is not None:

@@ -317,3 +317,20 @@ def test_a_missing_database_file_is_an_error_and_is_not_created(tmp_path):
     sqlite3.connect(empty).close()
     with pytest.raises(FileNotFoundError, match="not a brainlike results database"):
         ResultsDB(f"sqlite:///{empty}", create=False)
+
+
+def test_a_ceiled_cell_shows_the_ceiled_values_own_error(tmp_path):
+    db = ResultsDB(f"sqlite:///{tmp_path / 'errors.sqlite'}")
+    db.add_score(
+        model="m",
+        benchmark="b",
+        region="IT",
+        layer="l",
+        metric="pls_r",
+        score={"value": 0.4, "error": 0.02, "ceiled": 0.8, "ceiling": 0.5},
+        ceiled_error=0.04,  # raw error / ceiling, as record_scores stores it
+    )
+    raw = leaderboard(db, value="value").rows[0]
+    ceiled = leaderboard(db, value="ceiled").rows[0]
+    assert [(c.value, c.error) for c in raw.cells.values()] == [(0.4, 0.02)]
+    assert [(c.value, c.error) for c in ceiled.cells.values()] == [(0.8, 0.04)]
