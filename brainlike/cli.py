@@ -235,6 +235,12 @@ def topo(
             f"{sm['value']:.3f} ({sm['null_mean']:.3f}, {sm['p_value']:.3f})",
         )
     _console().print(table)
+    if result["path"] is None:
+        _console().print(
+            f"not recorded: {run} is not writable (the numbers above are not saved)",
+            highlight=False,
+        )
+        return
     verb = "read from" if result["source"] == "read" else "written to"
     _console().print(f"{verb}: {result['path']}", highlight=False)
 

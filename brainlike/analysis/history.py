@@ -206,7 +206,7 @@ def topography_history(
     dict
         ``{"settings", "snapshots": [one dict per snapshot], "path", "source"}`` where
         ``source`` is ``"read"`` or ``"computed"`` and ``path`` is the record (None when not
-        written).
+        written: ``write=False`` or a run folder this user cannot write to).
     """
     run_dir = Path(run_dir)
     snaps = load_snapshots(run_dir)
@@ -225,5 +225,10 @@ def topography_history(
     if record is not None:
         return {**record, "path": str(path), "source": "read"}
     result = compute_history(snaps, settings)
-    written = write_record(run_dir, result, own) if write else None
+    written = None
+    if write:
+        try:
+            written = write_record(run_dir, result, own)
+        except PermissionError:  # a colleague's read-only run: the numbers, without a record
+            written = None
     return {**result, "path": None if written is None else str(written), "source": "computed"}

@@ -216,14 +216,21 @@ def _read_run(
     summary = _read_summary(directory / "summary.json")
     snapshots = _read_snapshots(directory / "snapshots.npz")
     topography_path = directory / "topography.json"
-    recorded = topography_path.exists()
+    own_settings = threshold is None or _is_run_threshold(directory, threshold)
+    recorded = topography_path.exists() and own_settings
     record = None if recorded else _run_record(directory, threshold)
     if recorded:
         topography = _read_topography(topography_path, snapshots)
         source = "read from topography.json"
     elif record is not None:
-        topography = record
-        source = "computed with the run's analysis settings and seed, recorded in topography.json"
+        topography = {"settings": record["settings"], "snapshots": record["snapshots"]}
+        where = Path(record["path"]).name if record["path"] else None
+        if record["source"] == "read":
+            source = f"read from {where}"
+        else:
+            source = "computed with the run's analysis settings and seed, " + (
+                f"recorded in {where}" if where else "not recorded (the run folder is read-only)"
+            )
     else:
         topography = _compute_topography(snapshots, threshold, n_shuffles, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -384,22 +391,31 @@ def _read_summary(path: Path) -> dict[str, Any] | None:
     return summary
 
 
+def _is_run_threshold(directory: Path, threshold: float) -> bool:
+    """Whether ``threshold`` is the run's own (a run whose config is not brainlike's: yes)."""
+    from brainlike.analysis.history import run_config
+    from brainlike.config import ConfigError
+
+    try:
+        return float(threshold) == run_config(directory).analysis.threshold
+    except ConfigError:
+        return True
+
+
 def _run_record(directory: Path, threshold: float | None) -> dict[str, Any] | None:
-    """The topography record of a brainlike run trained without one (``analyse=False``),
-    computed with its own settings as ``brainlike topo`` would, so that every later reader
-    sees the same numbers; None when ``config.yaml`` is not a brainlike experiment or
-    ``threshold`` asks for other settings."""
+    """The topography record of a brainlike run with these settings, through
+    :func:`~brainlike.analysis.history.topography_history` (the run's own record, or a
+    re-analysis beside it named by its settings), so the report, ``brainlike topo`` and
+    ``summary.json`` show the same numbers; None when ``config.yaml`` is not a brainlike
+    experiment. A read-only run folder (a colleague's) is analysed without recording."""
     from brainlike.analysis.history import run_config, topography_history
     from brainlike.config import ConfigError
 
     try:
-        cfg = run_config(directory)
+        run_config(directory)
     except ConfigError:
         return None
-    if threshold is not None and float(threshold) != cfg.analysis.threshold:
-        return None
-    record = topography_history(directory)
-    return {"settings": record["settings"], "snapshots": record["snapshots"]}
+    return topography_history(directory, threshold=threshold)
 
 
 def _compute_topography(

@@ -266,6 +266,27 @@ def test_summary_topography_json_topo_and_report_share_one_record(tmp_path):
     assert (run / "topography.json").read_bytes() == original
     assert topography_history(run, null="tile", n_shuffles=7)["source"] == "read"
     assert (run / "topography.json").read_bytes() == original
+    # the report at another threshold shows that re-analysis, the numbers `topo` gives
+    other = _read_run(run, "run", "run", tmp_path / "report2", 1.5, 100, 0)
+    assert other.topography["snapshots"] == topography_history(run, threshold=1.5)["snapshots"]
+    assert (run / "topography-dprime_class-null_pixel-T1.5-shuffles10.json").is_file()
+    assert (run / "topography.json").read_bytes() == original
+
+
+def test_a_read_only_run_is_analysed_without_a_record(tmp_path, monkeypatch):
+    import brainlike.analysis.history as history
+
+    run = tmp_path / "run"
+    train(tiny_config(**{"train.epochs": 1}), run, progress=False)
+
+    def refuse(*args, **kwargs):  # what a colleague's read-only folder does (tests run as root)
+        raise PermissionError(13, "Permission denied", str(run / "x.json"))
+
+    monkeypatch.setattr(history, "write_record", refuse)
+    result = history.topography_history(run, threshold=1.25)
+    assert result["source"] == "computed" and result["path"] is None
+    assert len(result["snapshots"]) == 3
+    assert not list(run.glob("topography-*.json"))
 
 
 def test_the_report_of_a_run_without_a_record_writes_the_runs_own(tmp_path):
