@@ -722,6 +722,11 @@ def score(
     if time_steps is not None or image_steps is not None:
         _fail("--time-steps and --image-steps apply to --temporal scoring only")
     try:
+        database = None
+        if not no_db:  # a bad URL or an unreachable server fails before the scoring, not after
+            from brainlike.results import ResultsDB
+
+            database = ResultsDB(db)
         result = score_model(
             model,
             recording,
@@ -747,17 +752,14 @@ def score(
             drop_nan_neuroids=drop_nan_neuroids,
         )
         files = save_scoring(result, target["dir"], overwrite=overwrite)
-        written = 0
-        if not no_db:
-            from brainlike.results import ResultsDB
-
-            database = ResultsDB(db)
-            written = record_scores(result, database)
+        written = record_scores(result, database) if database is not None else 0
     except _known_errors() as err:
         _fail(str(err))
     payload = result.to_dict()
     payload["files"] = files
-    payload["database"] = None if no_db else {"url": database.url_display, "rows": written}
+    payload["database"] = (
+        None if database is None else {"url": database.url_display, "rows": written}
+    )
     if as_json:
         print(json.dumps(payload, indent=2))
         return

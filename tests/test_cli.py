@@ -490,3 +490,10 @@ def test_resume_ignores_a_changed_recipe_description(tmp_path):
     res = runner.invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["epochs"] == 2
+
+
+def test_a_bad_database_url_fails_before_any_scoring(tmp_path):
+    # the database is opened first: a typo in --db costs nothing, not a whole scoring run
+    args = ["score", "resnet20", "-r", str(tmp_path / "missing.nc")]
+    res = runner.invoke(app, [*args, "--db", "nosuchdb+nodriver://host/db"])
+    assert res.exit_code == 2 and "driver" in res.output and "missing.nc" not in res.output
