@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -1790,6 +1791,67 @@ def record_scores(result: ScoringResult, db: Any) -> int:
 # Simulated benchmark
 
 
+_BENCHMARK_FILES = (
+    "recording.nc",
+    "recording.npz",
+    "recording.nwb",
+    "stimuli",
+    "ground_truth.json",
+)
+
+
+def _simulation_folder(out_dir: str | Path, overwrite: bool) -> Path:
+    """The output folder of a simulated benchmark, checked (and made) before any work is done:
+    a folder that already holds a benchmark's files (a recording, ``stimuli/``,
+    ``ground_truth.json``) is refused unless ``overwrite``."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ScoringError(f"{out} is a file; give a folder for the simulated benchmark")
+    existing = [name for name in _BENCHMARK_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise ScoringError(
+            f"{out} already holds a simulated benchmark ({', '.join(existing)}); "
+            "pass --overwrite to replace it, or choose another folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _staged_simulation(simulate: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run a benchmark simulator in a staging folder inside its output folder and move its files
+    in only once it has finished: an earlier benchmark is replaced (``overwrite``) by a complete
+    one, and a simulation that fails or is interrupted leaves the folder as it was. Only the
+    benchmark's own files are replaced (no recording of another format is left behind); other
+    files in the folder stay."""
+    import functools
+    import shutil
+    import tempfile
+
+    @functools.wraps(simulate)
+    def run(out_dir: str | Path, *args: Any, overwrite: bool = False, **kwargs: Any):
+        out = _simulation_folder(out_dir, overwrite)
+        stage = Path(tempfile.mkdtemp(prefix=".simulating-", dir=out))
+        try:
+            result = simulate(stage, *args, overwrite=overwrite, **kwargs)
+            for name in _BENCHMARK_FILES:
+                old = out / name
+                if old.is_dir():
+                    shutil.rmtree(old)
+                elif old.exists():
+                    old.unlink()
+            for entry in stage.iterdir():
+                os.replace(entry, out / entry.name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        return {
+            key: value.replace(str(stage), str(out)) if isinstance(value, str) else value
+            for key, value in result.items()
+        }
+
+    return run
+
+
+@_staged_simulation
 def simulate_benchmark(
     out_dir: str | Path,
     *,
@@ -1837,7 +1899,7 @@ def simulate_benchmark(
 
     if fmt not in ("nc", "npz", "nwb"):
         raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
-    out = _simulation_folder(out_dir, overwrite)
+    out = Path(out_dir)  # the staging folder of @_staged_simulation
     # a trained brain sees the images at the size it was trained on (as `score` shows them to
     # candidates); a registry brain at the rendered size
     trained = Path(brain).expanduser().exists()
@@ -1898,6 +1960,7 @@ def simulate_benchmark(
     return {"recording": str(path), "stimuli": str(csv), "truth": truth}
 
 
+@_staged_simulation
 def simulate_dynamic_benchmark(
     out_dir: str | Path,
     *,
@@ -1945,7 +2008,7 @@ def simulate_dynamic_benchmark(
 
     if fmt not in ("nc", "npz", "nwb"):
         raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
-    out = _simulation_folder(out_dir, overwrite)
+    out = Path(out_dir)  # the staging folder of @_staged_simulation
     images, labels = render_digits(n_per_digit, size=image_size, channels=1, rng=seed)
     ids = [f"digit{int(lab)}_{i:04d}" for i, lab in enumerate(labels)]
     csv = write_stimulus_set(
@@ -2104,28 +2167,3 @@ def write_nwb_from_simulation(sim: Any, ids: list[str], path: Path, write_nwb: A
         region=[str(r) for r in sim.region],
         animal=[str(a) for a in sim.animal],
     )
-
-
-def _simulation_folder(out_dir: str | Path, overwrite: bool) -> Path:
-    """The output folder of a simulated benchmark, checked before any work is done.
-
-    A folder that already holds a benchmark's files (a recording, ``stimuli/``,
-    ``ground_truth.json``) is refused unless ``overwrite``; then only those files are removed
-    (others in the folder stay), so no recording of another format is left behind.
-    """
-    import shutil
-
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ScoringError(f"{out} is a file; give a folder for the simulated benchmark")
-    names = ("recording.nc", "recording.npz", "recording.nwb", "stimuli", "ground_truth.json")
-    existing = [out / name for name in names if (out / name).exists()]
-    if existing and not overwrite:
-        raise ScoringError(
-            f"{out} already holds a simulated benchmark ({', '.join(p.name for p in existing)}); "
-            "pass --overwrite to replace it, or choose another folder"
-        )
-    for p in existing:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out

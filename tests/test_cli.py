@@ -406,11 +406,24 @@ def test_simulate_refuses_an_existing_benchmark_without_overwrite(tmp_path, monk
     assert len(res.output.strip().splitlines()) == 1
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
     monkeypatch.undo()
+    # --overwrite with input that fails half-way (a brain that does not exist) keeps the old one
+    res = runner.invoke(app, ["simulate", str(out), *small, "--overwrite", "--brain", "nosuch"])
+    assert res.exit_code == 2 and "nosuch" in res.output
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ground_truth.json",
+        "recording.npz",
+        "stimuli",
+    ]
     (out / "mine.txt").write_text("kept")
     res = runner.invoke(app, ["simulate", str(out), *small, "--overwrite", "--json"])
     assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["recording"] == str(out / "recording.nc")
     assert (out / "recording.nc").is_file() and not (out / "recording.npz").exists()
     assert (out / "mine.txt").read_text() == "kept"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ground_truth.json", "mine.txt", "recording.nc", "stimuli"
+    ]  # fmt: skip
 
 
 def test_simulate_dynamic_nwb_holds_the_trials_of_every_bin(tmp_path):
