@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -143,9 +144,64 @@ def prepare_run_dir(
         run_dir.mkdir(parents=True, exist_ok=True)
 
 
+# Held by the process that trains a run folder, for as long as it trains it.
+_TRAINING_LOCK = ".training.lock"
 # What a run writes before its first checkpoint (atomic writes leave ".NAME.*.tmp" files when
 # killed mid-write); checkpoints/last.pt is written last in each epoch.
-_PARTIAL_START_FILES = ("config.yaml", "metrics.jsonl", "snapshots.npz")
+_PARTIAL_START_FILES = ("config.yaml", "metrics.jsonl", "snapshots.npz", _TRAINING_LOCK)
+
+
+def _launch_rank() -> int:
+    """This process's rank in a multi-process launch (0 when launched alone)."""
+    try:
+        return int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0)
+    except ValueError:
+        return 0
+
+
+def is_being_trained(run_dir: Path) -> bool:
+    """True while another process trains ``run_dir`` (it holds the folder's training lock).
+
+    A folder whose run was killed keeps the lock file but not the lock. Without ``fcntl``
+    (Windows) this cannot be told and is False.
+    """
+    lock = run_dir / _TRAINING_LOCK
+    if not lock.is_file():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _hold_training_lock(run_dir: Path) -> Any:
+    """Take ``run_dir``'s training lock for this process (an open file; closing it, or the
+    process ending, releases it); None without ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    handle = open(run_dir / _TRAINING_LOCK, "a")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RunDirectoryError(_busy_message(run_dir)) from None
+    return handle
+
+
+def _busy_message(run_dir: Path) -> str:
+    return (
+        f"{run_dir} is being trained by another process right now; wait for it to finish (then "
+        "--resume to train it further), or choose another --out"
+    )
 
 
 def _is_temp_file(name: str) -> bool:
@@ -323,7 +379,40 @@ def train(
         the config's analysis settings) and put the final snapshot's entry in summary.json.
     stop_after_epochs : stop (as if interrupted) after this many epochs of this call; for tests
         and for splitting long runs.
+
+    While it trains, the process holds the folder's training lock: another ``train`` of the
+    same folder (resume, overwrite or a restart) is refused until it ends.
     """
+    held: list[Any] = []  # the training lock, taken once the folder is ready
+    try:
+        return _train(
+            cfg,
+            run_dir,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            analyse=analyse,
+            stop_after_epochs=stop_after_epochs,
+            held=held,
+        )
+    finally:
+        for handle in held:
+            if handle is not None:
+                handle.close()
+
+
+def _train(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    analyse: bool,
+    stop_after_epochs: int | None,
+    held: list[Any],
+) -> dict[str, Any]:
+    """The body of :func:`train`; appends the training lock it takes to ``held``."""
     from accelerate import Accelerator
 
     from brainlike.data.images import class_weights, dataset_labels, load_experiment_dataset
@@ -340,6 +429,10 @@ def train(
     run_dir = Path(run_dir).expanduser()
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     check_training_request(cfg)
+    # a second command on a folder that a live run is writing touches nothing (its first epoch
+    # would look like a partial start otherwise)
+    if _launch_rank() == 0 and is_being_trained(run_dir):
+        raise RunDirectoryError(_busy_message(run_dir))
     state = None
     # A run stopped before its first checkpoint has nothing to resume: start it again.
     restart = not overwrite and not ckpt_path.exists() and is_partial_start(run_dir)
@@ -381,6 +474,8 @@ def train(
             file=sys.stderr,
         )
     prepare_run_dir(run_dir, resume, overwrite, restart=restart)
+    if _launch_rank() == 0:
+        held.append(_hold_training_lock(run_dir))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.seed)

@@ -363,6 +363,23 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again(
     assert [r["epoch"] for r in rows] == [1, 2]
 
 
+def test_a_run_that_another_process_is_training_is_left_alone(tmp_path, monkeypatch):
+    import fcntl
+
+    run = tmp_path / "run"
+    _start_and_kill_in_the_first_epoch(run, monkeypatch)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert (run / ".training.lock").is_file()  # the killed run's lock file, without its lock
+    with open(run / ".training.lock", "a") as live:  # another process training it right now
+        fcntl.flock(live, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for kwargs in ({}, {"resume": True}, {"overwrite": True}):
+            with pytest.raises(RunDirectoryError, match="being trained by another process"):
+                train(tiny_config(), run, progress=False, **kwargs)
+        assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # once that process is gone, the partial start is started again
+    assert train(tiny_config(), run, progress=False, analyse=False)["complete"]
+
+
 def test_a_partial_start_of_another_config_or_with_other_files_is_not_restarted(
     tmp_path, monkeypatch
 ):
