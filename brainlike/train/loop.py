@@ -399,6 +399,10 @@ def train(
         for handle in held:
             if handle is not None:
                 handle.close()
+                # a run that failed before writing anything leaves its folder as it found it
+                lock = Path(handle.name)
+                if [p.name for p in lock.parent.iterdir()] == [lock.name]:
+                    lock.unlink()
 
 
 def _train(
