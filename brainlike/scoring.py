@@ -694,17 +694,23 @@ def _check_random_splits(rec: Any, train_fraction: float, metric: str) -> None:
         )
 
 
-def _animals_per_area(rec: Any, regions: list[str]) -> dict[str, int]:
+def _area_with_one_animal(rec: Any, regions: list[str]) -> tuple[str, int] | None:
+    """The first of ``regions`` recorded in fewer than 2 animals, with its count (else None):
+    an inter-animal ceiling needs 2."""
     region = np.asarray(rec.coords["region"].values).astype(str)
     animal = np.asarray(rec.coords["animal"].values).astype(str)
-    return {r: len(set(animal[region == r])) for r in regions}
+    for r in regions:
+        n = len(set(animal[region == r]))
+        if n < 2:
+            return r, n
+    return None
 
 
 def _noise_corrected_preconditions(rec: Any, regions: list[str], train_fraction: float) -> None:
     _check_trials(rec, "--metric noise-corrected (split-half bootstraps)")
-    lonely = {r: n for r, n in _animals_per_area(rec, regions).items() if n < 2}
+    lonely = _area_with_one_animal(rec, regions)
     if lonely:
-        area, n = next(iter(lonely.items()))
+        area, n = lonely
         raise ScoringError(
             f"--metric noise-corrected is judged against the inter-animal ceiling, which needs "
             f"at least 2 animals per area, and area {area} has {n}; use --metric plain or "
@@ -773,9 +779,9 @@ def check_temporal_preconditions(
         One line naming the problem and the fix.
     """
     _check_trials(rec, f"--temporal --metric {metric} (split-half estimates per bin)")
-    lonely = {r: n for r, n in _animals_per_area(rec, regions).items() if n < 2}
+    lonely = _area_with_one_animal(rec, regions)
     if lonely:
-        area, n = next(iter(lonely.items()))
+        area, n = lonely
         raise ScoringError(
             f"--temporal judges every bin against the per-bin inter-animal ceiling, which needs "
             f"at least 2 animals per area, and area {area} has {n}; score without --temporal "
