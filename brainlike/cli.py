@@ -27,20 +27,10 @@ app = typer.Typer(
 )
 
 
-def package_version() -> str:
-    """The installed brainlike version (``brainlike.__version__`` in a source checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("brainlike")
-    except PackageNotFoundError:
-        import brainlike
-
-        return brainlike.__version__
-
-
 def _print_version(value: bool) -> None:
     if value:
+        from brainlike.analysis.score import package_version
+
         print(f"brainlike {package_version()}")
         raise typer.Exit()
 
@@ -458,9 +448,7 @@ def _print_comparison(result: dict) -> None:
         ("t_lp_in_classes_pooled", "LP input (secondary)"),
         ("t_lp_out_images_pooled", "LP output (secondary)"),
     ):
-        t = s.get(key)
-        if t is None:  # a compare.json written before the test over seeds existed
-            continue
+        t = s[key]
         if t["t"] is None:
             text = t.get("reason") or f"not available (n = {t['n']})"
             con.print(

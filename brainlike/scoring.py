@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from brainlike.progress import ProgressDisplay
+
 METRICS = ("noise-corrected", "plain", "brainscore")
 CONVENTIONS = ("r2_over_ceiling", "squared_ratio", "ratio")
 
@@ -982,7 +984,7 @@ def score_model(
     common = {"n_splits": n_splits, "seed": seed}
     scores: dict[tuple[str, str], Any] = {}
     ceilings: dict[str, Any] = {}
-    progress_bar = _progress(progress)
+    progress_bar = ProgressDisplay(progress, transient=True)
     with progress_bar:
         task = progress_bar.add_task(
             f"score {sm.name}: ceilings and layer fits",
@@ -1169,12 +1171,6 @@ def _average_time(rec: Any, window: tuple[float, float] | None) -> Any:
     if window is None:
         return rec.mean("time_bin", skipna=False, keep_attrs=True)
     return average_time(rec, window[0], window[1], overlapping=True)
-
-
-def _progress(enabled: bool):
-    from brainlike.progress import ProgressDisplay
-
-    return ProgressDisplay(enabled, transient=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1474,7 +1470,7 @@ def score_temporal(
     )
     scores: dict[str, Any] = {}
     ceilings: dict[str, Any] = {}
-    progress_bar = _progress(progress)
+    progress_bar = ProgressDisplay(progress, transient=True)
     with progress_bar:
         task = progress_bar.add_task(
             f"score {sm.name} over time: ceilings and fits", total=2 * len(chosen), unit="fit"

@@ -76,6 +76,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import brainlike
+from brainlike.progress import ProgressDisplay
 from brainlike.train.checkpoint import atomic_write_json, temporary_file_beside
 
 CACHE_FORMAT = "brainlike-activations-v1"
@@ -758,12 +759,6 @@ def _param_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _progress(enabled: bool):
-    from brainlike.progress import ProgressDisplay
-
-    return ProgressDisplay(enabled, transient=True)
-
-
 def _check_pca(
     pca_components: int | None, pca_train_indices: Any, n: int
 ) -> tuple[int, np.ndarray] | None:
@@ -1110,7 +1105,7 @@ def _run_model(
             if spec.kind == "module":
                 handles.append(modules[spec.target].register_forward_hook(make_hook(spec.target)))
         model.to(device).eval()
-        with torch.no_grad(), _full_fp32(), _progress(progress) as bar:
+        with torch.no_grad(), _full_fp32(), ProgressDisplay(progress, transient=True) as bar:
             task = bar.add_task(f"activations ({len(specs)} layers)", total=n, unit="image")
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)

@@ -531,11 +531,21 @@ def _columns(keys: list[tuple]) -> tuple[dict[tuple, Column], dict[str, list[Col
     shared = ", ".join(items[keys[0]][n] for n in shared_names) if keys else ""
     columns: dict[tuple, Column] = {}
     sets: dict[str, list[Column]] = {}
+    set_labels: dict[tuple, str] = {}  # Column.comparable_set -> its label
     for k in keys:
         name, digest, region, metric, mapping, convention, variant = k
         where = [benchmark_id(name, digest)] + ([region] if region else [])
         how = [items[k][n] for n in distinct if n in items[k]]
-        set_label = ", ".join(how) or "all columns"
+        # columns are grouped by what they share (Column.comparable_set), not by their text;
+        # sets that read alike (a setting 1 and "1") are told apart by their recorded settings
+        comparable = (metric, mapping, convention, variant)
+        if comparable not in set_labels:
+            text = ", ".join(how) or "all columns"
+            if text in set_labels.values():
+                text = ", ".join([*how, f"settings as recorded {variant}"])
+            set_labels[comparable] = text
+        set_label = set_labels[comparable]
+        how = how or ([set_label] if set_label != "all columns" else [])
         col = Column(
             name,
             digest,

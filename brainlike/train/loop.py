@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor
 
 import brainlike
-from brainlike.config import ConfigError, ExperimentConfig, config_from_dict
+from brainlike.config import ConfigError, ExperimentConfig, config_from_dict, load_config
 from brainlike.models.sheet import forward_all
 from brainlike.train.checkpoint import (
     CheckpointError,
@@ -45,6 +44,7 @@ from brainlike.train.checkpoint import (
     atomic_write_text,
     load_checkpoint,
     load_model_from_checkpoint,
+    planned_epochs,
     save_checkpoint,
 )
 
@@ -243,9 +243,9 @@ def _check_partial_start_config(run_dir: Path, cfg: ExperimentConfig) -> None:
     if not path.is_file():
         return
     try:
-        started = config_from_dict(yaml.safe_load(path.read_text()), str(path))
+        started = load_config(path)
         same = _same_experiment(started, cfg)
-    except (ConfigError, yaml.YAMLError, OSError):
+    except (ConfigError, OSError):
         same = False
     if not same:
         raise RunDirectoryError(
@@ -265,8 +265,7 @@ def _same_experiment(a: ExperimentConfig, b: ExperimentConfig) -> bool:
 def check_training_request(cfg: ExperimentConfig) -> None:
     """Refuse, before any folder is made, a run that cannot train here: no epochs to train, or
     a ``train.device`` this machine does not have."""
-    stages = cfg.finetune.stages if cfg.finetune is not None else []
-    if cfg.train.epochs + sum(s.epochs for s in stages) < 1:
+    if planned_epochs(cfg.model_dump()) < 1:
         raise ValueError(
             f"train.epochs is {cfg.train.epochs} and there are no finetune stages, so there is "
             "nothing to train; set --epochs (train.epochs) to 1 or more"

@@ -334,3 +334,13 @@ def test_a_ceiled_cell_shows_the_ceiled_values_own_error(tmp_path):
     ceiled = leaderboard(db, value="ceiled").rows[0]
     assert [(c.value, c.error) for c in raw.cells.values()] == [(0.4, 0.02)]
     assert [(c.value, c.error) for c in ceiled.cells.values()] == [(0.8, 0.04)]
+
+
+def test_settings_that_read_alike_stay_in_separate_sets(tmp_path):
+    db = ResultsDB(f"sqlite:///{tmp_path / 'alike.sqlite'}")
+    for variant, v in (('{"k": 1}', 0.4), ('{"k": "1"}', 0.6)):
+        db.add_score(model="m", benchmark="b", region="IT", layer="l", metric="pls_r",
+                     variant=variant, score={"value": v})  # fmt: skip
+    board = leaderboard(db)
+    assert len(board.columns) == 2 and len(board.sets) == 2 and not board.ranked
+    assert len({c.label for c in board.columns}) == 2
