@@ -13,6 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from brainlike.analysis import neural as nl
 from brainlike.analysis.mapping import make_mapping
+from brainlike.analysis.neural import reliability
+from brainlike.analysis.neural import splits as neural_splits
 from brainlike.analysis.score import Score
 from brainlike.data.simulate import random_features, simulate_animals
 
@@ -318,7 +320,7 @@ def test_denominator_terms_at_or_below_zero_give_nan():
     num = np.array([0.5, 0.5, 0.5, 0.3])
     r_map = np.array([0.8, 0.0, -0.2, 0.6])
     r_tgt = np.array([0.6, 0.7, 0.7, 0.5])
-    out = nl._corrected(num, r_map, r_tgt)
+    out = reliability._corrected(num, r_map, r_tgt)
     assert out[0] == pytest.approx(0.5 / np.sqrt(_sb(0.8) * _sb(0.6)))
     assert np.isnan(out[1]) and np.isnan(out[2])
     assert out[3] == pytest.approx(0.3 / np.sqrt(_sb(0.6) * _sb(0.5)))
@@ -432,7 +434,7 @@ def test_plain_predictivity_corrections(brain):
     mapping = make_mapping("pls", n_components=10)
     sqrt = nl.plain_predictivity(features, Y, mapping, correction="sqrt", **_FAST)
     ratio = nl.plain_predictivity(features, Y, mapping, correction="ratio", **_FAST)
-    rel = nl.split_half_reliability(Y, n_bootstraps=4, seed=nl._streams(0, 2)[1])
+    rel = nl.split_half_reliability(Y, n_bootstraps=4, seed=neural_splits._streams(0, 2)[1])
     np.testing.assert_allclose(ratio.raw, sqrt.raw / np.sqrt(rel), rtol=1e-12)
     assert sqrt.value == pytest.approx(1.0, abs=0.04)
     assert ratio.ceiling == pytest.approx(np.median(rel))
