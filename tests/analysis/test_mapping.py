@@ -9,7 +9,6 @@ from sklearn.base import clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
-from brainlike.analysis import mapping as mapping_module
 from brainlike.analysis.mapping import (
     MAPPINGS,
     FactoredReadout,
@@ -22,6 +21,9 @@ from brainlike.analysis.mapping import (
     fit_predict_splits,
     make_mapping,
 )
+from brainlike.analysis.mapping import blocks as mapping_blocks
+from brainlike.analysis.mapping import direct as mapping_direct
+from brainlike.analysis.mapping import linear as mapping_linear
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -324,7 +326,7 @@ def test_fit_predict_splits_linreg_rank_deficient_is_minimum_norm():
 @pytest.mark.parametrize("shape", LINEAR_SHAPES)
 def test_fit_predict_splits_one_to_one_equals_clones(shape, monkeypatch):
     # several blocks of source units (the correlation is taken block by block)
-    monkeypatch.setattr(mapping_module, "_CORR_FLOATS", 64)
+    monkeypatch.setattr(mapping_direct, "_CORR_FLOATS", 64)
     X, Ys, splits = _linear_case(*shape, seed=7)
     X[:, 3] = 2.0  # a constant unit is never chosen
     out = fit_predict_splits("one_to_one", X, Ys, splits)
@@ -348,8 +350,8 @@ def test_fit_predict_splits_linear_fast_paths_are_used():
     fit_predict_splits(RidgeMapping(), X, Ys, splits)
     fit_predict_splits(Counting(), X, Ys, splits)
     assert len(calls) == len(splits) * len(Ys)
-    assert mapping_module._linear_kind(RidgeMapping(alpha=0.0)) is None
-    assert mapping_module._linear_kind(RidgeCVMapping()) is None
+    assert mapping_linear._linear_kind(RidgeMapping(alpha=0.0)) is None
+    assert mapping_linear._linear_kind(RidgeCVMapping()) is None
 
 
 def test_fit_predict_splits_errors():
@@ -374,8 +376,8 @@ def test_fit_predict_splits_errors():
 def test_pls_memory_stays_near_one_x(monkeypatch):
     # Float32 X is never up-cast or copied whole: peak extra memory (numpy allocations, as
     # tracemalloc sees them) stays under one X, also with several targets sharing X.
-    monkeypatch.setattr(mapping_module, "_MIN_BUDGET", 0)
-    monkeypatch.setattr(mapping_module, "_BLOCK_BYTES", 2**20)
+    monkeypatch.setattr(mapping_blocks, "_MIN_BUDGET", 0)
+    monkeypatch.setattr(mapping_blocks, "_BLOCK_BYTES", 2**20)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 6000)).astype(np.float32)
     Ys = [rng.standard_normal((400, 20)) for _ in range(3)]

@@ -27,7 +27,7 @@ from brainlike.analysis.neural.arrays import (
     _trial_counts,
     _trial_summary,
 )
-from brainlike.analysis.neural.predictivity import _fit_predict, _resolve_mapping
+from brainlike.analysis.neural.predictivity import _held_out_r, _resolve_mapping
 from brainlike.analysis.neural.reliability import (
     _check_split_half,
     pearson_columns,
@@ -204,8 +204,7 @@ def brainscore_predictivity(
         ids = stimulus_ids if stimulus_ids is not None else mean.shape[0]
         splits = brainscore_splits(ids, labels, n_splits=n_splits, train_size=train_size, seed=seed)
     splits = _check_splits(splits, mean.shape[0])
-    preds = _fit_predict(estimator, X, [mean], splits)
-    r = np.stack([pearson_columns(preds[s][0], mean[test]) for s, (_, test) in enumerate(splits)])
+    r = _held_out_r(estimator, X, mean, splits)
     per_split = _nanmedian(r, axis=1)
     score = Score(
         value=float(_nanmean(per_split)),

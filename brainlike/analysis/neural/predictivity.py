@@ -75,6 +75,15 @@ def _fit_predict(mapping: Any, X: np.ndarray, Ys: list[np.ndarray], splits: list
     return fit_predict_splits(mapping, X, Ys, splits)
 
 
+def _held_out_r(mapping: Any, X: np.ndarray, mean: np.ndarray, splits: list) -> np.ndarray:
+    """Pearson r per neuroid on the test stimuli of every split, shape (split, neuroid), of maps
+    fit on the training stimuli; ``mean`` holds trial-averaged responses (stimulus, neuroid)."""
+    preds = _fit_predict(mapping, X, [mean], splits)
+    return np.stack(
+        [pearson_columns(preds[s][0], mean[test]) for s, (_, test) in enumerate(splits)]
+    )
+
+
 @dataclass
 class _Terms:
     """Per-(split, neuroid) bootstrap means of the corrected score and its three terms."""
@@ -453,8 +462,7 @@ def plain_predictivity(
     split_rng, trial_rng = _streams(seed, 2)
     splits = _resolve_splits(splits, Y.shape[0], n_splits, train_fraction, split_rng, stratify)
     mean = _nanmean(Y, axis=2)
-    preds = _fit_predict(estimator, X, [mean], splits)
-    r = np.stack([pearson_columns(preds[s][0], mean[test]) for s, (_, test) in enumerate(splits)])
+    r = _held_out_r(estimator, X, mean, splits)
     reliability = split_half_reliability(
         Y, n_bootstraps=n_bootstraps, seed=trial_rng, split_half=split_half
     )
