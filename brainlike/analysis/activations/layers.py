@@ -147,7 +147,8 @@ def list_layers(
     device: str = "cpu",
     time_steps: int | str | None = None,
 ) -> list[str]:
-    """Names :func:`extract_activations` accepts, leaf-ish modules in forward order.
+    """Names :func:`~brainlike.analysis.activations.extract_activations` accepts, leaf-ish
+    modules in forward order.
 
     One dry run on a zero stimulus records which modules run. Listed: every module called once
     with a tensor output none of whose called descendants also qualifies (so a fused
@@ -156,10 +157,7 @@ def list_layers(
 
     Parameters
     ----------
-    model : the network.
-    input_shape : ``(C, H, W)`` of one stimulus; defaults to ``(model.in_channels,
-        model.input_size, model.input_size)`` when the model has those attributes.
-    device : where to run the dry run.
+    model, input_shape, device : as in :func:`module_calls` (the dry run).
     time_steps : for a recurrent model unrolled over ``T`` steps (or ``"model"``): list the
         modules called exactly ``T`` times instead of once (no sheets, no ``"output"``).
 

@@ -79,8 +79,8 @@ def i2n_consistency(
     Parameters
     ----------
     model_i2n : array, shape (image, class)
-        The model's I2n (e.g. from :func:`i2n`), rows in ``images`` order, columns in
-        ``human_trials.classes`` order.
+        The model's I2n (e.g. from :func:`~brainlike.analysis.behavior.i1i2.i2n`), rows in
+        ``images`` order, columns in ``human_trials.classes`` order.
     human_trials : HumanTrials or CSV path
     images : sequence of str
         The image name of every row of ``model_i2n``.
