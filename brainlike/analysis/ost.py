@@ -7,7 +7,8 @@ shared/spec/recurrent.md §3 (Kar et al. 2019; Nayebi et al., thesis ch. 2). The
    to 1000 components, fit on the training images only), a linear SVM on the K-way task;
    held-out class probabilities from repeated stratified K-fold splits, so every image is
    tested once per repeat; averaged over repeats. Shape (time, image, class).
-2. :func:`i1_over_time`: the I1 of every image at every step, shape (time, image).
+2. :func:`i1_over_time`: the I1 of every image at every step, shape (time, image) (the
+   behavioural I1 of :mod:`brainlike.analysis.behavior.i1i2`).
 3. :func:`object_solution_times`: an image's OST is the first time its model I1 reaches the
    primate behavioural I1 of that image, linearly interpolated between the bracketing bins.
 4. :func:`ost_consistency`: Spearman rho between model OSTs and IT OSTs over the images solved
@@ -46,6 +47,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from brainlike.analysis.behavior.i1i2 import i1_from_probabilities, i1_over_time
 from brainlike.analysis.score import Score
 
 __all__ = [
@@ -126,62 +128,6 @@ def _one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
-
-
-# ---------------------------------------------------------------------------------------------
-# I1
-# ---------------------------------------------------------------------------------------------
-
-
-def i1_from_probabilities(probs: Any, true: Any, cap: float = 5.0) -> np.ndarray:
-    """I1 of every image from decoder class probabilities (spec recurrent.md §3).
-
-    For image ``i`` of object ``o`` and each distractor ``d``:
-    ``p[i, d] = P_i(d) / (P_i(d) + P_i(o))``;
-    ``d'[i, d] = Phi^-1(1 - p[i, d]) - Phi^-1(mean over images j of object d of p[j, o])``
-    (hit rate of ``i`` against the false-alarm rate of calling ``d``'s images ``o``),
-    clipped to ``[-cap, cap]``; ``I1_i`` = mean of ``d'[i, d]`` over the distractors.
-
-    Parameters
-    ----------
-    probs : array, shape (image, class)
-        Held-out class probabilities (rows need not sum to 1; only ratios matter).
-    true : array of int, shape (image,)
-        True class index of every image.
-    cap : float
-        Clip of every d' (5 as in Kar et al. 2019 and Brain-Score).
-
-    Returns
-    -------
-    ndarray, shape (image,)
-        NaN for an image with no defined d' (e.g. a distractor class without images).
-    """
-    # Lazy import: behavior.py re-exports this module, so a top-level import would be circular.
-    from brainlike.analysis.behavior import i1
-
-    # spec recurrent.md §3: p_{i,d} = P(d)/(P(d)+P(o)); d' = z(1 - p_{i,d}) - z(mean_j∈d p_{j,o});
-    # clip to +-cap; I1_i = mean over distractors (behavior.dprime_matrix implements the indices)
-    return i1(probs, true, cap)
-
-
-def i1_over_time(probs_t: Any, true: Any, cap: float = 5.0) -> np.ndarray:
-    """I1 of every image at every time step.
-
-    Parameters
-    ----------
-    probs_t : array, shape (time, image, class)
-        Class probabilities per step (:func:`decode_probabilities_over_time`).
-    true : array of int, shape (image,)
-    cap : float
-
-    Returns
-    -------
-    ndarray, shape (time, image)
-    """
-    p = np.asarray(probs_t, dtype=float)
-    if p.ndim != 3:
-        raise ValueError(f"probs_t must have shape (time, image, class), got {p.shape}")
-    return np.stack([i1_from_probabilities(p[t], true, cap) for t in range(p.shape[0])])
 
 
 # ---------------------------------------------------------------------------------------------

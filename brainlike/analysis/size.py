@@ -93,13 +93,9 @@ def count_units(
 
 def _input_shape(model: Any, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
     if input_shape is None:
-        c, s = getattr(model, "in_channels", None), getattr(model, "input_size", None)
-        if not (isinstance(c, int) and isinstance(s, int)):
-            raise ValueError(
-                f"cannot tell the input shape of {type(model).__name__}; pass "
-                "input_shape=(channels, height, width)"
-            )
-        return (c, s, s)
+        from brainlike.analysis.activations.layers import default_input_shape
+
+        return default_input_shape(model)
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape is (channels, height, width), got {tuple(input_shape)}")

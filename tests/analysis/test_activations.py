@@ -10,8 +10,8 @@ import torch
 from sklearn.decomposition import PCA
 from torch import nn
 
-from brainlike.analysis import activations as act_mod
 from brainlike.analysis.activations import Activations, extract_activations, list_layers
+from brainlike.analysis.activations import extraction as act_mod
 from brainlike.models.sheet import grid_coordinates
 from brainlike.registry import create_model
 
