@@ -645,48 +645,25 @@ def load_dataset(
     _check_channels(channels)
     if input_size is not None and input_size < 4:
         raise ValueError(f"input_size must be at least 4 pixels, got {input_size}")
+    # what every loader takes: the image size and channels, the seed and the split sizes
+    shared: dict[str, Any] = {
+        "input_size": input_size,
+        "channels": channels,
+        "seed": seed,
+        "train_size": train_size,
+        "test_size": test_size,
+    }
     if name == "digits":
         if augment:
             warnings.warn("augment is not implemented for digits; ignored", stacklevel=2)
-        return _load_digits(
-            input_size=input_size,
-            channels=channels,
-            seed=seed,
-            train_size=train_size,
-            test_size=test_size,
-            normalize=normalize,
-        )
+        return _load_digits(**shared, normalize=normalize)
     if name == "numbers":
         # Random fonts, sizes and shifts are the augmentation of this task already.
-        return _load_numbers(
-            input_size=input_size,
-            channels=channels,
-            seed=seed,
-            train_size=train_size,
-            test_size=test_size,
-        )
+        return _load_numbers(**shared)
     if name == "imagefolder":
-        return _load_imagefolder(
-            data_dir=data_dir,
-            input_size=input_size,
-            channels=channels,
-            seed=seed,
-            augment=augment,
-            train_size=train_size,
-            test_size=test_size,
-            normalize=normalize,
-        )
+        return _load_imagefolder(data_dir=data_dir, augment=augment, normalize=normalize, **shared)
     return _load_torchvision(
-        name,
-        data_dir=data_dir,
-        download=download,
-        input_size=input_size,
-        channels=channels,
-        seed=seed,
-        augment=augment,
-        train_size=train_size,
-        test_size=test_size,
-        normalize=normalize,
+        name, data_dir=data_dir, download=download, augment=augment, normalize=normalize, **shared
     )
 
 
