@@ -1,0 +1,72 @@
+"""The ``brainlike`` command. Thin: it parses, validates, calls the library, prints.
+
+One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compare``,
+``demo``), :mod:`~brainlike.cli.topography` (``topo``, ``report``),
+:mod:`~brainlike.cli.inventory` (``models``, ``configs``, ``cache``),
+:mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``) and
+:mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``); the Typer app, the
+options several commands share and the printing of refusals are in
+:mod:`~brainlike.cli.application`. Heavy libraries (torch, matplotlib, scikit-learn) are
+imported inside the commands so that ``brainlike --help`` answers at once.
+"""
+
+# (the private helpers are imported "as" themselves: tests import them from brainlike.cli)
+from brainlike.cli.application import _console as _console
+from brainlike.cli.application import _fail as _fail
+from brainlike.cli.application import _known_errors as _known_errors
+from brainlike.cli.application import app, main
+from brainlike.cli.inventory import (
+    cache_app,
+    cache_clear,
+    cache_info,
+    configs,
+    models,
+    shipped_recipes,
+)
+from brainlike.cli.scoring import leaderboard, score, simulate
+from brainlike.cli.suites import experiment, pareto, search
+from brainlike.cli.topography import report, topo
+from brainlike.cli.training import _print_comparison as _print_comparison
+from brainlike.cli.training import _print_summary as _print_summary
+from brainlike.cli.training import compare, demo, train
+
+__all__ = [
+    "app",
+    "cache_app",
+    "cache_clear",
+    "cache_info",
+    "compare",
+    "configs",
+    "demo",
+    "experiment",
+    "leaderboard",
+    "main",
+    "models",
+    "pareto",
+    "report",
+    "score",
+    "search",
+    "shipped_recipes",
+    "simulate",
+    "topo",
+    "train",
+]
+
+# The commands in the order `brainlike --help` lists them.
+for _command in (
+    train,
+    topo,
+    report,
+    models,
+    configs,
+    compare,
+    demo,
+    score,
+    simulate,
+    leaderboard,
+    search,
+    pareto,
+    experiment,
+):
+    app.command()(_command)
+app.add_typer(cache_app, name="cache")

@@ -1,0 +1,5 @@
+"""``python -m brainlike.cli``: the ``brainlike`` command."""
+
+from brainlike.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""The data stream of an experiment: which images, where they live, how they are prepared."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from brainlike.config.reader import StrictSection
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder")
+
+
+class DataConfig(StrictSection):
+    """The data stream."""
+
+    dataset: Literal[
+        "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder"
+    ] = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    input_size: int | None = Field(default=None, ge=4, le=512)
+    channels: Literal[1, 3] | None = None
+    augment: bool = False
+    train_size: int | None = Field(default=None, ge=10)
+    test_size: int | None = Field(default=None, ge=10)
+    normalize: bool = True
+
+    @model_validator(mode="after")
+    def _needs_dir(self) -> DataConfig:
+        if (
+            self.dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100")
+            and self.download
+            and not self.data_dir
+        ):
+            raise ValueError(
+                f"data.download is true but data.data_dir is empty: say where to put {self.dataset} "
+                "(e.g. data_dir: ~/data, or --data-dir on the command line)"
+            )
+        if self.dataset == "imagefolder" and not self.data_dir:
+            raise ValueError(
+                "data.dataset imagefolder needs data.data_dir: the folder holding train/<class>/ "
+                "and val/<class>/ (e.g. an ImageNet copy)"
+            )
+        return self

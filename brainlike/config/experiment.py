@@ -1,0 +1,183 @@
+"""The whole experiment config: the four choices of the goal-driven recipe and the analysis.
+
+A config is the data stream, architecture, objective and training, plus the analysis
+settings and one seed. ``load_config(path)`` returns an :class:`ExperimentConfig` or raises
+:class:`~brainlike.config.reader.ConfigError` listing every problem with the offending key,
+what came and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, model_validator
+
+from brainlike.config.analysis import AnalysisConfig
+from brainlike.config.data import DataConfig
+from brainlike.config.model import (
+    AnyModelConfig,
+    ConvRNNModelConfig,
+    GRCNNModelConfig,
+    ModelConfig,
+    ResNetModelConfig,
+    vone_switch,
+)
+from brainlike.config.objective import ObjectiveConfig
+from brainlike.config.reader import (
+    ConfigError,
+    StrictSection,
+    read_mapping,
+    shipped_configs_dir,
+    shipped_path,
+    validate,
+)
+from brainlike.config.train import FinetuneConfig, InitConfig, TrainConfig
+
+_EMPTY = (
+    "write an experiment (keys name, data, model, train, ...) or start from a shipped recipe "
+    "(`brainlike configs` lists them)"
+)
+
+
+class ExperimentConfig(StrictSection):
+    """A whole experiment: data, model, objective, training, analysis, one seed."""
+
+    name: str = Field(default="experiment", min_length=1, max_length=120)
+    description: str = Field(
+        default="", max_length=300, description="one line on what the recipe trains"
+    )
+    expected_time: str = Field(
+        default="",
+        max_length=160,
+        description="rough time of the whole recipe and where it was measured or estimated",
+    )
+    seed: int = Field(default=0, ge=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: AnyModelConfig = Field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    init: InitConfig | None = None
+    finetune: FinetuneConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        # Reset networks are the default architecture: `kind` may be left out for them.
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("model"), dict)
+            and "kind" not in data["model"]
+        ):
+            data = {**data, "model": {"kind": "reset", **data["model"]}}
+        model = data.get("model") if isinstance(data, dict) else None
+        if (
+            isinstance(model, dict)
+            and model.get("kind") in ("reset", "lenet")
+            and vone_switch(model.get("vone")) is not None
+        ):
+            raise ValueError(
+                f"model.vone: a VOneBlock front end is offered for model.kind grcnn, resnet and "
+                f"alexnet; {model['kind']} networks keep their own input stage (their cortical "
+                "sheet is defined on it)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ExperimentConfig:
+        reset = isinstance(self.model, ModelConfig)
+        sheetless = isinstance(
+            self.model, GRCNNModelConfig | ResNetModelConfig | ConvRNNModelConfig
+        )
+        if sheetless and (self.objective.spatial.weight > 0 or self.analysis.sheet):
+            raise ValueError(
+                f"model.kind {self.model.kind} has no cortical sheet, so objective.spatial.weight "
+                "and analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+            )
+        recipe = [
+            ("objective.cutmix.prob", self.objective.cutmix.prob > 0),
+            ("objective.augmix.enabled", self.objective.augmix.enabled),
+            ("objective.behavior.weight", self.objective.behavior.weight > 0),
+        ]
+        on = [name for name, used in recipe if used]
+        if on and self.objective.task != "classification":
+            raise ValueError(f"{', '.join(on)} need class labels (objective.task: classification)")
+        if self.objective.cutmix.prob > 0 and self.objective.augmix.enabled:
+            raise ValueError(
+                "objective.cutmix and objective.augmix are separate recipes in the source; "
+                "switch one off (cutmix.prob: 0 or augmix.enabled: false)"
+            )
+        if self.finetune is not None and self.init is not None:
+            raise ValueError(
+                "finetune stages and init (growing a Reset network) exclude each other"
+            )
+        if self.init is not None and not reset:
+            raise ValueError(
+                "init (growing a trained model) applies to Reset networks (model.kind: reset)"
+            )
+        if self.objective.reconstruction_weight > 0 and not (reset and self.model.autoencoder):
+            raise ValueError(
+                "objective.reconstruction_weight > 0 needs model.autoencoder: true "
+                "(the reconstruction head); set one or set the weight to 0"
+            )
+        if self.objective.task == "codes" and self.data.dataset != "numbers":
+            raise ValueError(
+                f"objective.task 'codes' needs data.dataset 'numbers' (got {self.data.dataset!r}); "
+                "use task: classification for class labels"
+            )
+        if self.data.dataset == "numbers" and self.objective.task != "codes":
+            raise ValueError(
+                "data.dataset 'numbers' provides number codes: set objective.task: codes"
+            )
+        if reset and self.objective.spatial.level >= len(self.model.levels):
+            raise ValueError(
+                f"objective.spatial.level is {self.objective.spatial.level} but the model has "
+                f"{len(self.model.levels)} level(s); use 0..{len(self.model.levels) - 1}"
+            )
+        if self.analysis.ordered and self.analysis.target_sets:
+            raise ValueError(
+                "analysis.ordered (numbers) and analysis.target_sets (categories) exclude each other"
+            )
+        if reset and self.model.master == "resnet20" and self.model.master_channels is not None:
+            raise ValueError("model.master_channels applies to master: small only")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a dict into an :class:`ExperimentConfig` (raises :class:`ConfigError`)."""
+    return validate(ExperimentConfig, data, source, noun="config")
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A path, or the name of a shipped recipe (``reset8-mnist`` or ``reset8-mnist.yaml``)."""
+    return shipped_path(path, shipped_configs_dir())
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment file (``yaml.safe_load``) and validate it.
+
+    ``overrides`` maps dotted keys (``"train.epochs"``) to values applied before validation.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist; list the shipped recipes with `brainlike configs`"
+        )
+    # an empty file (or only comments) would silently train the defaults: refused
+    data = read_mapping(path, empty=_EMPTY)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: cannot set {key}: {p} is not a mapping")
+        node[parts[-1]] = value
+    return config_from_dict(data, str(path))
