@@ -100,6 +100,7 @@ def train(
     analyse: bool = True,
     stop_after_epochs: int | None = None,
     callbacks: Sequence[Callback] = (),
+    task: Task | None = None,
 ) -> dict[str, Any]:
     """Train the experiment ``cfg`` into ``run_dir`` and return its summary.
 
@@ -118,6 +119,8 @@ def train(
     stop_after_epochs : stop (as if interrupted) after this many epochs of this call; for tests
         and for splitting long runs.
     callbacks : callbacks to run besides the task's own (grid snapshots for image tasks).
+    task : the task to train; by default the one the config's data asks for
+        (:func:`~brainlike.train.tasks.make_task`). The model is still built from ``cfg``.
 
     While it trains, the process holds the folder's training lock: another ``train`` of the
     same folder (resume, overwrite or a restart) is refused until it ends.
@@ -133,6 +136,7 @@ def train(
             analyse=analyse,
             stop_after_epochs=stop_after_epochs,
             extra_callbacks=list(callbacks),
+            task=task,
             held=held,
         )
     finally:
@@ -217,6 +221,7 @@ def _train(
     analyse: bool,
     stop_after_epochs: int | None,
     extra_callbacks: list[Callback],
+    task: Task | None,
     held: list[Any],
 ) -> dict[str, Any]:
     """The body of :func:`train`; appends the training lock it takes to ``held``."""
@@ -224,7 +229,8 @@ def _train(
 
     t_start = time.perf_counter()
     state, resume, restart, say_restart = _open_run(cfg, run_dir, resume, overwrite)
-    task = make_task(cfg)  # loads the data, before the folder is made
+    if task is None:
+        task = make_task(cfg)  # loads the data, before the folder is made
     callbacks = [*task.standard_callbacks(analyse=analyse), *extra_callbacks]
     if say_restart:
         print(
