@@ -255,7 +255,7 @@ def report(
 def models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
     """List the models that can be built, with their parameter counts."""
     from brainlike.models.reset import count_parameters
-    from brainlike.registry import create_model, list_models, model_entry
+    from brainlike.models import create_model, list_models, model_entry
 
     rows = []
     for name in list_models():

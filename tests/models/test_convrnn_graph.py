@@ -28,7 +28,7 @@ from brainlike.models.convrnn.nets import (
     convrnn11,
     rgc_approx,
 )
-from brainlike.registry import create_model, list_models
+from brainlike.models import create_model, list_models
 
 TINY = {"width": 1 / 16, "input_size": 32}  # 4, 8, 16, 16, 32 channels; 32 px
 

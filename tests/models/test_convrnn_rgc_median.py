@@ -19,7 +19,7 @@ from brainlike.models.convrnn.nets import (
     rgc_median_spec,
 )
 from brainlike.models.zoo import build_from_config
-from brainlike.registry import create_model
+from brainlike.models import create_model
 
 MEMORY_SCALE = 0.9219348064291611  # the released configuration's tau_offset
 INPUT_SCALE = 0.7006566684988862  # and its gate_offset

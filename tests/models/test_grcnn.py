@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from brainlike.models.grcnn import GRCL, GRCNN
-from brainlike.registry import create_model, list_models
+from brainlike.models import create_model, list_models
 
 
 def n_params(model: nn.Module) -> int:

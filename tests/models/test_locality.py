@@ -20,7 +20,7 @@ from brainlike.models.locality import (
     sheet_positions,
 )
 from brainlike.models.sheet import SheetOutput
-from brainlike.registry import create_model
+from brainlike.models import create_model
 
 S2 = math.sqrt(2.0)
 
