@@ -303,4 +303,3 @@ def build_from_description(desc: dict) -> nn.Module:
         if extra > 0:
             level.add_subnetworks(extra)
     return model
-
