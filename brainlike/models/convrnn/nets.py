@@ -45,8 +45,8 @@ from dataclasses import replace
 from typing import Any
 
 from brainlike.models.convrnn.cells import CELLS
-from brainlike.models.convrnn.graph import (
-    ConvRNN,
+from brainlike.models.convrnn.graph import ConvRNN
+from brainlike.models.convrnn.topology import (
     EdgeSpec,
     GraphSpec,
     NodeSpec,
