@@ -610,8 +610,13 @@ class _SheetModel(nn.Module):
         self.head = _LocalityHead(self.side, c["locality"], prior)
         self.out = nn.Linear(self.side * self.side, c["num_classes"])
 
-    def _trunk(self, x: Tensor) -> Tensor:
+    def _flat_features(self, x: Tensor) -> Tensor:
+        """The network's own trunk: images -> flat features ``(B, n_features)``."""
         raise NotImplementedError
+
+    def _trunk(self, x: Tensor) -> Tensor:
+        # the shared head up to the LP layer's input: dropout -> fc1 -> ReLU -> dropout
+        return self.drop2(F.relu(self.fc1(self.drop1(self._flat_features(x)))))
 
     def forward(self, x: Tensor, return_all: bool = False) -> Tensor | SheetOutput:
         lp_in = self._trunk(x)
@@ -678,8 +683,8 @@ class LeNetLP(_SheetModel):
             self.features.train(was)
         self._build_head(n_flat)
 
-    def _trunk(self, x: Tensor) -> Tensor:
-        return self.drop2(F.relu(self.fc1(self.drop1(self.features(x)))))
+    def _flat_features(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
 
 class AlexNetLP(_SheetModel):
@@ -744,9 +749,8 @@ class AlexNetLP(_SheetModel):
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self._build_head(256 * 6 * 6)
 
-    def _trunk(self, x: Tensor) -> Tensor:
-        x = torch.flatten(self.avgpool(self.features(x)), 1)
-        return self.drop2(F.relu(self.fc1(self.drop1(x))))
+    def _flat_features(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.avgpool(self.features(x)), 1)
 
 
 @register_model("lenet-lp", num_classes=10)
