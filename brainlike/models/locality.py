@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.spatial.distance import cdist
 from torch import Tensor, nn
 
 from brainlike.models.sheet import SheetOutput
@@ -123,6 +122,9 @@ def prior_distances(
     distances : ndarray (n_out, n_in)
         ``distances[i, j]`` between output unit i and input unit j, scipy ``cdist`` metric.
     """
+    # deferred: scipy.spatial costs half a second, and loading brainlike.models loads this module
+    from scipy.spatial.distance import cdist
+
     gi, go = _as_grid(in_shape, "in_shape"), _as_grid(out_shape, "out_shape")
     extent = _common_extent(gi, go)
     cin, cout = sheet_positions(gi, extent), sheet_positions(go, extent)
