@@ -105,7 +105,7 @@ def load_scoring_model(
     """
     import torch
 
-    from brainlike.registry import list_models, model_entry
+    from brainlike.models import list_models, model_entry
     from brainlike.train.checkpoint import load_model_from_checkpoint, planned_epochs
 
     path = Path(spec).expanduser()

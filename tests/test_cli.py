@@ -341,7 +341,7 @@ def test_configs_json_gives_description_dataset_and_time_of_every_recipe():
 
 
 def test_models_table_keeps_long_names_whole_at_80_columns():
-    from brainlike.registry import list_models
+    from brainlike.models import list_models
 
     longest = max(list_models(), key=len)
     assert len(longest) >= 20

@@ -21,7 +21,7 @@ from brainlike.cli.application import (
 def models(as_json: bool = json_option()) -> None:
     """List the models that can be built, with their parameter counts."""
     from brainlike.models.reset import count_parameters
-    from brainlike.registry import create_model, list_models, model_entry
+    from brainlike.models import create_model, list_models, model_entry
 
     rows = []
     for name in list_models():

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.spatial.distance import cdist
 from torch import Tensor, nn
 
 from brainlike.models.sheet import SheetOutput
@@ -123,6 +122,9 @@ def prior_distances(
     distances : ndarray (n_out, n_in)
         ``distances[i, j]`` between output unit i and input unit j, scipy ``cdist`` metric.
     """
+    # deferred: scipy.spatial costs half a second, and loading brainlike.models loads this module
+    from scipy.spatial.distance import cdist
+
     gi, go = _as_grid(in_shape, "in_shape"), _as_grid(out_shape, "out_shape")
     extent = _common_extent(gi, go)
     cin, cout = sheet_positions(gi, extent), sheet_positions(go, extent)
@@ -610,8 +612,13 @@ class _SheetModel(nn.Module):
         self.head = _LocalityHead(self.side, c["locality"], prior)
         self.out = nn.Linear(self.side * self.side, c["num_classes"])
 
-    def _trunk(self, x: Tensor) -> Tensor:
+    def _flat_features(self, x: Tensor) -> Tensor:
+        """The network's own trunk: images -> flat features ``(B, n_features)``."""
         raise NotImplementedError
+
+    def _trunk(self, x: Tensor) -> Tensor:
+        # the shared head up to the LP layer's input: dropout -> fc1 -> ReLU -> dropout
+        return self.drop2(F.relu(self.fc1(self.drop1(self._flat_features(x)))))
 
     def forward(self, x: Tensor, return_all: bool = False) -> Tensor | SheetOutput:
         lp_in = self._trunk(x)
@@ -678,8 +685,8 @@ class LeNetLP(_SheetModel):
             self.features.train(was)
         self._build_head(n_flat)
 
-    def _trunk(self, x: Tensor) -> Tensor:
-        return self.drop2(F.relu(self.fc1(self.drop1(self.features(x)))))
+    def _flat_features(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
 
 class AlexNetLP(_SheetModel):
@@ -744,9 +751,8 @@ class AlexNetLP(_SheetModel):
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self._build_head(256 * 6 * 6)
 
-    def _trunk(self, x: Tensor) -> Tensor:
-        x = torch.flatten(self.avgpool(self.features(x)), 1)
-        return self.drop2(F.relu(self.fc1(self.drop1(x))))
+    def _flat_features(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.avgpool(self.features(x)), 1)
 
 
 @register_model("lenet-lp", num_classes=10)

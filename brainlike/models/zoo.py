@@ -303,6 +303,3 @@ def build_from_description(desc: dict) -> nn.Module:
         if extra > 0:
             level.add_subnetworks(extra)
     return model
-
-
-import brainlike.models.locality  # noqa: E402, F401  (registers lenet-lp/-control, alexnet-lp/-control)

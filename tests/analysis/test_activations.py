@@ -12,8 +12,8 @@ from torch import nn
 
 from brainlike.analysis.activations import Activations, extract_activations, list_layers
 from brainlike.analysis.activations import extraction as act_mod
+from brainlike.models import create_model
 from brainlike.models.sheet import grid_coordinates
-from brainlike.registry import create_model
 
 
 def mlp() -> nn.Sequential:

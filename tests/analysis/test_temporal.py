@@ -383,14 +383,14 @@ TOY = "test-temporal-loopnet"
 
 @pytest.fixture
 def toy_registered():
-    from brainlike import registry
+    from brainlike import models, registry
 
-    registry.list_models()  # load the built-in families first
+    models.list_models()  # load the built-in families first
     registry.register_model(
         TOY, "toy recurrent loop (tests)", in_channels=1, input_size=8, width=4
     )(LoopNet)
     yield TOY
-    registry._MODELS.pop(TOY, None)
+    registry.MODELS.unregister(TOY)
 
 
 def test_cli_simulate_dynamic_then_score_temporal(tmp_path, monkeypatch, toy_registered):
@@ -525,7 +525,7 @@ def test_cli_scores_a_registry_convrnn_over_time_with_time_steps(tmp_path, monke
 
 
 def test_temporal_unroll_sets_the_schedule_once_and_refuses_what_cannot_work():
-    from brainlike.registry import create_model
+    from brainlike.models import create_model
     from brainlike.scoring import ScoringError, ScoringModel, _temporal_unroll
 
     def wrap(model):

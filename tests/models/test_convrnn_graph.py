@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from brainlike.models import create_model, list_models
 from brainlike.models.convrnn.cells import cell_names
 from brainlike.models.convrnn.graph import (
     ConvRNN,
@@ -28,7 +29,6 @@ from brainlike.models.convrnn.nets import (
     convrnn11,
     rgc_approx,
 )
-from brainlike.registry import create_model, list_models
 
 TINY = {"width": 1 / 16, "input_size": 32}  # 4, 8, 16, 16, 32 channels; 32 px
 
@@ -60,7 +60,7 @@ def test_same_conv_and_pools_pad_like_tensorflow():
         for k, s in ((7, 2), (3, 1), (4, 1), (2, 2)):
             side = SameConv2d(1, 1, k, s)(torch.zeros(1, 1, n, n)).shape[-1]
             assert side == -(-n // s)  # ceil(n / s)
-    from brainlike.models.convrnn.graph import _pool
+    from brainlike.models.convrnn.layers import _pool
 
     assert torch.equal(_pool("max")(x)[0, 0], torch.tensor([[4.0, 5.0], [7.0, 8.0]]))
     # 'same' average pool averages the valid pixels of the partial windows only

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainlike.models import create_model
 from brainlike.models.locality import (
     AlexNetLP,
     LeNetLP,
@@ -20,7 +21,6 @@ from brainlike.models.locality import (
     sheet_positions,
 )
 from brainlike.models.sheet import SheetOutput
-from brainlike.registry import create_model
 
 S2 = math.sqrt(2.0)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from brainlike.models import create_model, list_models
 from brainlike.models.reset import LevelSpec, ResetNetwork, TileLayout, count_parameters, reset_n
 from brainlike.models.zoo import build_from_description
-from brainlike.registry import create_model, list_models
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from brainlike.registry import create_model
+from brainlike.models import create_model
 from brainlike.train.finetune import (
     GRCNN_TEXTURE_NOISE_STAGES,
     finetune_step,

@@ -40,13 +40,13 @@ variance scaling as PyTorch counts the fan-in (per output unit).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from brainlike.models.convrnn.cells import CELLS
-from brainlike.models.convrnn.graph import (
-    ConvRNN,
+from brainlike.models.convrnn.graph import ConvRNN
+from brainlike.models.convrnn.topology import (
     EdgeSpec,
     GraphSpec,
     NodeSpec,
@@ -210,6 +210,15 @@ def shallow_lstm_cells(width: float = 1.0) -> dict[str, dict[str, Any]]:
     }
 
 
+def _pairs_entering(feedback: FeedbackArg, entry: Callable[[str], str]) -> list:
+    """``feedback`` with each ``(source, target)`` pair made a feedback :class:`EdgeSpec`
+    entering where ``entry(target)`` says; other forms are kept as given."""
+    return [
+        EdgeSpec(f[0], f[1], "feedback", entry(f[1])) if isinstance(f, tuple) and len(f) == 2 else f
+        for f in feedback
+    ]
+
+
 def rgc_median_spec(
     in_channels: int = 3,
     out_features: int = 1000,
@@ -239,10 +248,7 @@ def rgc_median_spec(
         cell = spec.node(target).cell if target in spec.names else None
         return "cell" if cell is not None and CELLS[cell["kind"]].takes_feedback else "output"
 
-    fb = [
-        EdgeSpec(f[0], f[1], "feedback", entry(f[1])) if isinstance(f, tuple) and len(f) == 2 else f
-        for f in feedback
-    ]
+    fb = _pairs_entering(feedback, entry)
     return replace(spec, edges=spec.edges + tuple(feedback_edge(f) for f in fb))
 
 
@@ -260,10 +266,7 @@ def rgc_approx_spec(
 
     ``cells`` replaces the default ``rgc_as_run`` cells; ``feedback`` pairs enter at the output
     (1x1 conv without bias, added)."""
-    fb = [
-        EdgeSpec(f[0], f[1], "feedback", "output") if isinstance(f, tuple) and len(f) == 2 else f
-        for f in feedback
-    ]
+    fb = _pairs_entering(feedback, lambda target: "output")
     return base11_spec(
         in_channels,
         out_features,
@@ -296,22 +299,63 @@ def _model(
     )
 
 
-@register_model("convrnn6", in_channels=3, out_features=1000)
-def convrnn6(
-    in_channels: int = 3,
-    out_features: int = 1000,
-    width: float = 1.0,
-    input_size: int = 224,
-    cells: CellsArg = None,
-    feedback: FeedbackArg = (),
-    time_steps: int | None = None,
-    t_on: int | None = None,
-    decoder: str | Mapping[str, Any] = "default",
-    blank: float | Sequence[float] = 0.0,
-) -> ConvRNN:
-    """6-layer ConvRNN BaseNet (cells in conv3-5 via cells=), 16 steps, image off at 12"""
-    spec = base6_spec(in_channels, out_features, width, input_size, cells, feedback)
-    return _model(spec, 6, input_size, time_steps, t_on, decoder, blank)
+def _registered_net(
+    name: str,
+    graph: Callable[..., GraphSpec],
+    depth: int,
+    description: str,
+    default_feedback: FeedbackArg = (),
+) -> Callable[..., ConvRNN]:
+    """The constructor registered as ``name``: the net whose graph ``graph`` builds (from
+    ``in_channels, out_features, width, input_size, cells, feedback``), unrolled on the
+    ``depth``-layer schedule of :data:`TRAIN_SCHEDULE` unless ``time_steps``/``t_on`` say."""
+
+    def build(
+        in_channels: int = 3,
+        out_features: int = 1000,
+        width: float = 1.0,
+        input_size: int = 224,
+        cells: CellsArg = None,
+        feedback: FeedbackArg = default_feedback,
+        time_steps: int | None = None,
+        t_on: int | None = None,
+        decoder: str | Mapping[str, Any] = "default",
+        blank: float | Sequence[float] = 0.0,
+    ) -> ConvRNN:
+        spec = graph(in_channels, out_features, width, input_size, cells, feedback)
+        return _model(spec, depth, input_size, time_steps, t_on, decoder, blank)
+
+    build.__name__ = build.__qualname__ = name.removeprefix("convrnn-").replace("-", "_")
+    build.__doc__ = description
+    return register_model(name, in_channels=3, out_features=1000)(build)
+
+
+convrnn6 = _registered_net(
+    "convrnn6",
+    base6_spec,
+    6,
+    "6-layer ConvRNN BaseNet (cells in conv3-5 via cells=), 16 steps, image off at 12",
+)
+convrnn11 = _registered_net(
+    "convrnn11",
+    base11_spec,
+    11,
+    "11-layer residual ConvRNN BaseNet (cells in conv4-10 via cells=), 17 steps, off at 12",
+)
+rgc_median = _registered_net(
+    "convrnn-rgc-median",
+    rgc_median_spec,
+    11,
+    "RGC-median ConvRNN of the search, exact cells (DS 7x7 gates) in conv4-10, 5 feedbacks",
+    RGC_MEDIAN_FEEDBACK,
+)
+rgc_approx = _registered_net(
+    "convrnn-rgc-approx",
+    rgc_approx_spec,
+    11,
+    "Approximate RGC median: 3x3 rgc_as_run cells, no gate scales (not the original)",
+    RGC_MEDIAN_FEEDBACK,
+)
 
 
 @register_model("convrnn6-lstm", in_channels=3, out_features=1000)
@@ -327,64 +371,11 @@ def convrnn6_lstm(
     blank: float | Sequence[float] = 0.0,
 ) -> ConvRNN:
     """6-layer ConvRNN with the shallow LSTM cells found by the architecture search"""
+    # its cells are fixed: no ``cells`` argument
     spec = base6_spec(
         in_channels, out_features, width, input_size, shallow_lstm_cells(width), feedback
     )
     return _model(spec, 6, input_size, time_steps, t_on, decoder, blank)
-
-
-@register_model("convrnn11", in_channels=3, out_features=1000)
-def convrnn11(
-    in_channels: int = 3,
-    out_features: int = 1000,
-    width: float = 1.0,
-    input_size: int = 224,
-    cells: CellsArg = None,
-    feedback: FeedbackArg = (),
-    time_steps: int | None = None,
-    t_on: int | None = None,
-    decoder: str | Mapping[str, Any] = "default",
-    blank: float | Sequence[float] = 0.0,
-) -> ConvRNN:
-    """11-layer residual ConvRNN BaseNet (cells in conv4-10 via cells=), 17 steps, off at 12"""
-    spec = base11_spec(in_channels, out_features, width, input_size, cells, feedback)
-    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
-
-
-@register_model("convrnn-rgc-median", in_channels=3, out_features=1000)
-def rgc_median(
-    in_channels: int = 3,
-    out_features: int = 1000,
-    width: float = 1.0,
-    input_size: int = 224,
-    cells: CellsArg = None,
-    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
-    time_steps: int | None = None,
-    t_on: int | None = None,
-    decoder: str | Mapping[str, Any] = "default",
-    blank: float | Sequence[float] = 0.0,
-) -> ConvRNN:
-    """RGC-median ConvRNN of the search, exact cells (DS 7x7 gates) in conv4-10, 5 feedbacks"""
-    spec = rgc_median_spec(in_channels, out_features, width, input_size, cells, feedback)
-    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
-
-
-@register_model("convrnn-rgc-approx", in_channels=3, out_features=1000)
-def rgc_approx(
-    in_channels: int = 3,
-    out_features: int = 1000,
-    width: float = 1.0,
-    input_size: int = 224,
-    cells: CellsArg = None,
-    feedback: FeedbackArg = RGC_MEDIAN_FEEDBACK,
-    time_steps: int | None = None,
-    t_on: int | None = None,
-    decoder: str | Mapping[str, Any] = "default",
-    blank: float | Sequence[float] = 0.0,
-) -> ConvRNN:
-    """Approximate RGC median: 3x3 rgc_as_run cells, no gate scales (not the original)"""
-    spec = rgc_approx_spec(in_channels, out_features, width, input_size, cells, feedback)
-    return _model(spec, 11, input_size, time_steps, t_on, decoder, blank)
 
 
 def _small(fn, **defaults: Any):
