@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["MODELS", "Entry", "Registry", "register_model"]
+__all__ = ["MODELS", "TASKS", "Entry", "Registry", "register_model"]
 
 
 class Entry(NamedTuple):
@@ -93,6 +93,10 @@ class Registry:
 
 MODELS = Registry("model")
 """The models (architectures), filled by the families of :mod:`brainlike.models`."""
+
+
+TASKS = Registry("task")
+"""The tasks of the training loop, filled by the modules of :mod:`brainlike.train.tasks`."""
 
 
 def register_model(name: str, description: str = "", **example_kwargs: Any) -> Callable:

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from brainlike.models.sheet import forward_all
-from brainlike.train.tasks import StepOutput, Task
+from brainlike.registry import TASKS
+from brainlike.train.tasks.base import StepOutput, Task
 from brainlike.train.tasks.terms import ObjectiveTerms
 
 __all__ = ["ImageClassification", "NumberCodes", "preprocessing_of"]
@@ -35,6 +36,7 @@ def preprocessing_of(bundle: Any) -> dict[str, Any]:
     }
 
 
+@TASKS.register("image_classification")
 class ImageClassification(Task):
     """Classify the images of a data bundle (see the module docstring).
 
@@ -194,6 +196,7 @@ def _labels_from_codes(codes: Tensor, codebook: Tensor) -> Tensor:
     return torch.cdist(codes.float(), codebook.to(codes.device).float()).argmin(dim=1)
 
 
+@TASKS.register("number_codes")
 class NumberCodes(ImageClassification):
     """The number-code task (spec topography.md §1): each class is a binary code vector.
 

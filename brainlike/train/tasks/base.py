@@ -1,0 +1,103 @@
+"""The task contract of the training loop: :class:`Task` and :class:`StepOutput`.
+
+See :mod:`brainlike.train.tasks` for the order in which the loop calls a task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["StepOutput", "Task"]
+
+
+@dataclass
+class StepOutput:
+    """One training batch's result.
+
+    ``loss`` is the task loss reported in the metrics; ``total`` is what is optimised (the loss
+    plus every extra term of the objective). ``sums`` holds the batch's contribution to each
+    running metric other than the loss (e.g. ``{"acc": number correct}``), averaged over the
+    ``n`` samples of the epoch.
+    """
+
+    loss: Tensor
+    total: Tensor
+    n: int
+    sums: dict[str, float] = field(default_factory=dict)
+
+
+class Task:
+    """Base class of the tasks of the training loop (see the module docstring)."""
+
+    #: the running metrics of a training epoch besides ``loss`` (keys of ``StepOutput.sums``)
+    metric_names: tuple[str, ...] = ()
+    #: the held-out metric shown after each epoch (a key of :meth:`evaluate`'s result)
+    headline: str = "loss"
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    # -- the model ------------------------------------------------------------------------------
+    @property
+    def model_io(self) -> tuple[int, int, int]:
+        """(input channels, output features, input size) of the model this task trains."""
+        raise NotImplementedError
+
+    @property
+    def total_epochs(self) -> int:
+        return int(self.cfg.train.epochs)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Fail before training when the model cannot do this task."""
+
+    def bind(self, model: torch.nn.Module, device: torch.device) -> None:
+        """Called once the model is on its device, before the first epoch."""
+
+    # -- an epoch -------------------------------------------------------------------------------
+    def start_epoch(self, model: torch.nn.Module, epoch: int) -> str:
+        """Prepare epoch ``epoch`` (0-based); returns a note for the progress label."""
+        return ""
+
+    def train_loader(self, epoch: int) -> torch.utils.data.DataLoader:
+        raise NotImplementedError
+
+    def step(self, model: torch.nn.Module, batch: Any, epoch: int) -> StepOutput:
+        raise NotImplementedError
+
+    def after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called after every optimizer and scheduler step."""
+
+    def evaluate(
+        self, model: torch.nn.Module, observe: Callable[[Any, Tensor], None] | None = None
+    ) -> dict[str, Any]:
+        """Held-out metrics (at least ``loss``); ``observe(output, labels)`` sees every batch."""
+        raise NotImplementedError
+
+    def epoch_notes(self, epoch: int) -> dict[str, Any]:
+        """Extra entries of epoch ``epoch``'s metrics row."""
+        return {}
+
+    # -- what a run records ---------------------------------------------------------------------
+    def standard_callbacks(self, analyse: bool = True) -> list[Any]:
+        """The callbacks every run of this task has (``analyse``: run their final analyses)."""
+        return []
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What an input must go through to reach the model (stored with checkpoints)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, but was given {sorted(state)}")
