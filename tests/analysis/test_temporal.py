@@ -526,7 +526,7 @@ def test_cli_scores_a_registry_convrnn_over_time_with_time_steps(tmp_path, monke
 
 def test_temporal_unroll_sets_the_schedule_once_and_refuses_what_cannot_work():
     from brainlike.registry import create_model
-    from brainlike.scoring import ScoringError, ScoringModel, _temporal_unroll
+    from brainlike.evaluation.static import ScoringError, ScoringModel, _temporal_unroll
 
     def wrap(model):
         return ScoringModel(model, "m", "registry", 1, 16)

@@ -5,11 +5,11 @@ recurrent.md §4-5, the brain-likeness experiment of source document 002; neural
 §7 and §10 for the behaviour metrics). :func:`run_suite`:
 
 1. trains the *brain*: a network whose layers stand in for the cortical areas;
-2. writes a simulated benchmark from it (:func:`brainlike.scoring.simulate_benchmark`: rendered
+2. writes a simulated benchmark from it (:func:`brainlike.evaluation.static.simulate_benchmark`: rendered
    digits, animals recorded from the brain's layers with trial noise) and a simulated
    observer's per-trial two-alternative choices on the same images (the behaviour reference);
 3. trains every run (or resumes a finished one), scores each with
-   :func:`brainlike.scoring.score_model` (noise-corrected predictivity, % of the
+   :func:`brainlike.evaluation.static.score_model` (noise-corrected predictivity, % of the
    inter-animal ceiling), records the scores in the results database, and measures behaviour:
    I2n consistency (Brain-Score recipe, ceiled) and error consistency (Cohen's kappa) with the
    observer;
@@ -69,7 +69,7 @@ class BrainConfig(_Strict):
 
 
 class BenchmarkConfig(_Strict):
-    """The simulated recording and observer (see :func:`brainlike.scoring.simulate_benchmark`)."""
+    """The simulated recording and observer (see :func:`brainlike.evaluation.static.simulate_benchmark`)."""
 
     per_digit: int = Field(default=30, ge=2)
     image_size: int = Field(default=32, ge=8)
@@ -265,7 +265,7 @@ def observer_trials(
 def _model_logits(run: str | Path, stimuli_csv: str, ids: list[str]) -> np.ndarray:
     from brainlike.analysis.activations import extract_activations
     from brainlike.data.recordings import read_stimulus_set
-    from brainlike.scoring import load_scoring_model, model_images
+    from brainlike.evaluation.static import load_scoring_model, model_images
 
     sm = load_scoring_model(run)
     images = model_images(read_stimulus_set(stimuli_csv), ids, sm)
@@ -392,7 +392,7 @@ def run_suite(
     from its last checkpoint. ``seeds`` replaces the suite's ``seeds``.
     """
     from brainlike.results import ResultsDB
-    from brainlike.scoring import record_scores, save_scoring, score_model, simulate_benchmark
+    from brainlike.evaluation.static import record_scores, save_scoring, score_model, simulate_benchmark
     from brainlike.train.checkpoint import atomic_write_json
 
     log = log or (lambda msg: None)
@@ -816,7 +816,7 @@ def _run_temporal_suite(
     from brainlike.analysis.activations import extract_activations
     from brainlike.analysis.ost import ost_score
     from brainlike.data.recordings import read_stimulus_set
-    from brainlike.scoring import (
+    from brainlike.evaluation.static import (
         load_scoring_model,
         model_images,
         save_temporal_scoring,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from brainlike.config import ConfigError
-from brainlike.experiments import behaviour_scores, load_suite, observer_trials, run_suite
+from brainlike.evaluation.suites import behaviour_scores, load_suite, observer_trials, run_suite
 
 
 def test_observer_answers_with_the_pairwise_probability():
@@ -222,7 +222,7 @@ def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
 
 
 def test_temporal_means_count_silent_layers_as_zero_and_skip_unreliable_bins():
-    from brainlike.experiments import temporal_means
+    from brainlike.evaluation.suites import temporal_means
 
     score = np.array([np.nan, 0.4, 0.6, np.nan, 0.2])
     ceiling = np.array([0.05, 0.8, 0.6, 0.5, np.nan])
@@ -249,7 +249,7 @@ def test_suite_over_seeds_reports_mean_and_sd_and_reuses_scores(tmp_path, monkey
     v1 = [r["V1_pct"] for r in s["rows"]]
     assert agg["V1_pct"] == pytest.approx(np.mean(v1))
     assert agg["V1_pct_sd"] == pytest.approx(np.std(v1, ddof=1))
-    from brainlike.experiments import suite_columns
+    from brainlike.evaluation.suites import suite_columns
 
     cols, rows = suite_columns(s)
     assert cols[:2] == ["recipe", "seeds"] and " ± " in rows[0][4]
@@ -292,7 +292,7 @@ def _drawn(fig):
 def test_suite_figure_fits_1280_px_and_shows_the_spread_over_seeds(tmp_path):
     from PIL import Image
 
-    from brainlike.experiments import _over_seeds, _plot, suite_figure
+    from brainlike.evaluation.suites import _over_seeds, _plot, suite_figure
 
     rows = _fake_rows(24)  # 8 recipes x 3 seeds, as `--seeds 0,1,2` on the shipped suite
     recipes = _over_seeds(rows, ["V1", "IT"])
@@ -311,7 +311,7 @@ def test_suite_figure_fits_1280_px_and_shows_the_spread_over_seeds(tmp_path):
 
 
 def test_suite_figure_of_single_seed_runs_shows_each_scores_error():
-    from brainlike.experiments import suite_figure
+    from brainlike.evaluation.suites import suite_figure
 
     rows = _fake_rows(3)
     fig = _drawn(suite_figure(rows, ["V1", "IT"], [{"recipe": "x", "n_seeds": 1}]))
@@ -323,7 +323,7 @@ def test_suite_figure_of_single_seed_runs_shows_each_scores_error():
 
 
 def test_temporal_suite_figure_fits_1280_px_and_its_legend_covers_no_curve():
-    from brainlike.experiments import temporal_suite_figure
+    from brainlike.evaluation.suites import temporal_suite_figure
 
     rows = []
     for k in range(4):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainlike.scoring import (
+from brainlike.evaluation.static import (
     ScoringError,
     default_layers,
     load_scoring_model,
@@ -130,7 +130,7 @@ def test_scores_go_to_the_database_and_the_leaderboard(bench, tmp_path):
     assert record_scores(result, db) == 2
     rows = db.query(model="resnet20")
     assert {r["layer"] for r in rows} == {"layer1.0", "layer2.0"}
-    from brainlike.scoring import recording_digest
+    from brainlike.evaluation.static import recording_digest
 
     assert {r["recording_hash"] for r in rows} == {recording_digest(bench["recording"])}
     board = leaderboard(db).to_records()
@@ -250,7 +250,7 @@ def test_default_layers_reach_behind_a_vone_front_end():
 
 def test_recurrent_model_on_a_static_recording_is_averaged_over_its_unroll(tmp_path):
     from brainlike.models.convrnn import nets
-    from brainlike.scoring import ScoringModel, score_model, simulate_benchmark
+    from brainlike.evaluation.static import ScoringModel, score_model, simulate_benchmark
 
     bench = simulate_benchmark(
         tmp_path / "sim",
@@ -291,7 +291,7 @@ NC_PROV = {"center": "median over neuroids", "error": "s.e.m. over neuroids"}
 def _hand_result(per_split, values, *, metric="noise-corrected", train_fraction=0.5, **kw):
     """One area (IT), layers A, B, C with the given per-split and centre values."""
     from brainlike.analysis.score import Score
-    from brainlike.scoring import ScoringResult
+    from brainlike.evaluation.static import ScoringResult
 
     layers = list(values)
     scores = {
@@ -403,7 +403,7 @@ def test_raw_ceiling_and_ceiled_each_carry_their_own_error():
 def test_regions_come_in_the_recordings_order():
     import xarray as xr
 
-    from brainlike.scoring import _chosen_regions
+    from brainlike.evaluation.static import _chosen_regions
 
     rec = xr.DataArray(
         np.zeros((2, 4, 2)),
@@ -418,7 +418,7 @@ def test_scores_json_is_never_overwritten_and_the_database_row_knows_its_recordi
     import hashlib
 
     from brainlike.results import ResultsDB
-    from brainlike.scoring import recording_digest, score_output_dir
+    from brainlike.evaluation.static import recording_digest, score_output_dir
 
     result = _hand_result(SPLITS, CENTRES)
     files = save_scoring(result, tmp_path / "s")
@@ -457,7 +457,7 @@ def test_averaging_every_time_bin_keeps_the_recordings_identity():
     benchmark's name), as averaging over a window does (xarray before 2025 dropped attributes
     in reductions unless asked to keep them)."""
     from brainlike.data.recordings import make_recording
-    from brainlike.scoring import _average_time
+    from brainlike.evaluation.static import _average_time
 
     data = np.arange(2 * 3 * 2 * 4, dtype=float).reshape(2, 3, 2, 4)
     rec = make_recording(
@@ -568,7 +568,7 @@ def test_split_half_option_reaches_every_score(bench, tmp_path):
 def test_scoring_an_unfinished_run_says_which_epoch(bench, tmp_path):
     from brainlike.config import config_from_dict
     from brainlike.results import ResultsDB
-    from brainlike.scoring import IncompleteRunWarning
+    from brainlike.evaluation.static import IncompleteRunWarning
     from brainlike.train.loop import train
 
     cfg = config_from_dict(
@@ -614,7 +614,7 @@ def test_temporal_scoring_checks_the_recording_before_the_model_runs(
     bench, tmp_path, no_model_runs
 ):
     from brainlike.data.recordings import make_recording, read_recording, write_recording
-    from brainlike.scoring import score_temporal
+    from brainlike.evaluation.static import score_temporal
 
     one = read_recording(_one_animal_recording(bench, tmp_path))
     binned = make_recording(

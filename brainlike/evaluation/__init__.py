@@ -1,0 +1,1 @@
+"""Evaluation: model + recording -> scores (static, temporal), simulated benchmarks, experiment suites."""
