@@ -624,13 +624,8 @@ def score(
     ),
 ) -> None:
     """Score every chosen layer of a model against every area of a recording."""
-    from brainlike.evaluation.static import (
-        check_output_free,
-        record_scores,
-        save_scoring,
-        score_model,
-        score_output_dir,
-    )
+    from brainlike.evaluation.outputs import check_output_free, record_scores, score_output_dir
+    from brainlike.evaluation.static import save_scoring, score_model
 
     target: dict[str, Path] = {}
 
@@ -657,7 +652,11 @@ def score(
         except ValueError:
             _fail(f"--time-window takes START,END in ms such as 70,170; got {time_window!r}")
     if temporal:
-        from brainlike.evaluation.static import render_temporal_table, save_temporal_scoring, score_temporal
+        from brainlike.evaluation.temporal import (
+            render_temporal_table,
+            save_temporal_scoring,
+            score_temporal,
+        )
 
         if window is not None:
             _fail("--time-window averages the time bins and --temporal scores each bin; use one")
@@ -758,7 +757,7 @@ def _warn_in_one_line() -> None:
     """Show brainlike's warnings (e.g. scoring an unfinished run) as one ``warning:`` line."""
     import warnings
 
-    from brainlike.evaluation.static import IncompleteRunWarning
+    from brainlike.evaluation.scoring_model import IncompleteRunWarning
 
     shown = warnings.showwarning
     if getattr(shown, "brainlike_one_line", False):
@@ -910,7 +909,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
-    from brainlike.evaluation.static import simulate_benchmark, simulate_dynamic_benchmark
+    from brainlike.evaluation.simulated import simulate_benchmark, simulate_dynamic_benchmark
 
     area_map = None
     if areas:
@@ -1130,7 +1129,8 @@ def experiment(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark, compare them."""
-    from brainlike.evaluation.suites import load_suite, run_suite
+    from brainlike.evaluation.suite_config import load_suite
+    from brainlike.evaluation.suites import run_suite
 
     console = _console()
     try:
@@ -1150,7 +1150,7 @@ def experiment(
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
-    from brainlike.evaluation.suites import suite_columns
+    from brainlike.evaluation.suite_report import suite_columns
 
     columns, rows = suite_columns(summary)
     from rich.table import Table
@@ -1175,7 +1175,7 @@ app.add_typer(cache_app, name="cache")
 
 
 def _cache_folder(cache_dir: Path | None) -> Path:
-    from brainlike.evaluation.static import default_cache_dir
+    from brainlike.evaluation.stages import default_cache_dir
 
     return cache_dir.expanduser() if cache_dir else default_cache_dir()
 

@@ -14,12 +14,12 @@ import pytest
 import xarray as xr
 from PIL import Image
 
+from brainlike.evaluation.scoring_model import load_scoring_model
 from brainlike.integrations.brainscore import (
     BrainlikeBrainModel,
     BrainScoreError,
     make_brainscore_model,
 )
-from brainlike.evaluation.static import load_scoring_model
 
 
 class FakeStimulusSet(pd.DataFrame):

@@ -1,0 +1,183 @@
+"""Suite files: the YAML that names the runs to compare and the benchmark to score them on.
+
+Kept apart, unchanged, so the suite config can join the other configs (``brainlike.config``):
+:class:`SuiteConfig` (validated with pydantic, unknown keys refused) and :func:`load_suite`,
+which reads a suite file or a shipped suite by name and checks that its configs exist and that
+its runs' names differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrainConfig(_Strict):
+    """The network whose layers are the simulated areas, and which layer is which area."""
+
+    config: str = Field(description="experiment config (path or shipped name) trained as brain")
+    areas: dict[str, str] = Field(description="area -> module name of the brain")
+
+    @field_validator("areas")
+    @classmethod
+    def _some(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("name at least one area, e.g. {V1: layer1.0, IT: layer3.2}")
+        return v
+
+
+class BenchmarkConfig(_Strict):
+    """The simulated recording and observer (see :func:`brainlike.scoring.simulate_benchmark`)."""
+
+    per_digit: int = Field(default=30, ge=2)
+    image_size: int = Field(default=32, ge=8)
+    animals: int = Field(default=4, ge=2)
+    neuroids: int = Field(default=40, ge=2)
+    trials: int = Field(default=10, ge=2)
+    noise_sd: float = Field(default=1.0, ge=0.0)
+    observer_subjects: int = Field(default=4, ge=2)
+    observer_repeats: int = Field(default=4, ge=1)
+    observer_temperature: float = Field(
+        default=2.0, gt=0.0, description="softens the brain's logits into a fallible observer"
+    )
+    seed: int = Field(default=0, ge=0)
+
+
+class TemporalConfig(_Strict):
+    """A time-binned benchmark from the built-in recurrent brain, and the OST analysis.
+
+    spec: recurrent.md §1-3. The brain is :func:`brainlike.data.simulate.random_recurrent_layers`
+    driven by the stimulus pixels (``steps`` steps, image on for ``image_steps``, one
+    ``bin_ms`` bin per step); areas are its layers. Models are unrolled on the same schedule
+    (spec: 26 steps, image off at 10, 10 ms bins) and fit with a temporally fixed mapping.
+    The reference for object solution times is the IT population itself: its behaviour is
+    the I1 decoded from IT averaged over ``behaviour_bins``, its OST the first bin whose I1
+    reaches that (spec §3).
+    """
+
+    steps: int = Field(default=26, ge=2)
+    image_steps: int = Field(default=10, ge=1)
+    bin_ms: float = Field(default=10.0, gt=0)
+    widths: list[int] = Field(default_factory=lambda: [64, 64])
+    areas: dict[str, str] = Field(default_factory=lambda: {"V4": "layer1", "IT": "layer2"})
+    layers: list[str] | None = Field(
+        default=None, description="model layers to assign (default: the model's per-step nodes)"
+    )
+    behaviour_bins: tuple[int, int] = Field(
+        default=(7, 17), description="[first, last) bins averaged into the reference behaviour"
+    )
+    ost_classifier: Literal["svm", "logistic"] = "logistic"
+    ost_components: int = Field(default=100, ge=2)
+    ost_splits: int = Field(default=5, ge=2)
+    min_ceiling: float = Field(
+        default=0.1, ge=0.0, description="bins whose ceiling is below this are left out of means"
+    )
+
+
+class ScoreSettings(_Strict):
+    mapping: str = "pls"
+    splits: int = Field(default=10, ge=2)
+    bootstraps: int = Field(default=20, ge=2)
+
+
+class SuiteConfig(_Strict):
+    """A suite: runs to train and compare on one benchmark."""
+
+    name: str = Field(min_length=1, max_length=120)
+    runs: list[str] = Field(min_length=1, description="experiment configs (paths or names)")
+    brain: BrainConfig | None = None
+    temporal: TemporalConfig | None = None
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    score: ScoreSettings = Field(default_factory=ScoreSettings)
+    seeds: list[int] | None = Field(
+        default=None,
+        description="train every run with each of these seeds (default: each config's own); "
+        "the table then shows mean ± s.d. over seeds",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError(f"seeds must be distinct non-negative ints, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_brain(self) -> SuiteConfig:
+        if (self.brain is None) == (self.temporal is None):
+            raise ValueError(
+                "give either brain (a trained network; static benchmark) or temporal (the "
+                "built-in recurrent brain; time-binned benchmark), not both or neither"
+            )
+        if self.temporal is not None and self.seeds is not None:
+            raise ValueError(
+                "seeds apply to suites with a trained brain; a temporal suite runs each "
+                "config's own seed (add configs with other seeds to compare seeds)"
+            )
+        return self
+
+
+def _resolve(name: str, base: Path | None) -> Path:
+    from brainlike.config import resolve_config_path
+
+    if base is not None and (base / name).exists():
+        return base / name
+    return resolve_config_path(name)
+
+
+def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
+    """Read and validate a suite YAML (``yaml.safe_load``); returns it and its folder."""
+    from brainlike.config import ConfigError, shipped_configs_dir
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        shipped = shipped_configs_dir() / "suites" / (p.name if p.suffix else f"{p.name}.yaml")
+        if not shipped.is_file():
+            raise ConfigError(
+                f"suite file {p} does not exist; shipped suites: "
+                + ", ".join(
+                    sorted(q.stem for q in (shipped_configs_dir() / "suites").glob("*.yaml"))
+                )
+            )
+        p = shipped
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML ({err})") from None
+    try:
+        suite = SuiteConfig.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{p}: {err.error_count()} problem(s) in the suite"]
+        for e in err.errors():
+            loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+            lines.append(f"  - {loc}: {e['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    brain = [suite.brain.config] if suite.brain is not None else []
+    missing = [r for r in [*suite.runs, *brain] if not _resolve(r, p.parent).is_file()]
+    if missing:
+        raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
+    names = [_run_name(_resolve(r, p.parent)) for r in suite.runs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{p}: runs share the experiment name(s) {dup}; names must differ")
+    return suite, p.parent
+
+
+def _run_name(config_path: Path) -> str:
+    from brainlike.config import load_config
+
+    return load_config(config_path).name
