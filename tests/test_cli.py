@@ -136,7 +136,7 @@ def test_simulate_score_leaderboard_end_to_end(tmp_path, monkeypatch):
     assert [r["model"] for r in board["rows"]] == ["resnet20"]
     assert len(board["rows"][0]["scores"]) == 2  # one cell per area: the best layer's score
     assert (tmp_path / "lb.csv").read_text().startswith("rank")
-    from brainlike.scoring import recording_digest
+    from brainlike.evaluation.outputs import recording_digest
 
     digest = recording_digest(sim["recording"])
     assert {c["recording_hash"] for c in board["columns"]} == {digest}
@@ -388,7 +388,7 @@ def test_cache_info_counts_entries_and_clear_removes_them(tmp_path, monkeypatch)
 
 
 def test_simulate_refuses_an_existing_benchmark_without_overwrite(tmp_path, monkeypatch):
-    import brainlike.scoring as scoring
+    import brainlike.evaluation.simulated as scoring
 
     small = ["--per-digit", "2", "--animals", "2", "--neuroids", "3", "--trials", "2"]
     out = tmp_path / "sim"

@@ -59,7 +59,7 @@ def count_units(
     input_shape : ``(C, H, W)`` of one image; default ``(model.in_channels, model.input_size,
         model.input_size)`` when the model has those attributes.
     layers : layer names as :func:`brainlike.analysis.activations.extract_activations` takes
-        them (module names, ``sheet:<name>``); default :func:`brainlike.scoring.default_layers`,
+        them (module names, ``sheet:<name>``); default :func:`brainlike.evaluation.scoring_model.default_layers`,
         the layers used for neural fitting.
     time_steps : steps a recurrent model is unrolled for in the dry run; default its
         ``time_steps`` attribute when it has one (then layers are the modules run once per
@@ -73,7 +73,7 @@ def count_units(
     import torch
 
     from brainlike.analysis.activations import extract_activations
-    from brainlike.scoring import default_layers
+    from brainlike.evaluation.scoring_model import default_layers
 
     shape = _input_shape(model, input_shape)
     steps = time_steps if time_steps is not None else _recurrent_steps(model)
@@ -194,7 +194,7 @@ def run_size(run_dir: str | Path, layers: Sequence[str] | None = None) -> dict[s
     """Parameters, units and test accuracy of one trained run.
 
     The model is rebuilt from ``checkpoints/last.pt`` and shown images of the shape it was
-    trained on (the checkpoint's preprocessing record, as :func:`brainlike.scoring.
+    trained on (the checkpoint's preprocessing record, as :func:`brainlike.evaluation.scoring_model.
     load_scoring_model` reads it); the accuracy is ``test_acc`` of ``summary.json``.
 
     Returns
@@ -203,7 +203,7 @@ def run_size(run_dir: str | Path, layers: Sequence[str] | None = None) -> dict[s
         ``run`` (the folder), ``name`` (the experiment), ``parameters``, ``units`` (sum over
         layers), ``layers`` (layer -> units), ``test_acc`` (None when the run has none).
     """
-    from brainlike.scoring import load_scoring_model
+    from brainlike.evaluation.scoring_model import load_scoring_model
 
     run_dir = Path(run_dir).expanduser()
     summary_path = run_dir / "summary.json"

@@ -20,8 +20,8 @@ from brainlike.cli.application import (
 
 def models(as_json: bool = json_option()) -> None:
     """List the models that can be built, with their parameter counts."""
-    from brainlike.models.reset import count_parameters
     from brainlike.models import create_model, list_models, model_entry
+    from brainlike.models.reset import count_parameters
 
     rows = []
     for name in list_models():
@@ -111,7 +111,7 @@ cache_app = typer.Typer(
 
 
 def _cache_folder(cache_dir: Path | None) -> Path:
-    from brainlike.scoring import default_cache_dir
+    from brainlike.evaluation.stages import default_cache_dir
 
     return cache_dir.expanduser() if cache_dir else default_cache_dir()
 

@@ -130,13 +130,8 @@ def score(
     ),
 ) -> None:
     """Score every chosen layer of a model against every area of a recording."""
-    from brainlike.scoring import (
-        check_output_free,
-        record_scores,
-        save_scoring,
-        score_model,
-        score_output_dir,
-    )
+    from brainlike.evaluation.outputs import check_output_free, record_scores, score_output_dir
+    from brainlike.evaluation.static import save_scoring, score_model
 
     target: dict[str, Path] = {}
 
@@ -184,7 +179,11 @@ def score(
         "drop_nan_neuroids": drop_nan_neuroids,
     }
     if temporal:
-        from brainlike.scoring import render_temporal_table, save_temporal_scoring, score_temporal
+        from brainlike.evaluation.temporal import (
+            render_temporal_table,
+            save_temporal_scoring,
+            score_temporal,
+        )
 
         if window is not None:
             _fail("--time-window averages the time bins and --temporal scores each bin; use one")
@@ -241,7 +240,7 @@ def _warn_in_one_line() -> None:
     """Show brainlike's warnings (e.g. scoring an unfinished run) as one ``warning:`` line."""
     import warnings
 
-    from brainlike.scoring import IncompleteRunWarning
+    from brainlike.evaluation.scoring_model import IncompleteRunWarning
 
     shown = warnings.showwarning
     if getattr(shown, "brainlike_one_line", False):
@@ -383,7 +382,7 @@ def simulate(
     as_json: bool = json_option(None),
 ) -> None:
     """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
-    from brainlike.scoring import simulate_benchmark, simulate_dynamic_benchmark
+    from brainlike.evaluation.simulated import simulate_benchmark, simulate_dynamic_benchmark
 
     area_map = None
     if areas:

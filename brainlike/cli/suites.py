@@ -118,7 +118,8 @@ def experiment(
     as_json: bool = json_option("print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark, compare them."""
-    from brainlike.experiments import load_suite, run_suite
+    from brainlike.config.suite import load_suite
+    from brainlike.evaluation.suites import run_suite
 
     console = _console()
     try:
@@ -138,7 +139,7 @@ def experiment(
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
-    from brainlike.experiments import suite_columns
+    from brainlike.evaluation.suite_report import suite_columns
 
     columns, rows = suite_columns(summary)
     from rich.table import Table

@@ -4,7 +4,7 @@ A suite (YAML, read like every brainlike file by :mod:`brainlike.config.reader`)
 experiment configs to train and either a trained *brain* whose layers are the simulated areas
 (a static benchmark) or the built-in recurrent brain of a time-binned benchmark (spec:
 recurrent.md §4-5, the brain-likeness experiment; neural-evaluation.md §7 and §10 for the
-behaviour metrics). :func:`brainlike.experiments.run_suite` runs it.
+behaviour metrics). :func:`brainlike.evaluation.suites.run_suite` runs it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class BrainConfig(_Strict):
 
 
 class BenchmarkConfig(_Strict):
-    """The simulated recording and observer (see :func:`brainlike.scoring.simulate_benchmark`)."""
+    """The simulated recording and observer (see :func:`brainlike.evaluation.simulated.simulate_benchmark`)."""
 
     per_digit: int = Field(default=30, ge=2)
     image_size: int = Field(default=32, ge=8)

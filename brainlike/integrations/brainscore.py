@@ -18,7 +18,7 @@ Nothing in the core package imports this module; it imports ``brainscore_vision`
 Commitment (layers to regions)
     ``layers_by_region`` maps ``"V1"``, ``"V2"``, ``"V4"``, ``"IT"`` to layer names (anything
     :func:`brainlike.analysis.activations.extract_activations` accepts). Without it, the
-    default commitment takes the candidate layers of :func:`brainlike.scoring.default_layers`
+    default commitment takes the candidate layers of :func:`brainlike.evaluation.scoring_model.default_layers`
     (minus a final ``Linear`` classifier) and commits the layer at 25 %, 50 %, 75 % and 100 %
     of that list to V1, V2, V4 and IT (early, middle, late, last). It is a fixed rule, not a
     fit to data (Brain-Score's own ``ModelCommitment`` picks layers on its public benchmarks);
@@ -36,7 +36,7 @@ Images
     Stimuli are read from a ``StimulusSet`` (a ``pandas.DataFrame`` with a ``stimulus_id``
     column and ``get_stimulus(stimulus_id) -> path``) or a list of image paths, resized
     (bilinear) to the model's input size, converted to its channels (grayscale or RGB) and
-    normalised with its pixel mean and std, by :func:`brainlike.scoring.model_images`, the
+    normalised with its pixel mean and std, by :func:`brainlike.evaluation.scoring_model.model_images`, the
     pipeline ``brainlike score`` uses. Brain-Score benchmarks place stimuli at the model's
     ``visual_degrees()`` before calling ``look_at``; the wrapper does not crop or pad further.
 
@@ -198,7 +198,7 @@ class _Stimuli:
         import pandas as pd
 
         from brainlike.data.recordings import StimulusSet
-        from brainlike.scoring import model_images
+        from brainlike.evaluation.scoring_model import model_images
 
         unique = dict(zip(self.ids, self.paths, strict=True))  # repeated ids load once
         stimulus_set = StimulusSet(
@@ -217,7 +217,7 @@ class BrainlikeBrainModel:
     ----------
     model : str, Path or ScoringModel
         A run directory, checkpoint or registry name (resolved by
-        :func:`brainlike.scoring.load_scoring_model`), or a loaded ``ScoringModel``.
+        :func:`brainlike.evaluation.scoring_model.load_scoring_model`), or a loaded ``ScoringModel``.
     layers_by_region : dict, optional
         Region (``V1``, ``V2``, ``V4``, ``IT``) -> layer. Default: the default commitment.
     visual_degrees : the field of view the model's input covers (Brain-Score's default is 8).
@@ -260,7 +260,7 @@ class BrainlikeBrainModel:
         if hasattr(model, "model") and hasattr(model, "input_size"):
             self.scoring_model = model
         else:
-            from brainlike.scoring import load_scoring_model
+            from brainlike.evaluation.scoring_model import load_scoring_model
 
             self.scoring_model = load_scoring_model(model)
         sm = self.scoring_model
@@ -307,7 +307,7 @@ class BrainlikeBrainModel:
     def _candidate_layers(self) -> list[str]:
         from torch import nn
 
-        from brainlike.scoring import default_layers
+        from brainlike.evaluation.scoring_model import default_layers
 
         layers = default_layers(self.scoring_model.model, self._input_shape)
         modules = dict(self.scoring_model.model.named_modules())
@@ -504,7 +504,7 @@ def make_brainscore_model(
     """Load ``model`` (run directory, checkpoint, registry name or ScoringModel) and wrap it.
 
     ``seed``, ``input_size`` and ``in_channels`` go to
-    :func:`brainlike.scoring.load_scoring_model`; other keywords to
+    :func:`brainlike.evaluation.scoring_model.load_scoring_model`; other keywords to
     :class:`BrainlikeBrainModel`. Example (with ``brainscore_vision`` installed)::
 
         from brainscore_vision import load_benchmark
@@ -512,7 +512,7 @@ def make_brainscore_model(
         score = load_benchmark("MajajHong2015public.IT-pls")(model)
     """
     if not (hasattr(model, "model") and hasattr(model, "input_size")):
-        from brainlike.scoring import load_scoring_model
+        from brainlike.evaluation.scoring_model import load_scoring_model
 
         model = load_scoring_model(model, seed=seed, input_size=input_size, in_channels=in_channels)
     return BrainlikeBrainModel(model, layers_by_region, **kwargs)

@@ -525,8 +525,10 @@ def test_cli_scores_a_registry_convrnn_over_time_with_time_steps(tmp_path, monke
 
 
 def test_temporal_unroll_sets_the_schedule_once_and_refuses_what_cannot_work():
+    from brainlike.evaluation.preconditions import ScoringError
+    from brainlike.evaluation.scoring_model import ScoringModel
+    from brainlike.evaluation.temporal import _temporal_unroll
     from brainlike.models import create_model
-    from brainlike.scoring import ScoringError, ScoringModel, _temporal_unroll
 
     def wrap(model):
         return ScoringModel(model, "m", "registry", 1, 16)

@@ -14,12 +14,12 @@ import pytest
 import xarray as xr
 from PIL import Image
 
+from brainlike.evaluation.scoring_model import load_scoring_model
 from brainlike.integrations.brainscore import (
     BrainlikeBrainModel,
     BrainScoreError,
     make_brainscore_model,
 )
-from brainlike.scoring import load_scoring_model
 
 
 class FakeStimulusSet(pd.DataFrame):
@@ -199,7 +199,7 @@ def test_make_brainscore_model(tmp_path):
 
 def test_core_does_not_import_integrations():
     code = (
-        "import sys, brainlike, brainlike.scoring, brainlike.analysis.activations;"
+        "import sys, brainlike, brainlike.evaluation.static, brainlike.analysis.activations;"
         "print(any(m.startswith('brainlike.integrations') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -44,7 +44,7 @@ def test_grcnn_trains_resumes_bit_identically_and_writes_no_snapshots(tmp_path):
 
 
 def test_a_trained_grcnn_run_is_scored_from_its_directory(tmp_path):
-    from brainlike.scoring import load_scoring_model
+    from brainlike.evaluation.scoring_model import load_scoring_model
 
     train(grcnn_config(**{"train.epochs": 1}), tmp_path / "run", progress=False)
     sm = load_scoring_model(tmp_path / "run")

@@ -83,7 +83,7 @@ from brainlike.analysis.activations.layers import _accepts_time_steps as _accept
 from brainlike.analysis.activations.result import Activations
 
 # _Sink and _accepts_time_steps, private, are re-exported ("X as X") because tests and
-# brainlike.scoring import them from this path.
+# brainlike.evaluation import them from this path.
 __all__ = [
     "CACHE_FORMAT",
     "IN_MEMORY_LIMIT_BYTES",

@@ -186,7 +186,7 @@ def cache_summary(cache_dir: str | os.PathLike) -> dict[str, Any]:
 
     Parameters
     ----------
-    cache_dir : the cache folder (``brainlike.scoring.default_cache_dir()`` for the default).
+    cache_dir : the cache folder (``brainlike.evaluation.stages.default_cache_dir()`` for the default).
 
     Returns
     -------

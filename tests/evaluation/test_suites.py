@@ -1,4 +1,4 @@
-"""Experiment suites: simulated observer, behaviour scores, and a tiny suite end to end."""
+"""Experiment suites: a tiny suite end to end, static and temporal, its errors and its seeds."""
 
 from __future__ import annotations
 
@@ -9,53 +9,8 @@ import pytest
 import yaml
 
 from brainlike.config import ConfigError
-from brainlike.experiments import behaviour_scores, load_suite, observer_trials, run_suite
-
-
-def test_observer_answers_with_the_pairwise_probability():
-    logits = np.log(np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]))
-    trials = observer_trials(
-        logits,
-        np.array([0, 2]),
-        ["a", "b"],
-        ["x", "y", "z"],
-        n_subjects=50,
-        repeats=40,
-        temperature=1.0,
-        seed=0,
-    )
-    assert len(trials) == 2 * 50 * 40
-    for img, o, p in (("a", 0, [0.6, 0.3, 0.1]), ("b", 2, [0.2, 0.2, 0.6])):
-        for d in {0, 1, 2} - {o}:
-            m = (trials.image == img) & (trials.distractor == "xyz"[d])
-            correct = (trials.choice[m] == "xyz"[o]).mean()
-            expected = p[o] / (p[o] + p[d])
-            # binomial s.e. over ~1000 trials is ~0.015
-            assert abs(correct - expected) < 0.05, (img, d, correct, expected)
-
-
-def test_the_observers_own_network_is_behaviourally_consistent_and_noise_is_not():
-    rng = np.random.default_rng(0)
-    n, k = 120, 5
-    true = np.repeat(np.arange(k), n // k)
-    logits = rng.normal(0, 1.0, (n, k))
-    logits[np.arange(n), true] += rng.uniform(0.0, 3.0, n)  # images differ in difficulty
-    ids = [f"i{j}" for j in range(n)]
-    trials = observer_trials(
-        logits,
-        true,
-        ids,
-        [str(c) for c in range(k)],
-        n_subjects=6,
-        repeats=6,
-        temperature=1.0,
-        seed=1,
-    )
-    same = behaviour_scores(logits, true, ids, trials)
-    other = behaviour_scores(rng.normal(0, 1.0, (n, k)), true, ids, trials)
-    assert same["i2n_ceiled"] > 0.5 > other["i2n_ceiled"]
-    assert same["error_kappa"] > other["error_kappa"]
-    assert 0.0 <= same["accuracy"] <= 1.0
+from brainlike.config.suite import load_suite
+from brainlike.evaluation.suites import run_suite
 
 
 def _tiny_config(path, name, seed=0, depth=8):
@@ -222,7 +177,7 @@ def test_experiment_command_prints_the_comparison(tmp_path, monkeypatch):
 
 
 def test_temporal_means_count_silent_layers_as_zero_and_skip_unreliable_bins():
-    from brainlike.experiments import temporal_means
+    from brainlike.evaluation.temporal_suite import temporal_means
 
     score = np.array([np.nan, 0.4, 0.6, np.nan, 0.2])
     ceiling = np.array([0.05, 0.8, 0.6, 0.5, np.nan])
@@ -249,7 +204,7 @@ def test_suite_over_seeds_reports_mean_and_sd_and_reuses_scores(tmp_path, monkey
     v1 = [r["V1_pct"] for r in s["rows"]]
     assert agg["V1_pct"] == pytest.approx(np.mean(v1))
     assert agg["V1_pct_sd"] == pytest.approx(np.std(v1, ddof=1))
-    from brainlike.experiments import suite_columns
+    from brainlike.evaluation.suite_report import suite_columns
 
     cols, rows = suite_columns(s)
     assert cols[:2] == ["recipe", "seeds"] and " ± " in rows[0][4]
@@ -269,79 +224,3 @@ def test_experiment_seeds_option_is_checked(tmp_path):
     assert res.exit_code == 2 and "distinct" in res.output
     res = CliRunner().invoke(app, ["experiment", str(path), "--seeds", "x", "--no-record"])
     assert res.exit_code == 2 and "comma-separated integers" in res.output
-
-
-def _fake_rows(n_runs: int, regions=("V1", "IT")) -> list[dict]:
-    rows = []
-    for k in range(n_runs):
-        row = {"run": f"a-very-long-run-name-{k}", "recipe": f"r{k // 3}", "seed": k % 3}
-        for j, g in enumerate(regions):
-            row.update({f"{g}_pct": 40.0 + 5 * j + k, f"{g}_sem": 0.02, f"{g}_ceiling": 0.5})
-        row.update(test_acc=0.9, i2n_ceiled=0.5 + 0.01 * k, error_kappa=0.1)
-        rows.append(row)
-    return rows
-
-
-def _drawn(fig):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig).draw()
-    return fig
-
-
-def test_suite_figure_fits_1280_px_and_shows_the_spread_over_seeds(tmp_path):
-    from PIL import Image
-
-    from brainlike.experiments import _over_seeds, _plot, suite_figure
-
-    rows = _fake_rows(24)  # 8 recipes x 3 seeds, as `--seeds 0,1,2` on the shipped suite
-    recipes = _over_seeds(rows, ["V1", "IT"])
-    fig = _drawn(suite_figure(rows, ["V1", "IT"], recipes))
-    ax = fig.axes[0]
-    bars = [c for c in ax.containers if hasattr(c, "errorbar")]
-    assert len(bars) == 8  # one bar group per recipe, each with error bars
-    # V1 bar of recipe r0: mean of 40, 41, 42 with s.d. 1 -> the error bar spans 40 to 42
-    segment = bars[0].errorbar.lines[2][0].get_segments()[0]
-    assert segment[:, 1] == pytest.approx([40.0, 42.0])
-    path = _plot(tmp_path / "c.png", rows, ["V1", "IT"], recipes)
-    assert Image.open(path).size[0] <= 1280
-    # the legend lies outside the axes: it covers no bar
-    legend = fig.legends[0].get_window_extent()
-    assert not legend.overlaps(ax.get_window_extent())
-
-
-def test_suite_figure_of_single_seed_runs_shows_each_scores_error():
-    from brainlike.experiments import suite_figure
-
-    rows = _fake_rows(3)
-    fig = _drawn(suite_figure(rows, ["V1", "IT"], [{"recipe": "x", "n_seeds": 1}]))
-    bars = [c for c in fig.axes[0].containers if hasattr(c, "errorbar")]
-    # s.e.m. 0.02 on a ceiling of 0.5 is 4 % of the ceiling either side of 40 %
-    segment = bars[0].errorbar.lines[2][0].get_segments()[0]
-    assert segment[:, 1] == pytest.approx([36.0, 44.0])
-    assert fig.get_size_inches()[0] * fig.dpi <= 1280
-
-
-def test_temporal_suite_figure_fits_1280_px_and_its_legend_covers_no_curve():
-    from brainlike.experiments import temporal_suite_figure
-
-    rows = []
-    for k in range(4):
-        row = {"run": f"convrnn6-{k}-digits", "units": 1000 * (k + 1), "test_acc": 0.8}
-        row["pareto"] = k == 0
-        for g in ("V4", "IT"):
-            row[f"{g}_pct_per_bin"] = list(np.linspace(0, 100, 26) * (k + 1) / 4)
-        rows.append(row)
-    fig = _drawn(temporal_suite_figure(rows, ["V4", "IT"]))
-    assert fig.get_size_inches()[0] * fig.dpi <= 1280
-    legend = fig.legends[0].get_window_extent()
-    for ax in fig.axes:
-        for line in ax.get_lines():
-            points = ax.transData.transform(line.get_xydata())
-            inside = (
-                (points[:, 0] >= legend.x0)
-                & (points[:, 0] <= legend.x1)
-                & (points[:, 1] >= legend.y0)
-                & (points[:, 1] <= legend.y1)
-            )
-            assert not inside.any()

@@ -8,15 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainlike.scoring import (
-    ScoringError,
-    default_layers,
-    load_scoring_model,
-    record_scores,
-    save_scoring,
-    score_model,
-    simulate_benchmark,
-)
+from brainlike.evaluation.outputs import record_scores
+from brainlike.evaluation.preconditions import ScoringError
+from brainlike.evaluation.scoring_model import load_scoring_model
+from brainlike.evaluation.simulated import simulate_benchmark
+from brainlike.evaluation.static import save_scoring, score_model
 
 FAST = {"n_splits": 3, "n_bootstraps": 4, "progress": False}
 
@@ -36,14 +32,6 @@ def bench(tmp_path_factory):
         n_trials=6,
         noise_sd=0.5,
     )
-
-
-def test_default_layers_of_resnet20_are_its_blocks():
-    sm = load_scoring_model("resnet20")
-    layers = default_layers(sm.model, (1, 32, 32))
-    assert layers[0] == "conv1"
-    assert [f"layer{s}.{b}" for s in (1, 2, 3) for b in range(3)] == layers[1:10]
-    assert layers[-2:] == ["pool", "fc"]
 
 
 def test_simulated_benchmark_files_and_truth(bench):
@@ -130,7 +118,7 @@ def test_scores_go_to_the_database_and_the_leaderboard(bench, tmp_path):
     assert record_scores(result, db) == 2
     rows = db.query(model="resnet20")
     assert {r["layer"] for r in rows} == {"layer1.0", "layer2.0"}
-    from brainlike.scoring import recording_digest
+    from brainlike.evaluation.outputs import recording_digest
 
     assert {r["recording_hash"] for r in rows} == {recording_digest(bench["recording"])}
     board = leaderboard(db).to_records()
@@ -216,41 +204,11 @@ def test_nwb_benchmark_scores_end_to_end(tmp_path):
     assert np.isfinite(early) and early != result.scores[("IT", "layer3.2")].value
 
 
-def test_default_layers_of_a_recurrent_model_read_each_stage_at_its_last_iteration():
-    sm = load_scoring_model("grcnn-small")
-    layers = default_layers(sm.model, (3, 32, 32))
-    taps = [lay for lay in layers if lay.startswith("stage")]
-    assert taps == ["stage1.iter3", "stage2.iter3", "stage3.iter4", "stage4.iter3"]
-
-
-def test_default_layers_reach_behind_a_vone_front_end():
-    from brainlike.models.grcnn import GRCNN
-    from brainlike.models.vone import with_vone
-
-    backend = GRCNN(
-        depth=55, num_classes=10, width=0.125, in_channels=8, input_size=8, iterations=[1, 1, 1, 1]
-    )
-    model = with_vone(
-        backend,
-        backend_in_channels=8,
-        in_channels=1,
-        image_size=16,
-        simple_channels=4,
-        complex_channels=4,
-        kernel_size=5,
-        stride=2,
-        visual_degrees=2.0,
-        noise=False,
-    )
-    layers = default_layers(model, (1, 16, 16))
-    names = {n for n, _ in model.named_modules()}
-    assert layers[:2] == ["vone.noise", "vone"] and "backend.stage1.iter1" in layers
-    assert all(name in names for name in layers)
-
-
 def test_recurrent_model_on_a_static_recording_is_averaged_over_its_unroll(tmp_path):
+    from brainlike.evaluation.scoring_model import ScoringModel
+    from brainlike.evaluation.simulated import simulate_benchmark
+    from brainlike.evaluation.static import score_model
     from brainlike.models.convrnn import nets
-    from brainlike.scoring import ScoringModel, score_model, simulate_benchmark
 
     bench = simulate_benchmark(
         tmp_path / "sim",
@@ -283,127 +241,10 @@ def test_recurrent_model_on_a_static_recording_is_averaged_over_its_unroll(tmp_p
     assert all(np.isfinite(result._value("IT", layer)) for layer in result.layers[:5])
 
 
-# --- results, their definitions and the best layer's uncertainty (hand-built, no model) -------
-
-NC_PROV = {"center": "median over neuroids", "error": "s.e.m. over neuroids"}
-
-
-def _hand_result(per_split, values, *, metric="noise-corrected", train_fraction=0.5, **kw):
-    """One area (IT), layers A, B, C with the given per-split and centre values."""
-    from brainlike.analysis.score import Score
-    from brainlike.scoring import ScoringResult
-
-    layers = list(values)
-    scores = {
-        ("IT", lay): Score(
-            value=values[lay], error=0.01, per_split=np.array(per_split[lay]), provenance=NC_PROV
-        )
-        for lay in layers
-    }
-    ceiling = Score(value=0.8, error=0.04, provenance={"center": "pooled", "error": "s.e.m. c"})
-    return ScoringResult(
-        model="m",
-        benchmark="b",
-        metric=metric,
-        mapping="pls",
-        layers=layers,
-        regions=["IT"],
-        scores=scores,
-        ceilings={"IT": ceiling},
-        settings={
-            "train_fraction": train_fraction,
-            "n_splits": 4,
-            "seed": 1,
-            "numerator": "halves",
-            "ceiling": "inter-animal consistency",
-            **kw,
-        },
-        provenance={"recording_sha256": "ab" * 32},
-    )
-
-
-SPLITS = {
-    "A": [0.50, 0.52, 0.48, 0.50],  # best
-    "B": [0.49, 0.52, 0.47, 0.50],  # d = 0.01, 0, 0.01, 0: within noise of A
-    "C": [0.30, 0.33, 0.29, 0.31],  # d = 0.20, 0.19, 0.19, 0.19: clearly worse
-}
-CENTRES = {"A": 0.50, "B": 0.495, "C": 0.31}
-
-
-def test_layers_indistinguishable_from_the_best_by_a_paired_corrected_comparison():
-    result = _hand_result(SPLITS, CENTRES)
-    cmp = result.layer_comparison("IT")
-    factor = np.sqrt(1 / 4 + 0.5 / 0.5)  # Nadeau-Bengio: 1/n + n_test/n_train
-    # B: mean d 0.005, sd(d) = 0.005 * 2 / sqrt(3); 0.005 <= 2 * 0.00645
-    assert cmp["B"]["difference_from_best"] == pytest.approx(0.005)
-    assert cmp["B"]["difference_se"] == pytest.approx(0.005 * 2 / np.sqrt(3) * factor)
-    assert cmp["B"]["difference_se"] == pytest.approx(0.0064550, abs=1e-6)
-    assert cmp["B"]["indistinguishable_from_best"] is True
-    # C: mean d 0.1925, sd(d) 0.005, SE 0.00559: far more than 2 SE below the best
-    assert cmp["C"]["difference_from_best"] == pytest.approx(0.1925)
-    assert cmp["C"]["difference_se"] == pytest.approx(0.005 * factor)
-    assert cmp["C"]["indistinguishable_from_best"] is False
-    assert cmp["A"]["indistinguishable_from_best"] is True and cmp["A"]["n_splits"] == 4
-    # spread over splits: sd of 0.50, 0.52, 0.48, 0.50 = sqrt(0.0008 / 3)
-    assert cmp["A"]["split_sd"] == pytest.approx(np.sqrt(0.0008 / 3))
-    assert result.indistinguishable_layers("IT") == ["A", "B"]
-    saved = result.to_dict()
-    assert saved["indistinguishable_from_best"] == {"IT": ["A", "B"]}
-    assert "Nadeau & Bengio" in saved["settings"]["best_layer_criterion"]
-    rows = {r["layer"]: r for r in saved["rows"]}
-    assert rows["C"]["indistinguishable_from_best"] is False and rows["A"]["best"]
-    # a clearly better best: every other layer is told apart
-    clear = _hand_result({"A": SPLITS["A"], "C": SPLITS["C"]}, {"A": 0.50, "C": 0.31})
-    assert clear.indistinguishable_layers("IT") == ["A"]
-
-
-def test_raw_ceiling_and_ceiled_each_carry_their_own_error():
-    from brainlike.analysis.neural import ceiled_score
-    from brainlike.analysis.score import Score
-
-    result = _hand_result(SPLITS, CENTRES)
-    # noise-corrected: ceiled = raw / ceiling, its error raw error / ceiling
-    assert result.measures("IT", "A") == pytest.approx(
-        {
-            "raw": 0.50,
-            "raw_error": 0.01,
-            "ceiling": 0.8,
-            "ceiling_error": 0.04,
-            "ceiled": 0.625,
-            "ceiled_error": 0.0125,
-        }
-    )
-    assert result.percent_of_ceiling("IT", "A") == pytest.approx(62.5)
-    defs = result.definitions()
-    assert defs["errors"] == {
-        "raw": "s.e.m. over neuroids",
-        "ceiling": "s.e.m. c",
-        "ceiled": "raw error / ceiling (the ceiling held fixed)",
-    }
-    assert defs["values"]["ceiled"] == "raw / ceiling"
-    # brainscore: r2_over_ceiling, ceiled error carried through d(r^2/c)/dr = 2r/c
-    bs = _hand_result(SPLITS, CENTRES, metric="brainscore", convention="r2_over_ceiling")
-    for lay in bs.layers:
-        s = bs.scores[("IT", lay)]
-        bs.scores[("IT", lay)] = ceiled_score(
-            Score(value=s.value, error=0.02, per_split=s.per_split, provenance=NC_PROV),
-            0.8,
-            "r2_over_ceiling",
-        )
-    m = bs.measures("IT", "A")
-    assert m["raw"] == 0.5 and m["raw_error"] == 0.02 and m["ceiling_error"] == 0.04
-    assert m["ceiled"] == pytest.approx(0.25 / 0.8)
-    assert m["ceiled_error"] == pytest.approx(2 * 0.5 / 0.8 * 0.02)
-    assert "r2_over_ceiling" in bs.definitions()["values"]["ceiled"]
-    # per-split values in the ranked unit (ceiled): d for C = (r_A^2 - r_C^2) / 0.8 per split
-    d = (np.array(SPLITS["A"]) ** 2 - np.array(SPLITS["C"]) ** 2) / 0.8
-    assert bs.layer_comparison("IT")["C"]["difference_from_best"] == pytest.approx(d.mean())
-
-
 def test_regions_come_in_the_recordings_order():
     import xarray as xr
 
-    from brainlike.scoring import _chosen_regions
+    from brainlike.evaluation.preconditions import _chosen_regions
 
     rec = xr.DataArray(
         np.zeros((2, 4, 2)),
@@ -414,50 +255,12 @@ def test_regions_come_in_the_recordings_order():
     assert _chosen_regions(rec, ["IT", "V4"]) == ["IT", "V4"]
 
 
-def test_scores_json_is_never_overwritten_and_the_database_row_knows_its_recording(tmp_path):
-    import hashlib
-
-    from brainlike.results import ResultsDB
-    from brainlike.scoring import recording_digest, score_output_dir
-
-    result = _hand_result(SPLITS, CENTRES)
-    files = save_scoring(result, tmp_path / "s")
-    with pytest.raises(ScoringError, match="--overwrite"):
-        save_scoring(result, tmp_path / "s")
-    assert save_scoring(result, tmp_path / "s", overwrite=True) == files
-    saved = json.loads(Path(files["scores"]).read_text())
-    row = saved["rows"][0]
-    for key in ("raw", "raw_error", "ceiling", "ceiling_error", "ceiled", "ceiled_error"):
-        assert key in row
-    assert set(saved["definitions"]["errors"]) == {"raw", "ceiling", "ceiled"}
-
-    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    record_scores(result, db)
-    rows = {r["layer"]: r for r in db.query()}
-    assert rows["A"]["recording_hash"] == "ab" * 32
-    assert rows["A"]["ceiled"] == pytest.approx(0.625) and rows["A"]["convention"] == "ratio"
-    assert rows["A"]["extra"]["ceiled_error"] == pytest.approx(0.0125)
-    assert json.loads(rows["A"]["variant"]) == {
-        "ceiling": "inter-animal consistency",
-        "numerator": "halves",
-        "train_fraction": 0.5,
-    }
-
-    rec = tmp_path / "rec.nc"
-    rec.write_bytes(b"recording bytes")
-    digest = hashlib.sha256(b"recording bytes").hexdigest()
-    assert recording_digest(rec) == digest
-    assert score_output_dir("resnet20@seed1", "sim IT", digest, "noise-corrected", "pls") == (
-        Path("runs") / "scores" / "resnet20_seed1" / f"sim_IT-{digest[:8]}" / "noise-corrected-pls"
-    )
-
-
 def test_averaging_every_time_bin_keeps_the_recordings_identity():
     """A time-binned recording scored without --time-window keeps its identifier (the
     benchmark's name), as averaging over a window does (xarray before 2025 dropped attributes
     in reductions unless asked to keep them)."""
     from brainlike.data.recordings import make_recording
-    from brainlike.scoring import _average_time
+    from brainlike.evaluation.static import _average_time
 
     data = np.arange(2 * 3 * 2 * 4, dtype=float).reshape(2, 3, 2, 4)
     rec = make_recording(
@@ -567,8 +370,8 @@ def test_split_half_option_reaches_every_score(bench, tmp_path):
 
 def test_scoring_an_unfinished_run_says_which_epoch(bench, tmp_path):
     from brainlike.config import config_from_dict
+    from brainlike.evaluation.scoring_model import IncompleteRunWarning
     from brainlike.results import ResultsDB
-    from brainlike.scoring import IncompleteRunWarning
     from brainlike.train.loop import train
 
     cfg = config_from_dict(
@@ -614,7 +417,7 @@ def test_temporal_scoring_checks_the_recording_before_the_model_runs(
     bench, tmp_path, no_model_runs
 ):
     from brainlike.data.recordings import make_recording, read_recording, write_recording
-    from brainlike.scoring import score_temporal
+    from brainlike.evaluation.temporal import score_temporal
 
     one = read_recording(_one_animal_recording(bench, tmp_path))
     binned = make_recording(
