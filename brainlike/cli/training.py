@@ -228,7 +228,7 @@ def demo(
     as_json: bool = json_option("print the comparison as JSON"),
 ) -> None:
     """Train a plain Reset(4) and one with the spatial loss on offline digits, compare them."""
-    from brainlike.demo import run_demo
+    from brainlike.evaluation.demo import run_demo
 
     try:
         result = run_demo(

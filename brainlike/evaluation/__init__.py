@@ -18,6 +18,8 @@ Experiment suites (``brainlike experiment``)
     :mod:`.suite_runs`     the plan of runs, training or reusing them, the benchmark once
     :mod:`.observer`       the behaviour reference: a simulated observer
     :mod:`.suite_report`   comparison table, figures and ``report.html``
+    :mod:`.demo`           the demo (``brainlike demo``): plain Reset(4) against Reset(4) with
+                           the spatial loss, trained on the offline digits and compared
     (the suite YAML itself, :class:`~brainlike.config.suite.SuiteConfig` and ``load_suite``,
     is read by :mod:`brainlike.config` with the experiment and search files)
 
