@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -112,11 +113,19 @@ class CountBatches(Callback):
         summary["batches_counted"] = len(self.seen)
 
 
-def test_a_new_task_trains_through_the_loop(tmp_path):
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """The toy task trained for 3 epochs in one go, with a counting callback."""
     cfg = tiny_config()
-    task = Brightness(cfg)
-    summary = train(cfg, tmp_path / "run", progress=False, task=task)
-    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    task, cb = Brightness(cfg), CountBatches()
+    run_dir = tmp_path_factory.mktemp("toy") / "full"
+    summary = train(cfg, run_dir, progress=False, task=task, callbacks=[cb])
+    return run_dir, task, cb, summary
+
+
+def test_a_new_task_trains_through_the_loop(full_run):
+    run_dir, task, _, summary = full_run
+    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert set(rows[0]) >= {"train_loss", "train_abs_err", "test_loss", "test_abs_err", "step"}
     assert rows[-1]["step"] == 30 and task.batches == 30  # 400 images / batch 40, 3 epochs
@@ -125,15 +134,14 @@ def test_a_new_task_trains_through_the_loop(tmp_path):
     spread = float(task.x_test.mean(dim=(1, 2, 3)).var(unbiased=False))
     assert rows[-1]["test_loss"] < rows[0]["test_loss"] and rows[-1]["test_loss"] < spread / 4
     assert summary["complete"] and summary["test_acc"] is None
-    assert not (tmp_path / "run" / "snapshots.npz").exists()  # no grid snapshots for this task
-    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert not (run_dir / "snapshots.npz").exists()  # no grid snapshots for this task
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert state["task"] == {"batches": 30}
 
 
-def test_task_and_callback_state_survive_a_resume_exactly(tmp_path):
+def test_task_and_callback_state_survive_a_resume_exactly(full_run, tmp_path):
+    full_dir, _, full_cb, full = full_run
     cfg = tiny_config()
-    full_cb = CountBatches()
-    full = train(cfg, tmp_path / "full", progress=False, task=Brightness(cfg), callbacks=[full_cb])
     part_cb = CountBatches()
     train(
         cfg, tmp_path / "part", progress=False, task=Brightness(cfg), callbacks=[part_cb],
@@ -148,7 +156,7 @@ def test_task_and_callback_state_survive_a_resume_exactly(tmp_path):
     assert resumed_task.batches == 30  # 20 restored from the checkpoint + 10 trained
     assert resumed_cb.seen == full_cb.seen  # restored, then continued at the same steps
     assert resumed["batches_counted"] == full["batches_counted"] == 30
-    wa = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    wa = load_checkpoint(full_dir / "checkpoints" / "last.pt")
     wb = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
     for k in wa["model"]:
         torch.testing.assert_close(wa["model"][k], wb["model"][k], rtol=0, atol=0)
