@@ -25,7 +25,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,14 +269,13 @@ def _train(
     for cb in callbacks:
         cb.on_train_start(run)
 
-    def save(wall_seconds: float) -> None:
-        _save_epoch(run, optimizer, scheduler, metrics, callbacks, wall_seconds)
+    def save() -> None:  # the wall time counts every earlier part of the run
+        wall = wall_before + time.perf_counter() - t_start
+        _save_epoch(run, optimizer, scheduler, metrics, callbacks, wall)
 
     interrupted = _run_epochs(
         run, model, optimizer, scheduler, accelerator, metrics, callbacks,
-        progress=progress,
-        stop_after_epochs=stop_after_epochs,
-        save=lambda: save(wall_before + time.perf_counter() - t_start),
+        progress=progress, stop_after_epochs=stop_after_epochs, save=save,
     )  # fmt: skip
 
     summary = build_summary(
@@ -295,14 +294,14 @@ def _train(
     return summary
 
 
-def _restore(state, ckpt_dir, model, optimizer, scheduler, task, callbacks) -> None:
+def _restore(state, run_dir, model, optimizer, scheduler, task, callbacks) -> None:
     """Load a checkpoint's weights, optimizer, schedule, task and callback states."""
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     except (RuntimeError, KeyError, ValueError) as err:
-        path = ckpt_dir / "checkpoints" / "last.pt"
+        path = run_dir / "checkpoints" / "last.pt"
         raise CheckpointError(f"{path} does not fit this model: {str(err)[:300]}") from None
     task.load_state_dict(state.get("task", {}))
     for cb in callbacks:
@@ -321,7 +320,7 @@ def _run_epochs(
     *,
     progress: bool,
     stop_after_epochs: int | None,
-    save: Any,
+    save: Callable[[], None],
 ) -> bool:
     """Train from ``run.epoch`` to the task's last epoch; True when stopped early."""
     from brainlike.progress import ProgressDisplay, eta_seconds, format_duration
