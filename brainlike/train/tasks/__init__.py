@@ -31,15 +31,13 @@ __all__ = ["StepOutput", "Task", "make_task"]
 
 
 def make_task(cfg: Any) -> Task:
-    """The task of an experiment config, with its data loaded.
+    """The task ``cfg.objective.task`` names, with its data loaded.
 
-    Image data sets with class labels train ``image_classification``
-    (:class:`~brainlike.train.tasks.images.ImageClassification`); those whose targets are
-    number codes (spec topography.md §1) train ``number_codes``
-    (:class:`~brainlike.train.tasks.images.NumberCodes`).
+    ``classification`` (:class:`~brainlike.train.tasks.images.ImageClassification`) trains on
+    class labels; ``codes`` (:class:`~brainlike.train.tasks.images.NumberCodes`) on the number
+    codes of spec topography.md §1 (the config checks that the data set provides them).
     """
     from brainlike.data.images import load_experiment_dataset
 
     bundle = load_experiment_dataset(cfg)
-    name = "number_codes" if bundle.targets_kind == "code" else "image_classification"
-    return TASKS.entry(name).constructor(cfg, bundle)
+    return TASKS.entry(cfg.objective.task).constructor(cfg, bundle)

@@ -36,7 +36,7 @@ def preprocessing_of(bundle: Any) -> dict[str, Any]:
     }
 
 
-@TASKS.register("image_classification")
+@TASKS.register("classification")
 class ImageClassification(Task):
     """Classify the images of a data bundle (see the module docstring).
 
@@ -196,7 +196,7 @@ def _labels_from_codes(codes: Tensor, codebook: Tensor) -> Tensor:
     return torch.cdist(codes.float(), codebook.to(codes.device).float()).argmin(dim=1)
 
 
-@TASKS.register("number_codes")
+@TASKS.register("codes")
 class NumberCodes(ImageClassification):
     """The number-code task (spec topography.md §1): each class is a binary code vector.
 
