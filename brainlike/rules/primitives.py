@@ -1,0 +1,82 @@
+"""The primitives of spec learning-rules.md §1: local losses on a layer's backward weight.
+
+A layer computes r = W x; its backward matrix is B = B~^T, where B~ (``weight_backward``) has
+the shape of W. Learning rules train B~ by the gradient of a sum of these primitives:
+
+==========  ======  ======================  =====================
+primitive   local   R                       dR/dB
+==========  ======  ======================  =====================
+decay       yes     1/2 ||B||^2             B
+amp         yes     -x^T B r                -x r^T
+null        yes     1/2 ||B r||^2           B r r^T
+sparse      no      1/2 ||B^T x||^2         x x^T B
+self        no      -tr(B W)                -W^T
+==========  ======  ======================  =====================
+
+Normalisation (one convention for every primitive): the paper's, with the 1/2 kept (the
+original code drops it, doubling decay, null and sparse), and every term that depends on data
+averaged over the batch (summed over the positions of a convolution's output). In B~'s
+orientation: B^T x is the layer's forward map applied with B~ (``x @ B~^T``, or the
+convolution of x with B~), and B r its backward map (``r @ B~``, or the transposed
+convolution of r with B~), so the same functions serve Linear and Conv2d layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["PRIMITIVES", "amp", "backward_map", "decay", "forward_map", "null", "self_", "sparse"]
+
+
+def forward_map(layer: nn.Module, x: Tensor) -> Tensor:
+    """B^T x: ``layer``'s forward map (without bias) applied with its backward weight."""
+    wb = layer.weight_backward
+    if isinstance(layer, nn.Conv2d):
+        # the layer's own input padding (modes, "same") is applied by the caller's x
+        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
+        return F.conv2d(x, wb, None, layer.stride, padding, layer.dilation, layer.groups)
+    return x @ wb.T
+
+
+def backward_map(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
+    """B r: the error ``r`` sent to the input through the backward weight."""
+    wb = layer.weight_backward
+    if isinstance(layer, nn.Conv2d):
+        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
+        return torch.nn.grad.conv2d_input(
+            input_shape, wb, r, layer.stride, padding, layer.dilation, layer.groups
+        )
+    return r @ wb
+
+
+def decay(layer: nn.Module) -> Tensor:
+    """1/2 ||B||^2."""
+    return 0.5 * layer.weight_backward.square().sum()
+
+
+def amp(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
+    """-x^T B r, batch-averaged: rewards B~ for mapping x to the layer's output r."""
+    return -(r * forward_map(layer, x)).sum() / x.shape[0]
+
+
+def null(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
+    """1/2 ||B r||^2, batch-averaged."""
+    return 0.5 * backward_map(layer, r, input_shape).square().sum() / r.shape[0]
+
+
+def sparse(layer: nn.Module, x: Tensor) -> Tensor:
+    """1/2 ||B^T x||^2, batch-averaged (non-local: needs x at the output side)."""
+    return 0.5 * forward_map(layer, x).square().sum() / x.shape[0]
+
+
+def self_(layer: nn.Module) -> Tensor:
+    """-tr(B W) (non-local: needs the forward weight)."""
+    return -(layer.weight_backward * layer.weight.detach()).sum()
+
+
+#: name -> primitive (``self`` is a Python keyword as a function name, hence ``self_``)
+PRIMITIVES = {"decay": decay, "amp": amp, "null": null, "sparse": sparse, "self": self_}
