@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["MODELS", "TASKS", "Entry", "Registry", "register_model"]
+__all__ = ["MODELS", "RULES", "TASKS", "Entry", "Registry", "register_model"]
 
 
 class Entry(NamedTuple):
@@ -94,6 +94,9 @@ class Registry:
 MODELS = Registry("model")
 """The models (architectures), filled by the families of :mod:`brainlike.models`."""
 
+
+RULES = Registry("learning rule")
+"""The learning rules, filled by :mod:`brainlike.rules.definitions`."""
 
 TASKS = Registry("task")
 """The tasks of the training loop, filled by the modules of :mod:`brainlike.train.tasks`."""

@@ -5,15 +5,26 @@
 - :mod:`~brainlike.rules.layers`: ``AsymmetricLinear`` / ``AsymmetricConv2d``, drop-in
   ``nn.Linear`` / ``nn.Conv2d`` with ``weight_backward``;
 - :mod:`~brainlike.rules.primitives`: decay, amp, null, sparse and self, the local losses
-  from which the rules train their backward weights.
+  from which the rules train their backward weights;
+- :mod:`~brainlike.rules.definitions`: the rules by name (``make_rule("kp")``), registered in
+  :data:`brainlike.registry.RULES`;
+- :mod:`~brainlike.rules.convert`: ``convert(model, rule)`` gives a model's Linear and Conv2d
+  layers their backward weights.
 """
 
+from brainlike.rules.convert import asymmetric_layers, convert
+from brainlike.rules.definitions import LearningRule, alignment_loss, make_rule
 from brainlike.rules.functional import asymmetric_conv2d, asymmetric_linear
 from brainlike.rules.layers import AsymmetricConv2d, AsymmetricLinear
 from brainlike.rules.primitives import PRIMITIVES
 
 __all__ = [
     "PRIMITIVES",
+    "LearningRule",
+    "alignment_loss",
+    "asymmetric_layers",
+    "convert",
+    "make_rule",
     "AsymmetricConv2d",
     "AsymmetricLinear",
     "asymmetric_conv2d",
