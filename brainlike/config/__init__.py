@@ -48,6 +48,7 @@ from brainlike.config.objective import (
     WiringCostConfig,
 )
 from brainlike.config.reader import ConfigError, shipped_configs_dir
+from brainlike.config.rule import RuleConfig
 from brainlike.config.search import SearchConfig, SearchConfigError, load_search
 from brainlike.config.suite import SuiteConfig, load_suite
 from brainlike.config.train import FinetuneConfig, FinetuneStageConfig, InitConfig, TrainConfig
@@ -77,6 +78,7 @@ __all__ = [
     "ModelConfig",
     "ObjectiveConfig",
     "ResNetModelConfig",
+    "RuleConfig",
     "SearchConfig",
     "SearchConfigError",
     "SpatialLossConfig",

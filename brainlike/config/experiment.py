@@ -33,6 +33,7 @@ from brainlike.config.reader import (
     shipped_path,
     validate,
 )
+from brainlike.config.rule import RuleConfig
 from brainlike.config.train import FinetuneConfig, InitConfig, TrainConfig
 
 _EMPTY = (
@@ -59,6 +60,7 @@ class ExperimentConfig(StrictSection):
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    rule: RuleConfig = Field(default_factory=RuleConfig)
     init: InitConfig | None = None
     finetune: FinetuneConfig | None = None
 

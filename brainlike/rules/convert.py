@@ -43,6 +43,8 @@ def unconvertible_layers(model: nn.Module) -> list[tuple[str, str]]:
             continue
         if _plain(m, nn.Linear) or _plain(m, nn.Conv2d):
             continue
+        if "Norm" in type(m).__name__:  # normalisation layers stay exact backprop
+            continue
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d)) or (
             type(m).__name__.startswith(("Stacked", "Locality"))
             and isinstance(getattr(m, "weight", None), nn.Parameter)

@@ -193,6 +193,13 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[
 
     state = load_checkpoint(path)
     model = build_from_description(state["architecture"])
+    rule = (state.get("config") or {}).get("rule") or {}
+    if rule.get("kind", "backprop") not in ("backprop", "bp"):
+        # a run trained with a learning rule has backward weights: give the model them too
+        from brainlike.config.rule import RuleConfig
+        from brainlike.rules.convert import convert
+
+        convert(model, RuleConfig.model_validate(rule).build())
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

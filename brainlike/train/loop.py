@@ -88,6 +88,7 @@ class RunState:
     is_main_process: bool
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
+    rule: Any = None  # the learning rule's training state (None: backprop)
 
 
 def train(
@@ -188,14 +189,15 @@ def _open_run(
 
 
 def _optimizer_and_schedule(
-    cfg: ExperimentConfig, model: torch.nn.Module, steps_per_epoch: int
+    cfg: ExperimentConfig, params: Any, steps_per_epoch: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """The optimizer of ``cfg.train`` and its per-step schedule (cosine, or step decay)."""
+    """The optimizer of ``cfg.train`` for ``params`` and its per-step schedule (cosine, or
+    step decay)."""
     opt_cls = torch.optim.Adam if cfg.train.optimizer == "adam" else torch.optim.SGD
     opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
     if cfg.train.optimizer == "sgd":
         opt_kwargs["momentum"] = cfg.train.momentum
-    optimizer = opt_cls(model.parameters(), **opt_kwargs)
+    optimizer = opt_cls(params, **opt_kwargs)
     total_steps = max(1, steps_per_epoch * cfg.train.epochs)
     if cfg.train.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -249,9 +251,19 @@ def _train(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, task.model_io, state)
     task.check_model(model)
-    optimizer, scheduler = _optimizer_and_schedule(cfg, model, task.steps_per_epoch)
+    rule = None
+    if cfg.rule.build().converts:
+        from brainlike.train.rule_training import RuleTraining
+
+        rule = RuleTraining(cfg, model)
+        params: Any = RuleTraining.forward_parameters(model)
+        rule.build_optimizer(lambda ps: _optimizer_and_schedule(cfg, ps, task.steps_per_epoch))
+    else:
+        params = model.parameters()
+    optimizer, scheduler = _optimizer_and_schedule(cfg, params, task.steps_per_epoch)
 
     run = RunState(cfg, run_dir, task, model, accelerator.device, accelerator.is_main_process)
+    run.rule = rule
     metrics: list[dict[str, Any]] = []
     wall_before = 0.0
     if state is not None:
@@ -260,6 +272,8 @@ def _train(
         # wall time of the earlier parts, up to their last checkpoint (older checkpoints: 0)
         wall_before = float(state.get("wall_seconds", 0.0))
         metrics = list(state["metrics"])
+        if rule is not None:
+            rule.load_state_dict(state["rule"])
         torch.set_rng_state(state["torch_rng"])
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
 
@@ -354,9 +368,17 @@ def _run_epochs(
                 sums: dict[str, float] = {"loss": 0.0, **dict.fromkeys(task.metric_names, 0)}
                 for i, batch in enumerate(loader, start=1):
                     out = task.step(model, batch, epoch)
+                    total = out.total
+                    if run.rule is not None:
+                        align = run.rule.loss()  # trains the backward weights only
+                        total = total if align is None else total + align
                     optimizer.zero_grad(set_to_none=True)
-                    accelerator.backward(out.total)
+                    accelerator.backward(total)
+                    if run.rule is not None:
+                        run.rule.after_backward()
                     optimizer.step()
+                    if run.rule is not None:
+                        run.rule.step()
                     scheduler.step()
                     task.after_optimizer_step(optimizer)
                     run.step += 1
@@ -376,6 +398,7 @@ def _run_epochs(
                     "step": run.step,
                     "lr": optimizer.param_groups[0]["lr"],
                     **task.epoch_notes(epoch),
+                    **(run.rule.diagnostics() if run.rule is not None else {}),
                 }
                 metrics.append(row)
                 shown = " ".join(
@@ -426,6 +449,8 @@ def _save_epoch(
     for cb in callbacks:
         if cb.state_key is not None:
             payload[cb.state_key] = cb.state_dict()
+    if run.rule is not None:
+        payload["rule"] = run.rule.state_dict()
     task_state = run.task.state_dict()
     if task_state:
         payload["task"] = task_state

@@ -1,0 +1,154 @@
+"""A learning rule inside the training loop: backward weights, their optimizer and diagnostics.
+
+spec: learning-rules.md §1. :class:`RuleTraining` converts the model (``convert``), keeps the
+backward weights out of the forward optimizer, and at each step:
+
+1. collects the alignment loss of the rules that train B~ by a local loss (forward hooks on the
+   converted layers, in training mode; weight mirror feeds each layer Gaussian noise of
+   ``rule.noise_std`` instead of its input), added to the task loss (its gradient reaches B~
+   only);
+2. after the backward pass, gives Kolen-Pollack's B~ the forward weight's task gradient;
+3. steps the backward optimizer: Adam at ``rule.lr`` for loss-trained rules; for
+   Kolen-Pollack the forward optimizer's kind, learning rate, momentum, weight decay and
+   schedule, so W - B~ shrinks by the same factor as the weight decay;
+4. after the step, sets B~ for the rules that set it directly (sham, sign symmetry; brSF draws
+   from a generator seeded by (seed, step), so a resumed run draws the same magnitudes).
+
+Per epoch it reports, per converted layer, the angle between W and B~ (degrees) and the norm
+ratio ||B~|| / ||W||. Its optimizer and schedule are checkpointed (key ``"rule"``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from brainlike.rules.convert import asymmetric_layers, convert
+from brainlike.rules.definitions import LearningRule, alignment_loss
+
+__all__ = ["RuleTraining", "alignment_angle"]
+
+
+def alignment_angle(w: Tensor, wb: Tensor) -> float:
+    """Angle in degrees between the forward and backward weights, as flat vectors."""
+    a, b = w.detach().flatten().double(), wb.detach().flatten().double()
+    cos = float(a @ b / (a.norm() * b.norm()).clamp_min(1e-30))
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
+class RuleTraining:
+    """The rule ``cfg.rule`` applied to ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : the experiment config (its ``rule`` and ``train`` sections, its seed).
+    model : the model, before its optimizer is built; converted in place.
+    """
+
+    def __init__(self, cfg: Any, model: nn.Module) -> None:
+        self.cfg = cfg
+        self.rule: LearningRule = cfg.rule.build()
+        self.names = convert(model, self.rule)
+        self.layers = [m for _, m in asymmetric_layers(model)]
+        self._captured: list[tuple[nn.Module, Tensor, Tensor]] = []
+        self._hooks = []
+        if self.rule.loss:
+            for layer in self.layers:
+                layer.weight_backward.requires_grad_(True)
+                self._hooks.append(layer.register_forward_hook(self._capture))
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self._step = 0
+
+    @staticmethod
+    def forward_parameters(model: nn.Module) -> list[nn.Parameter]:
+        """Every parameter but the backward weights (what the forward optimizer trains)."""
+        return [p for n, p in model.named_parameters() if not n.endswith("weight_backward")]
+
+    def build_optimizer(self, make_optimizer: Any) -> None:
+        """Create the backward optimizer; ``make_optimizer(params)`` builds the forward kind
+        (optimizer, scheduler), used for Kolen-Pollack."""
+        params = [layer.weight_backward for layer in self.layers]
+        if self.rule.follows_weight_gradient:
+            self.optimizer, self.scheduler = make_optimizer(params)
+        elif self.rule.loss:
+            self.optimizer = torch.optim.Adam(params, lr=self.cfg.rule.lr)
+
+    # -- a training step ------------------------------------------------------------------------
+    def _capture(self, layer: nn.Module, inputs: tuple, output: Tensor) -> None:
+        if layer.training and torch.is_grad_enabled():
+            self._captured.append((layer, inputs[0].detach(), output.detach()))
+
+    def loss(self) -> Tensor | None:
+        """The alignment loss of this step's forward pass (None when the rule has none)."""
+        if not self._captured:
+            return None
+        total = None
+        for layer, x, r in self._captured:
+            if self.rule.name == "weight_mirror":  # mirror step: noise in, W x out
+                x = torch.randn_like(x) * self.cfg.rule.noise_std
+                r = _without_bias(layer, x)
+            term = alignment_loss(self.rule, layer, x, r)
+            total = term if total is None else total + term
+        self._captured.clear()
+        return total
+
+    def after_backward(self) -> None:
+        for layer in self.layers:
+            self.rule.after_backward(layer)
+
+    def step(self) -> None:
+        """Step the backward optimizer (and its schedule), then set B~ for the next step."""
+        if self.optimizer is not None:
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scheduler is not None:
+                self.scheduler.step()
+        self._step += 1
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self._step)
+        for layer in self.layers:
+            self.rule.set_backward(layer, g)
+
+    # -- what a run records ---------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, Any]:
+        """Per converted layer: angle(W, B~) in degrees and ||B~|| / ||W||."""
+        angle, ratio = {}, {}
+        for name, layer in zip(self.names, self.layers, strict=True):
+            angle[name] = alignment_angle(layer.weight, layer.weight_backward)
+            wb, w = layer.weight_backward.detach(), layer.weight.detach()
+            ratio[name] = float(wb.norm() / w.norm().clamp_min(1e-30))
+        return {"rule_angle_deg": angle, "rule_norm_ratio": ratio}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.rule.name,
+            "step": self._step,
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != self.rule.name:
+            raise ValueError(
+                f"the checkpoint was trained with rule {state.get('kind')}, this config asks "
+                f"for {self.rule.name}; resume with the same rule"
+            )
+        self._step = int(state["step"])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _without_bias(layer: nn.Module, x: Tensor) -> Tensor:
+    """W x of ``layer`` (no bias), detached: the output of a mirror step."""
+    with torch.no_grad():
+        if isinstance(layer, nn.Conv2d):
+            padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
+            return nn.functional.conv2d(
+                x, layer.weight, None, layer.stride, padding, layer.dilation, layer.groups
+            )
+        return x @ layer.weight.T
