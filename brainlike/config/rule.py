@@ -3,7 +3,8 @@
 spec: learning-rules.md §1. ``kind`` names a rule of :mod:`brainlike.rules.definitions` (or
 an alias: ``fa``, ``kp``, ...); ``coefficients`` weight the primitives of the rules that train
 their backward weights by a local loss; ``lr`` is that alignment optimizer's (Adam) learning
-rate; ``noise_std`` the std of weight mirror's noise inputs. The rule applies to every plain
+rate; ``noise_std`` the std of weight mirror's noise inputs; ``gradient_angle`` records how far
+the rule's updates are from backprop's. The rule applies to every plain
 Linear and Conv2d layer of the model; backprop (the default) changes nothing.
 """
 
@@ -28,6 +29,11 @@ class RuleConfig(StrictSection):
     )
     lr: float = Field(default=1e-3, gt=0.0, description="Adam learning rate of the alignment")
     noise_std: float = Field(default=1.0, gt=0.0, description="weight mirror's noise input std")
+    gradient_angle: bool = Field(
+        default=False,
+        description="record per epoch the angle between the rule's update of W and backprop's "
+        "gradient on one fixed training batch (two extra passes per epoch)",
+    )
 
     @model_validator(mode="after")
     def _known(self) -> RuleConfig:

@@ -398,7 +398,7 @@ def _run_epochs(
                     "step": run.step,
                     "lr": optimizer.param_groups[0]["lr"],
                     **task.epoch_notes(epoch),
-                    **(run.rule.diagnostics() if run.rule is not None else {}),
+                    **(run.rule.diagnostics(run.model, task) if run.rule is not None else {}),
                 }
                 metrics.append(row)
                 shown = " ".join(

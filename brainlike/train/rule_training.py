@@ -113,14 +113,50 @@ class RuleTraining:
             self.rule.set_backward(layer, g)
 
     # -- what a run records ---------------------------------------------------------------------
-    def diagnostics(self) -> dict[str, Any]:
-        """Per converted layer: angle(W, B~) in degrees and ||B~|| / ||W||."""
+    def update_angles(self, model: nn.Module, task: Any) -> dict[str, float]:
+        """Per converted layer, the angle (degrees) between the rule's task gradient of W and
+        backprop's (B~ set to W), on the task's probe batch.
+
+        Leaves no trace: the random state, every buffer (BatchNorm statistics), the backward
+        weights and the gradients are as they were.
+        """
+        rng = torch.get_rng_state()
+        buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+        saved = [layer.weight_backward.detach().clone() for layer in self.layers]
+        weights = [layer.weight for layer in self.layers]
+        batch = task.probe_batch()
+        try:
+            rule_grads = torch.autograd.grad(task.probe_loss(model, batch), weights)
+            with torch.no_grad():
+                for layer in self.layers:
+                    layer.weight_backward.copy_(layer.weight)
+            torch.set_rng_state(rng)
+            true_grads = torch.autograd.grad(task.probe_loss(model, batch), weights)
+        finally:
+            self._captured.clear()
+            with torch.no_grad():
+                for layer, wb in zip(self.layers, saved, strict=True):
+                    layer.weight_backward.copy_(wb)
+                for n, b in model.named_buffers():
+                    b.copy_(buffers[n])
+            torch.set_rng_state(rng)
+        return {
+            name: alignment_angle(a, b)
+            for name, a, b in zip(self.names, rule_grads, true_grads, strict=True)
+        }
+
+    def diagnostics(self, model: nn.Module | None = None, task: Any = None) -> dict[str, Any]:
+        """Per converted layer: angle(W, B~) in degrees and ||B~|| / ||W||; with ``task`` and
+        ``rule.gradient_angle``, also the angle between the rule's update and backprop's."""
         angle, ratio = {}, {}
         for name, layer in zip(self.names, self.layers, strict=True):
             angle[name] = alignment_angle(layer.weight, layer.weight_backward)
             wb, w = layer.weight_backward.detach(), layer.weight.detach()
             ratio[name] = float(wb.norm() / w.norm().clamp_min(1e-30))
-        return {"rule_angle_deg": angle, "rule_norm_ratio": ratio}
+        out: dict[str, Any] = {"rule_angle_deg": angle, "rule_norm_ratio": ratio}
+        if task is not None and self.cfg.rule.gradient_angle:
+            out["rule_update_angle_deg"] = self.update_angles(model, task)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -123,3 +123,27 @@ def test_a_rule_for_a_model_it_cannot_convert_is_refused_before_anything_is_writ
         train(cfg, tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match="unknown learning rule 'hebb'"):
         config_from_dict({"rule": {"kind": "hebb"}})
+
+
+def test_update_angles_leave_no_trace_and_read_as_expected(tmp_path):
+    def cfg(kind, probe):
+        c = rule_config(kind, epochs=2, train_size=256)
+        c.rule.gradient_angle = probe
+        return c
+
+    rows = {}
+    for kind in ("sham", "fa"):
+        train(cfg(kind, True), tmp_path / kind, progress=False, analyse=False)
+        rows[kind] = [
+            json.loads(r) for r in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()
+        ]
+    assert max(rows["sham"][-1]["rule_update_angle_deg"].values()) < 1e-3  # sham is backprop
+    fa = rows["fa"][-1]["rule_update_angle_deg"]
+    # the output layer's update never depends on a backward weight; the others' do
+    assert fa["out"] < 1e-3 and min(v for k, v in fa.items() if k != "out") > 20
+    # probing changes nothing: the same run without it ends with the same weights
+    train(cfg("fa", False), tmp_path / "plain", progress=False, analyse=False)
+    a = load_checkpoint(tmp_path / "fa" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)

@@ -82,6 +82,18 @@ class Task:
         """Held-out metrics (at least ``loss``); ``observe(output, labels)`` sees every batch."""
         raise NotImplementedError
 
+    def probe_batch(self) -> Any:
+        """A fixed training batch for diagnostics (the same every epoch and after a resume)."""
+        raise NotImplementedError(
+            f"task {type(self).__name__} has no probe batch; rule.gradient_angle needs one"
+        )
+
+    def probe_loss(self, model: torch.nn.Module, batch: Any) -> Tensor:
+        """The task loss of ``batch``, without touching the task's state (its generators)."""
+        raise NotImplementedError(
+            f"task {type(self).__name__} has no probe loss; rule.gradient_angle needs one"
+        )
+
     def epoch_notes(self, epoch: int) -> dict[str, Any]:
         """Extra entries of epoch ``epoch``'s metrics row."""
         return {}

@@ -155,6 +155,20 @@ class ImageClassification(Task):
     def epoch_notes(self, epoch: int) -> dict[str, Any]:
         return {"finetune_block": self._stage.block} if self._stage is not None else {}
 
+    def probe_batch(self) -> tuple[Tensor, Tensor]:
+        """The first ``train.batch_size`` training images, as they are stored (no recipe)."""
+        n = min(self.cfg.train.batch_size, len(self.bundle.train))
+        items = [self.bundle.train[i] for i in range(n)]
+        x = torch.stack([torch.as_tensor(item[0]) for item in items])
+        y = torch.stack([torch.as_tensor(item[-1]) for item in items])
+        return x, y
+
+    def probe_loss(self, model: torch.nn.Module, batch: Any) -> Tensor:
+        """The plain task loss (no recipe terms) of ``batch``."""
+        x, y = batch
+        out = forward_all(model, x.to(self.device), has_sheet=self.terms.has_sheet)
+        return self._score_batch(out.logits, y.to(self.device))[0]
+
     # -- held-out data --------------------------------------------------------------------------
     def _score_batch(self, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(loss, predictions, labels) of a held-out batch."""
