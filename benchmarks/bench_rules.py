@@ -72,9 +72,6 @@ class Stepper:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         loss = F.cross_entropy(self.model(x), y)
-        if self.rule is not None:
-            align = self.rule.loss()
-            loss = loss if align is None else loss + align
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.rule is not None:

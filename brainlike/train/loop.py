@@ -368,13 +368,9 @@ def _run_epochs(
                 sums: dict[str, float] = {"loss": 0.0, **dict.fromkeys(task.metric_names, 0)}
                 for i, batch in enumerate(loader, start=1):
                     out = task.step(model, batch, epoch)
-                    total = out.total
-                    if run.rule is not None:
-                        align = run.rule.loss()  # trains the backward weights only
-                        total = total if align is None else total + align
                     optimizer.zero_grad(set_to_none=True)
-                    accelerator.backward(total)
-                    if run.rule is not None:
+                    accelerator.backward(out.total)
+                    if run.rule is not None:  # the backward weights' gradients
                         run.rule.after_backward()
                     optimizer.step()
                     if run.rule is not None:

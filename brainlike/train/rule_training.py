@@ -3,11 +3,11 @@
 spec: learning-rules.md §1. :class:`RuleTraining` converts the model (``convert``), keeps the
 backward weights out of the forward optimizer, and at each step:
 
-1. collects the alignment loss of the rules that train B~ by a local loss (forward hooks on the
-   converted layers, in training mode; weight mirror feeds each layer Gaussian noise of
-   ``rule.noise_std`` instead of its input), added to the task loss (its gradient reaches B~
-   only);
-2. after the backward pass, gives Kolen-Pollack's B~ the forward weight's task gradient;
+1. records each converted layer's input and output (forward hooks, in training mode);
+2. after the backward pass, gives B~ the gradient of the rule's alignment loss, in closed form
+   (:func:`brainlike.rules.primitives.gradients`; weight mirror feeds each layer Gaussian noise
+   of ``rule.noise_std`` instead of its input), or, for Kolen-Pollack, the forward weight's
+   task gradient;
 3. steps the backward optimizer: Adam at ``rule.lr`` for loss-trained rules; for
    Kolen-Pollack the forward optimizer's kind, learning rate, momentum, weight decay and
    schedule, so W - B~ shrinks by the same factor as the weight decay;
@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from brainlike.rules.convert import asymmetric_layers, convert
-from brainlike.rules.definitions import LearningRule, alignment_loss
+from brainlike.rules.definitions import LearningRule
+from brainlike.rules.primitives import gradients
 
 __all__ = ["RuleTraining", "alignment_angle"]
 
@@ -57,7 +58,6 @@ class RuleTraining:
         self._hooks = []
         if self.rule.loss:
             for layer in self.layers:
-                layer.weight_backward.requires_grad_(True)
                 self._hooks.append(layer.register_forward_hook(self._capture))
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
@@ -82,21 +82,17 @@ class RuleTraining:
         if layer.training and torch.is_grad_enabled():
             self._captured.append((layer, inputs[0].detach(), output.detach()))
 
-    def loss(self) -> Tensor | None:
-        """The alignment loss of this step's forward pass (None when the rule has none)."""
-        if not self._captured:
-            return None
-        total = None
+    def after_backward(self) -> None:
+        """Give every B~ its gradient: the alignment loss's of this step's forward pass, or
+        (Kolen-Pollack) the forward weight's."""
         for layer, x, r in self._captured:
             if self.rule.name == "weight_mirror":  # mirror step: noise in, W x out
                 x = torch.randn_like(x) * self.cfg.rule.noise_std
                 r = _without_bias(layer, x)
-            term = alignment_loss(self.rule, layer, x, r)
-            total = term if total is None else total + term
+            grad = gradients(layer, x, r, self.rule.loss)
+            wb = layer.weight_backward
+            wb.grad = grad if wb.grad is None else wb.grad + grad
         self._captured.clear()
-        return total
-
-    def after_backward(self) -> None:
         for layer in self.layers:
             self.rule.after_backward(layer)
 

@@ -68,3 +68,26 @@ def test_conv_primitives_equal_the_linear_ones_on_patches():
     back = F.fold((rs @ lin.weight_backward).reshape(2, -1, 27).transpose(1, 2), (7, 7), 3,
                   padding=1, stride=2)  # fmt: skip
     torch.testing.assert_close(null(conv, r, x.shape), 0.5 * back.square().sum() / 2)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_closed_form_gradients_equal_autograd_of_the_primitives(kind):
+    from brainlike.rules.definitions import alignment_loss, make_rule
+    from brainlike.rules.primitives import gradients
+
+    torch.manual_seed(2)
+    if kind == "linear":
+        layer = AsymmetricLinear(6, 4).double()
+        x = torch.randn(9, 6, dtype=torch.float64)
+    else:
+        layer = AsymmetricConv2d(4, 6, 3, stride=2, padding=1, groups=2).double()
+        x = torch.randn(3, 4, 7, 7, dtype=torch.float64)
+    r = layer(x).detach()
+    coefficients = {"decay": 0.3, "amp": 1.1, "null": 0.7, "sparse": 0.5, "self": 0.9}
+    rule = make_rule("information_alignment")  # any rule: its loss is replaced below
+    rule.loss = coefficients
+    layer.weight_backward.requires_grad_(True)
+    expected = torch.autograd.grad(alignment_loss(rule, layer, x, r), layer.weight_backward)[0]
+    torch.testing.assert_close(
+        gradients(layer, x, r, coefficients), expected, rtol=1e-10, atol=1e-12
+    )
