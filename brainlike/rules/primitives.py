@@ -18,7 +18,11 @@ original code drops it, doubling decay, null and sparse), and every term that de
 averaged over the batch (summed over the positions of a convolution's output). In B~'s
 orientation: B^T x is the layer's forward map applied with B~ (``x @ B~^T``, or the
 convolution of x with B~), and B r its backward map (``r @ B~``, or the transposed
-convolution of r with B~), so the same functions serve Linear and Conv2d layers.
+convolution of r with B~), so the same functions serve Linear and Conv2d layers. Layers of
+other geometries give their maps as ``align_forward`` / ``align_backward`` (the stacked
+subnetworks of Reset networks: every primitive is the sum of the subnetworks' primitives;
+locality-prior convolutions); a layer with a wiring constraint applies it to B~ too
+(``effective_backward_weight``: the error flows through B~ * prior * mask).
 """
 
 from __future__ import annotations
@@ -29,33 +33,70 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["PRIMITIVES", "amp", "backward_map", "decay", "forward_map", "null", "self_", "sparse"]
+__all__ = [
+    "PRIMITIVES",
+    "amp",
+    "backward_map",
+    "backward_weight",
+    "decay",
+    "forward_map",
+    "forward_weight",
+    "null",
+    "self_",
+    "sparse",
+]
 
 
-def forward_map(layer: nn.Module, x: Tensor) -> Tensor:
-    """B^T x: ``layer``'s forward map (without bias) applied with its backward weight."""
-    wb = layer.weight_backward
+def backward_weight(layer: nn.Module) -> Tensor:
+    """The backward weight the error actually flows through: ``weight_backward``, or for a
+    layer with a wiring constraint (locality prior, pruning mask) its effective form."""
+    fn = getattr(layer, "effective_backward_weight", None)
+    return fn() if fn is not None else layer.weight_backward
+
+
+def forward_weight(layer: nn.Module) -> Tensor:
+    """The weight the layer applies (``effective_weight()`` for a locality-prior layer)."""
+    fn = getattr(layer, "effective_weight", None)
+    return fn() if fn is not None else layer.weight
+
+
+def _conv_padding(layer: nn.Conv2d) -> Any:
+    # string padding ("same", "valid") and non-zero padding modes are applied to the input
+    # before the convolution, so the recorded x is already padded
+    if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+        return (0, 0)
+    return layer.padding
+
+
+def forward_map(layer: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
+    """B^T x: ``layer``'s forward map (without bias) applied with its backward weight (or with
+    ``weight``). Layers of other geometries (stacked subnetworks, locality convolutions) give
+    their own map as ``layer.align_forward(x, weight)``."""
+    wb = backward_weight(layer) if weight is None else weight
+    if hasattr(layer, "align_forward"):
+        return layer.align_forward(x, wb)
     if isinstance(layer, nn.Conv2d):
-        # the layer's own input padding (modes, "same") is applied by the caller's x
-        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
-        return F.conv2d(x, wb, None, layer.stride, padding, layer.dilation, layer.groups)
+        return F.conv2d(
+            x, wb, None, layer.stride, _conv_padding(layer), layer.dilation, layer.groups
+        )
     return x @ wb.T
 
 
 def backward_map(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
     """B r: the error ``r`` sent to the input through the backward weight."""
-    wb = layer.weight_backward
+    wb = backward_weight(layer)
+    if hasattr(layer, "align_backward"):
+        return layer.align_backward(r, wb, input_shape)
     if isinstance(layer, nn.Conv2d):
-        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
         return torch.nn.grad.conv2d_input(
-            input_shape, wb, r, layer.stride, padding, layer.dilation, layer.groups
+            input_shape, wb, r, layer.stride, _conv_padding(layer), layer.dilation, layer.groups
         )
     return r @ wb
 
 
 def decay(layer: nn.Module) -> Tensor:
     """1/2 ||B||^2."""
-    return 0.5 * layer.weight_backward.square().sum()
+    return 0.5 * backward_weight(layer).square().sum()
 
 
 def amp(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
@@ -75,7 +116,7 @@ def sparse(layer: nn.Module, x: Tensor) -> Tensor:
 
 def self_(layer: nn.Module) -> Tensor:
     """-tr(B W) (non-local: needs the forward weight)."""
-    return -(layer.weight_backward * layer.weight.detach()).sum()
+    return -(backward_weight(layer) * forward_weight(layer).detach()).sum()
 
 
 #: name -> primitive (``self`` is a Python keyword as a function name, hence ``self_``)

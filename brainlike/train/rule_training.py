@@ -4,9 +4,12 @@ spec: learning-rules.md §1. :class:`RuleTraining` converts the model (``convert
 backward weights out of the forward optimizer, and at each step:
 
 1. collects the alignment loss of the rules that train B~ by a local loss (forward hooks on the
-   converted layers, in training mode; weight mirror feeds each layer Gaussian noise of
-   ``rule.noise_std`` instead of its input), added to the task loss (its gradient reaches B~
-   only);
+   converted layers, in training mode; layers that a hook cannot observe, the stacked
+   subnetworks of Reset networks run by ``loop`` / ``fused`` and convolutions that pad their
+   input themselves, record their (input, output) pair into the same list, see
+   :class:`~brainlike.rules.layers.AlignmentRecorder`; weight mirror feeds each layer Gaussian
+   noise of ``rule.noise_std`` instead of its input), added to the task loss (its gradient
+   reaches B~ only). A layer called at every time step (ConvRNNs) adds one term per call;
 2. after the backward pass, gives Kolen-Pollack's B~ the forward weight's task gradient;
 3. steps the backward optimizer: Adam at ``rule.lr`` for loss-trained rules; for
    Kolen-Pollack the forward optimizer's kind, learning rate, momentum, weight decay and
@@ -28,6 +31,7 @@ from torch import Tensor, nn
 
 from brainlike.rules.convert import asymmetric_layers, convert
 from brainlike.rules.definitions import LearningRule, alignment_loss
+from brainlike.rules.primitives import forward_map, forward_weight
 
 __all__ = ["RuleTraining", "alignment_angle"]
 
@@ -58,7 +62,10 @@ class RuleTraining:
         if self.rule.loss:
             for layer in self.layers:
                 layer.weight_backward.requires_grad_(True)
-                self._hooks.append(layer.register_forward_hook(self._capture))
+                if hasattr(layer, "alignment_sink"):  # records (x, r) itself
+                    layer.alignment_sink = self._captured
+                else:
+                    self._hooks.append(layer.register_forward_hook(self._capture))
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self._step = 0
@@ -144,11 +151,6 @@ class RuleTraining:
 
 
 def _without_bias(layer: nn.Module, x: Tensor) -> Tensor:
-    """W x of ``layer`` (no bias), detached: the output of a mirror step."""
+    """W x of ``layer`` (no bias, its effective weight), detached: the output of a mirror step."""
     with torch.no_grad():
-        if isinstance(layer, nn.Conv2d):
-            padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
-            return nn.functional.conv2d(
-                x, layer.weight, None, layer.stride, padding, layer.dilation, layer.groups
-            )
-        return x @ layer.weight.T
+        return forward_map(layer, x, weight=forward_weight(layer))
