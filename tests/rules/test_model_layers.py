@@ -348,3 +348,18 @@ def test_a_convrnn_with_cells_and_feedback_converts_and_trains_one_epoch(tmp_pat
         "readout.conv",
     }
     assert summary["complete"]
+
+
+def test_timing_the_execution_paths_records_no_alignment_pairs():
+    from brainlike.models.parallel import choose_execution
+
+    net = build_stacked("small", 2, 1, 3, channels=(4,))
+    convert(net, "ia")
+    sink = []
+    for m in net.modules():
+        if hasattr(m, "alignment_sink"):
+            m.alignment_sink = sink
+    choose_execution(net, 1, 8, batch_size=4, repeats=1, candidates=("loop", "fused"))
+    assert sink == [] and net.fc.alignment_sink is sink
+    net(torch.zeros(2, 1, 8, 8), execution="loop")
+    assert len(sink) == 2  # the conv and the head
