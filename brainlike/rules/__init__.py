@@ -8,8 +8,11 @@
   from which the rules train their backward weights;
 - :mod:`~brainlike.rules.definitions`: the rules by name (``make_rule("kp")``), registered in
   :data:`brainlike.registry.RULES`;
-- :mod:`~brainlike.rules.convert`: ``convert(model, rule)`` gives a model's Linear and Conv2d
-  layers their backward weights.
+- :mod:`~brainlike.rules.stacked`, :mod:`~brainlike.rules.convrnn`,
+  :mod:`~brainlike.rules.locality`: the same for the toolkit's own layers (Reset networks'
+  stacked subnetworks, ConvRNNs' TF-'same' convolutions, locality-prior layers);
+- :mod:`~brainlike.rules.convert`: ``convert(model, rule)`` gives a model's Linear- and
+  Conv2d-like layers their backward weights.
 """
 
 from brainlike.rules.convert import asymmetric_layers, convert

@@ -1,25 +1,70 @@
-"""``convert(model, rule)``: give every Linear and Conv2d of a model a backward weight.
+"""``convert(model, rule)``: give every Linear- and Conv2d-like layer of a model a backward weight.
 
 Each ``nn.Linear`` / ``nn.Conv2d`` is replaced, in place, by an
 :class:`~brainlike.rules.layers.AsymmetricLinear` / ``AsymmetricConv2d`` that shares its weight
 and bias (the same Parameter objects, so an optimizer built before or after sees the same
-tensors, and the state dict keeps its keys plus ``weight_backward``). Every other module
-(BatchNorm, pooling, activations, recurrences) is left as it is: they stay exact backprop.
+tensors, and the state dict keeps its keys plus ``weight_backward``). The toolkit's own layers
+of that kind are swapped the same way (:data:`SWAPS`, by exact class):
 
-Layers that hold a Linear- or Conv2d-like weight but compute it their own way (the stacked
-subnetworks of Reset networks, locality-prior layers, TensorFlow-'same' ConvRNN convolutions)
-are not converted yet; ``convert`` refuses a model that has them, naming each, rather than
-train part of it with backprop unnoticed.
+- Reset networks: ``StackedConv2d`` / ``StackedLinear`` -> :mod:`brainlike.rules.stacked`;
+- ConvRNNs: ``SameConv2d`` (TensorFlow 'same' padding) -> :mod:`brainlike.rules.convrnn` (the
+  cells' convolutions are plain ``nn.Conv2d``);
+- locality-prior layers: ``LocalityLinear`` / ``LocalityConv2d`` -> :mod:`brainlike.rules.locality`
+  (the error flows through B~ * prior * mask).
+
+Every other module (BatchNorm, pooling, activations, recurrences) is left as it is: they stay
+exact backprop. Layers that hold a Linear- or Conv-like weight but are none of these
+(``LocalityRNN``, ``nn.Conv1d``/``Conv3d``, transposed convolutions, subclasses that change
+the forward) are not converted; ``convert`` refuses a model that has them, naming each, rather
+than train part of it with backprop unnoticed.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import nn
 
 from brainlike.rules.definitions import LearningRule, make_rule
 from brainlike.rules.layers import AsymmetricConv2d, AsymmetricLinear
 
-__all__ = ["asymmetric_layers", "convert", "unconvertible_layers"]
+__all__ = ["SWAPS", "asymmetric_layers", "convert", "unconvertible_layers"]
+
+
+def _swaps() -> dict[type, Any]:
+    # deferred: the model modules load lazily, as brainlike.rules is imported by the configs
+    from brainlike.models.convrnn.layers import SameConv2d
+    from brainlike.models.locality import LocalityConv2d, LocalityLinear
+    from brainlike.models.parallel import StackedConv2d, StackedLinear
+    from brainlike.rules.convrnn import AsymmetricSameConv2d
+    from brainlike.rules.locality import AsymmetricLocalityConv2d, AsymmetricLocalityLinear
+    from brainlike.rules.stacked import AsymmetricStackedConv2d, AsymmetricStackedLinear
+
+    return {
+        StackedConv2d: AsymmetricStackedConv2d.from_stacked,
+        StackedLinear: AsymmetricStackedLinear.from_stacked,
+        SameConv2d: AsymmetricSameConv2d.from_same_conv2d,
+        LocalityLinear: AsymmetricLocalityLinear.from_locality,
+        LocalityConv2d: AsymmetricLocalityConv2d.from_locality,
+    }
+
+
+#: the toolkit's layer classes (exact class) -> ``fn(layer, backward_init)`` making their
+#: asymmetric version; filled on first use
+SWAPS: dict[type, Any] = {}
+
+
+def _swap_for(module: nn.Module) -> Any:
+    """How to convert ``module`` (None: it is not a layer ``convert`` swaps)."""
+    if not SWAPS:
+        SWAPS.update(_swaps())
+    if hasattr(module, "weight_backward"):
+        return None
+    if _plain(module, nn.Linear):
+        return AsymmetricLinear.from_linear
+    if _plain(module, nn.Conv2d):
+        return AsymmetricConv2d.from_conv2d
+    return SWAPS.get(type(module))
 
 
 def _plain(module: nn.Module, base: type) -> bool:
@@ -36,18 +81,17 @@ def _plain(module: nn.Module, base: type) -> bool:
 
 def unconvertible_layers(model: nn.Module) -> list[tuple[str, str]]:
     """(name, class) of the layers with a weight that :func:`convert` cannot give a backward
-    weight yet (anything Linear/Conv-like that is not a plain ``nn.Linear`` / ``nn.Conv2d``)."""
+    weight yet (anything Linear/Conv-like that is neither a plain ``nn.Linear`` / ``nn.Conv2d``
+    nor one of the toolkit's layers in :data:`SWAPS`)."""
     out = []
     for name, m in model.named_modules():
-        if isinstance(m, (AsymmetricLinear, AsymmetricConv2d)):
-            continue
-        if _plain(m, nn.Linear) or _plain(m, nn.Conv2d):
+        if hasattr(m, "weight_backward") or _swap_for(m) is not None:
             continue
         if "Norm" in type(m).__name__:  # normalisation layers stay exact backprop
             continue
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d)) or (
-            type(m).__name__.startswith(("Stacked", "Locality"))
-            and isinstance(getattr(m, "weight", None), nn.Parameter)
+        own_weights = [n for n, _ in m.named_parameters(recurse=False) if n.startswith("weight")]
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.RNNBase)) or (
+            type(m).__name__.startswith(("Stacked", "Locality")) and own_weights
         ):
             out.append((name, type(m).__name__))
     return out
@@ -59,7 +103,7 @@ def asymmetric_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
-    """Give every Linear/Conv2d of ``model`` a backward weight for ``rule``, in place.
+    """Give every Linear/Conv2d-like layer of ``model`` a backward weight for ``rule``, in place.
 
     Parameters
     ----------
@@ -85,13 +129,10 @@ def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
         more = f" and {len(blocked) - 8} more" if len(blocked) > 8 else ""
         raise ValueError(
             f"learning rule {rule.name} cannot convert {listed}{more} yet; it converts plain "
-            "nn.Linear and nn.Conv2d layers (use rule backprop for this model)"
+            "nn.Linear and nn.Conv2d layers and the stacked, 'same'-padded and locality-prior "
+            "layers of the toolkit's models (use rule backprop for this model)"
         )
-    targets = [
-        (name, m)
-        for name, m in model.named_modules()
-        if name and (_plain(m, nn.Linear) or _plain(m, nn.Conv2d))
-    ]
+    targets = [(name, m) for name, m in model.named_modules() if name and _swap_for(m)]
     if not targets and not asymmetric_layers(model):
         raise ValueError(
             f"learning rule {rule.name} needs Linear or Conv2d layers, and "
@@ -101,10 +142,7 @@ def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
     for name, m in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        if isinstance(m, nn.Linear):
-            new: nn.Module = AsymmetricLinear.from_linear(m, rule.backward_init)
-        else:
-            new = AsymmetricConv2d.from_conv2d(m, rule.backward_init)
+        new = _swap_for(m)(m, rule.backward_init)
         setattr(parent, child, new)
         converted.append(name)
     for _, layer in asymmetric_layers(model):

@@ -104,7 +104,13 @@ class LearningRule:
 
 
 def init_std(layer: nn.Module) -> float:
-    """Std of the default (Kaiming-uniform, a = sqrt(5)) init of ``layer``'s weight: 1/sqrt(3 fan_in)."""
+    """Std of the default (Kaiming-uniform, a = sqrt(5)) init of ``layer``'s weight: 1/sqrt(3 fan_in).
+
+    A layer with another initialisation or layout (the stacked subnetworks: one slice per
+    subnetwork) gives its own as ``layer.weight_init_std()``."""
+    own = getattr(layer, "weight_init_std", None)
+    if own is not None:
+        return float(own())
     fan_in = layer.weight[0].numel()
     return 1.0 / math.sqrt(3.0 * fan_in)
 

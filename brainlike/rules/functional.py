@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["asymmetric_conv2d", "asymmetric_linear"]
+__all__ = ["asymmetric_conv2d", "asymmetric_linear", "asymmetric_stacked_linear"]
 
 
 class _AsymmetricLinear(torch.autograd.Function):
@@ -80,6 +80,53 @@ class _AsymmetricConv2d(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None
+
+
+class _AsymmetricStackedLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, backward: Tensor):
+        ctx.save_for_backward(x, backward)
+        # the expression of StackedLinear.fused, so the forward pass is bit-identical
+        return torch.baddbmm(
+            bias.unsqueeze(1), x.transpose(0, 1), weight.transpose(1, 2)
+        ).transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor):
+        x, backward = ctx.saved_tensors
+        g = grad_out.transpose(0, 1)  # (G, B, out)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.bmm(g, backward.to(g.dtype)).transpose(0, 1)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(g.transpose(1, 2), x.transpose(0, 1))
+        if ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
+def asymmetric_stacked_linear(
+    x: Tensor, weight: Tensor, bias: Tensor, weight_backward: Tensor
+) -> Tensor:
+    """``G`` linear layers at once (``StackedLinear.fused``) with the input gradient routed
+    through ``weight_backward``.
+
+    Parameters
+    ----------
+    x : ``(B, G, in)`` input, one slice per group.
+    weight, weight_backward : ``(G, out, in)`` forward and backward weights (same shape).
+    bias : ``(G, out)``.
+
+    Returns
+    -------
+    ``(B, G, out)``; backward: grad_input[:, g] = grad_output[:, g] @ weight_backward[g].
+    """
+    if weight_backward.shape != weight.shape:
+        raise ValueError(
+            f"weight_backward has shape {tuple(weight_backward.shape)} but weight has "
+            f"{tuple(weight.shape)}; the backward weight has the forward weight's shape"
+        )
+    return _AsymmetricStackedLinear.apply(x, weight, bias, weight_backward.detach())
 
 
 def asymmetric_linear(

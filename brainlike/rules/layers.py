@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from brainlike.rules.functional import asymmetric_conv2d, asymmetric_linear
 
-__all__ = ["AsymmetricConv2d", "AsymmetricLinear", "BACKWARD_INITS"]
+__all__ = ["AlignmentRecorder", "AsymmetricConv2d", "AsymmetricLinear", "BACKWARD_INITS"]
 
 #: how a backward weight starts: a fresh draw of the layer's default initialisation, or a copy
 #: of the forward weight
@@ -34,6 +34,25 @@ def _init_backward(layer: nn.Module, init: str) -> None:
             layer.weight_backward.copy_(layer.weight)
         else:  # the default init of nn.Linear and nn.Conv2d weights
             nn.init.kaiming_uniform_(layer.weight_backward, a=math.sqrt(5))
+
+
+class AlignmentRecorder:
+    """Mixin: a layer that hands its alignment pair ``(x, r)`` to ``alignment_sink``.
+
+    Layers whose forward is not (only) ``__call__`` (the stacked layers' ``loop`` / ``fused``)
+    or whose input is padded inside the forward (TF-'same' or non-zero padding modes) cannot
+    be observed by a forward hook; they record the input as their weight sees it and the
+    output, in the layout their primitives (``align_forward`` / ``align_backward`` or the
+    Conv2d geometry with the padding already applied) expect. ``alignment_sink`` is a list
+    that :class:`~brainlike.train.rule_training.RuleTraining` sets; None records nothing.
+    """
+
+    alignment_sink: list | None = None
+
+    def _record(self, x: Tensor, r: Tensor) -> None:
+        sink = self.alignment_sink
+        if sink is not None and self.training and torch.is_grad_enabled():
+            sink.append((self, x.detach(), r.detach()))
 
 
 class AsymmetricLinear(nn.Linear):
@@ -75,7 +94,7 @@ class AsymmetricLinear(nn.Linear):
         return asymmetric_linear(x, self.weight, self.bias, self.weight_backward)
 
 
-class AsymmetricConv2d(nn.Conv2d):
+class AsymmetricConv2d(AlignmentRecorder, nn.Conv2d):
     """``nn.Conv2d`` whose error reaches its input through ``weight_backward``.
 
     Parameters
@@ -112,6 +131,8 @@ class AsymmetricConv2d(nn.Conv2d):
         elif padding == "same":  # the odd pixel of padding goes right/bottom, as nn.Conv2d
             x = F.pad(x, self._reversed_padding_repeated_twice)
             padding = (0, 0)
-        return asymmetric_conv2d(
+        out = asymmetric_conv2d(
             x, weight, bias, self.weight_backward, self.stride, padding, self.dilation, self.groups
         )
+        self._record(x, out)  # x as the weight sees it (padded here when padding is explicit)
+        return out

@@ -18,7 +18,11 @@ original code drops it, doubling decay, null and sparse), and every term that de
 averaged over the batch (summed over the positions of a convolution's output). In B~'s
 orientation: B^T x is the layer's forward map applied with B~ (``x @ B~^T``, or the
 convolution of x with B~), and B r its backward map (``r @ B~``, or the transposed
-convolution of r with B~), so the same functions serve Linear and Conv2d layers.
+convolution of r with B~), so the same functions serve Linear and Conv2d layers. Layers of
+other geometries give their maps as ``align_forward`` / ``align_backward`` (the stacked
+subnetworks of Reset networks: every primitive is the sum of the subnetworks' primitives;
+locality-prior convolutions); a layer with a wiring constraint applies it to B~ too
+(``effective_backward_weight``: the error flows through B~ * prior * mask).
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ __all__ = [
     "PRIMITIVES",
     "amp",
     "backward_map",
+    "backward_weight",
     "decay",
     "forward_map",
+    "forward_weight",
     "gradients",
     "null",
     "self_",
@@ -42,30 +48,56 @@ __all__ = [
 ]
 
 
-def forward_map(layer: nn.Module, x: Tensor) -> Tensor:
-    """B^T x: ``layer``'s forward map (without bias) applied with its backward weight."""
-    wb = layer.weight_backward
+def backward_weight(layer: nn.Module) -> Tensor:
+    """The backward weight the error actually flows through: ``weight_backward``, or for a
+    layer with a wiring constraint (locality prior, pruning mask) its effective form."""
+    fn = getattr(layer, "effective_backward_weight", None)
+    return fn() if fn is not None else layer.weight_backward
+
+
+def forward_weight(layer: nn.Module) -> Tensor:
+    """The weight the layer applies (``effective_weight()`` for a locality-prior layer)."""
+    fn = getattr(layer, "effective_weight", None)
+    return fn() if fn is not None else layer.weight
+
+
+def _conv_padding(layer: nn.Conv2d) -> Any:
+    # string padding ("same", "valid") and non-zero padding modes are applied to the input
+    # before the convolution, so the recorded x is already padded
+    if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+        return (0, 0)
+    return layer.padding
+
+
+def forward_map(layer: nn.Module, x: Tensor, weight: Tensor | None = None) -> Tensor:
+    """B^T x: ``layer``'s forward map (without bias) applied with its backward weight (or with
+    ``weight``). Layers of other geometries (stacked subnetworks, locality convolutions) give
+    their own map as ``layer.align_forward(x, weight)``."""
+    wb = backward_weight(layer) if weight is None else weight
+    if hasattr(layer, "align_forward"):
+        return layer.align_forward(x, wb)
     if isinstance(layer, nn.Conv2d):
-        # the layer's own input padding (modes, "same") is applied by the caller's x
-        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
-        return F.conv2d(x, wb, None, layer.stride, padding, layer.dilation, layer.groups)
+        return F.conv2d(
+            x, wb, None, layer.stride, _conv_padding(layer), layer.dilation, layer.groups
+        )
     return x @ wb.T
 
 
 def backward_map(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
     """B r: the error ``r`` sent to the input through the backward weight."""
-    wb = layer.weight_backward
+    wb = backward_weight(layer)
+    if hasattr(layer, "align_backward"):
+        return layer.align_backward(r, wb, input_shape)
     if isinstance(layer, nn.Conv2d):
-        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
         return torch.nn.grad.conv2d_input(
-            input_shape, wb, r, layer.stride, padding, layer.dilation, layer.groups
+            input_shape, wb, r, layer.stride, _conv_padding(layer), layer.dilation, layer.groups
         )
     return r @ wb
 
 
 def decay(layer: nn.Module) -> Tensor:
     """1/2 ||B||^2."""
-    return 0.5 * layer.weight_backward.square().sum()
+    return 0.5 * backward_weight(layer).square().sum()
 
 
 def amp(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
@@ -85,26 +117,59 @@ def sparse(layer: nn.Module, x: Tensor) -> Tensor:
 
 def self_(layer: nn.Module) -> Tensor:
     """-tr(B W) (non-local: needs the forward weight)."""
-    return -(layer.weight_backward * layer.weight.detach()).sum()
+    return -(backward_weight(layer) * forward_weight(layer).detach()).sum()
+
+
+def _plain_geometry(layer: nn.Module) -> bool:
+    return not any(
+        hasattr(layer, a) for a in ("align_forward", "align_backward", "effective_backward_weight")
+    )
 
 
 def _weight_gradient(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
     """d/dB~ of <r, B^T x> (the forward map applied with B~), summed over the batch."""
     if isinstance(layer, nn.Conv2d):
-        padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
         return torch.nn.grad.conv2d_weight(
-            x, layer.weight_backward.shape, r, layer.stride, padding, layer.dilation, layer.groups
+            x,
+            layer.weight_backward.shape,
+            r,
+            layer.stride,
+            _conv_padding(layer),
+            layer.dilation,
+            layer.groups,
         )
     return r.reshape(-1, r.shape[-1]).T @ x.reshape(-1, x.shape[-1])
 
 
 def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, float]) -> Tensor:
-    """d/dB~ of ``sum(coef * primitive)``, in closed form (the spec's dR/dB, transposed).
+    """d/dB~ of ``sum(coef * primitive)`` for the layer's input ``x`` and output ``r``.
 
-    Equal to autograd of the same sum (tested) at a lower cost: amp needs one weight-gradient
-    convolution instead of a forward convolution and its backward.
+    For plain Linear/Conv2d geometry in closed form (the spec's dR/dB, transposed; equal to
+    autograd of the same sum, tested) at a lower cost: amp needs one weight-gradient
+    convolution instead of a forward convolution and its backward. Layers of other geometries
+    (stacked subnetworks, wiring constraints) go through autograd of the primitives.
     """
-    wb = layer.weight_backward.detach()
+    unknown = sorted(set(coefficients) - set(PRIMITIVES))
+    if unknown:
+        raise ValueError(f"unknown primitive {unknown[0]!r}; primitives: {', '.join(PRIMITIVES)}")
+    wb = layer.weight_backward
+    if not _plain_geometry(layer):
+        args = {"decay": (), "amp": (x, r), "null": (r, x.shape), "sparse": (x,), "self": ()}
+        was = wb.requires_grad
+        wb.requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                total = sum(
+                    coef * PRIMITIVES[name](layer, *args[name])
+                    for name, coef in coefficients.items()
+                    if coef != 0
+                )
+                if not torch.is_tensor(total):
+                    return torch.zeros_like(wb)
+                return torch.autograd.grad(total, wb)[0]
+        finally:
+            wb.requires_grad_(was)
+    wb = wb.detach()
     n = x.shape[0]
     grad = torch.zeros_like(wb)
     for name, coef in coefficients.items():
@@ -122,10 +187,8 @@ def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, fl
             with torch.no_grad():
                 s = forward_map(layer, x)
             term = _weight_gradient(layer, x, s) / n
-        elif name == "self":
+        else:  # self
             term = -layer.weight.detach()
-        else:
-            raise ValueError(f"unknown primitive {name!r}; primitives: {', '.join(PRIMITIVES)}")
         grad = grad + coef * term
     return grad
 

@@ -3,7 +3,11 @@
 spec: learning-rules.md §1. :class:`RuleTraining` converts the model (``convert``), keeps the
 backward weights out of the forward optimizer, and at each step:
 
-1. records each converted layer's input and output (forward hooks, in training mode);
+1. records each converted layer's input and output (forward hooks, in training mode; layers
+   that a hook cannot observe, the stacked subnetworks of Reset networks run by ``loop`` /
+   ``fused`` and convolutions that pad their input themselves, record their (input, output)
+   pair into the same list, see :class:`~brainlike.rules.layers.AlignmentRecorder`; a layer
+   called at every time step, as in ConvRNNs, adds one pair per call);
 2. after the backward pass, gives B~ the gradient of the rule's alignment loss, in closed form
    (:func:`brainlike.rules.primitives.gradients`; weight mirror feeds each layer Gaussian noise
    of ``rule.noise_std`` instead of its input), or, for Kolen-Pollack, the forward weight's
@@ -28,7 +32,7 @@ from torch import Tensor, nn
 
 from brainlike.rules.convert import asymmetric_layers, convert
 from brainlike.rules.definitions import LearningRule
-from brainlike.rules.primitives import gradients
+from brainlike.rules.primitives import forward_map, forward_weight, gradients
 
 __all__ = ["RuleTraining", "alignment_angle"]
 
@@ -58,7 +62,10 @@ class RuleTraining:
         self._hooks = []
         if self.rule.loss:
             for layer in self.layers:
-                self._hooks.append(layer.register_forward_hook(self._capture))
+                if hasattr(layer, "alignment_sink"):  # records (x, r) itself
+                    layer.alignment_sink = self._captured
+                else:
+                    self._hooks.append(layer.register_forward_hook(self._capture))
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self._step = 0
@@ -176,11 +183,6 @@ class RuleTraining:
 
 
 def _without_bias(layer: nn.Module, x: Tensor) -> Tensor:
-    """W x of ``layer`` (no bias), detached: the output of a mirror step."""
+    """W x of ``layer`` (no bias, its effective weight), detached: the output of a mirror step."""
     with torch.no_grad():
-        if isinstance(layer, nn.Conv2d):
-            padding = (0, 0) if isinstance(layer.padding, str) else layer.padding
-            return nn.functional.conv2d(
-                x, layer.weight, None, layer.stride, padding, layer.dilation, layer.groups
-            )
-        return x @ layer.weight.T
+        return forward_map(layer, x, weight=forward_weight(layer))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from brainlike.models.convrnn.layers import SameConv2d
+from brainlike.models.locality import LocalityRNN
 from brainlike.rules import alignment_loss, asymmetric_layers, convert, make_rule
 from brainlike.rules.definitions import init_std
 
@@ -170,6 +170,6 @@ def test_bad_rules_are_refused_with_one_clear_line():
         make_rule("fa", alpha=1)
     with pytest.raises(ValueError, match="has none"):
         convert(nn.Sequential(nn.ReLU()), "fa")
-    with pytest.raises(ValueError, match=r"cannot convert 0 \(SameConv2d\) yet"):
-        convert(nn.Sequential(SameConv2d(1, 2, 3)), "fa")
+    with pytest.raises(ValueError, match=r"cannot convert 0 \(Conv1d\), 1 \(LocalityRNN\) yet"):
+        convert(nn.Sequential(nn.Conv1d(1, 2, 3), LocalityRNN(3, 4)), "fa")
     assert convert(small_net(), "backprop") == []
