@@ -11,8 +11,6 @@ cell's step) and are converted as such.
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -37,11 +35,7 @@ class AsymmetricSameConv2d(AlignmentRecorder, SameConv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W)`` -> ``(B, C_out, ceil(H / s), ceil(W / s))``."""
-        pads = []
-        for n, k, s in zip(x.shape[-2:], self.kernel_size, self.stride, strict=True):
-            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-            pads.append((total // 2, total - total // 2))
-        (top, bottom), (left, right) = pads
+        (top, bottom), (left, right) = self.same_padding(x)
         wb = self.weight_backward
         if top == bottom and left == right:  # as SameConv2d: the conv pads symmetrically
             out = asymmetric_conv2d(x, self.weight, self.bias, wb, self.stride, (top, left))

@@ -47,13 +47,17 @@ class SameConv2d(nn.Conv2d):
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, 0, bias=bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C_in, H, W)`` -> ``(B, C_out, ceil(H / s), ceil(W / s))``."""
+    def same_padding(self, x: Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) padding of ``x`` for an output of ``ceil(n / s)``."""
         pads = []
         for n, k, s in zip(x.shape[-2:], self.kernel_size, self.stride, strict=True):
             total = max((math.ceil(n / s) - 1) * s + k - n, 0)
             pads.append((total // 2, total - total // 2))
-        (top, bottom), (left, right) = pads
+        return pads[0], pads[1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C_in, H, W)`` -> ``(B, C_out, ceil(H / s), ceil(W / s))``."""
+        (top, bottom), (left, right) = self.same_padding(x)
         if top == bottom and left == right:
             return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
         return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride)
