@@ -37,12 +37,7 @@ class RuleConfig(StrictSection):
 
     @model_validator(mode="after")
     def _known(self) -> RuleConfig:
-        from brainlike.rules.definitions import make_rule
-
-        options: dict = dict(self.coefficients)
-        if self.variant is not None:
-            options["variant"] = self.variant
-        make_rule(self.kind, **options)  # a clear ValueError names what is wrong
+        self.build()  # a clear ValueError names what is wrong
         return self
 
     def build(self):

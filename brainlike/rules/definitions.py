@@ -118,23 +118,7 @@ def init_std(layer: nn.Module) -> float:
 def alignment_loss(rule: LearningRule, layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
     """The rule's local loss on ``layer``'s backward weight, from its input ``x`` and output
     ``r`` (both detached: the loss trains B~ only)."""
-    x, r = x.detach(), r.detach()
-    total = layer.weight_backward.new_zeros(())
-    for name, coef in rule.loss.items():
-        if coef == 0:
-            continue
-        if name == "decay":
-            term = primitives.decay(layer)
-        elif name == "amp":
-            term = primitives.amp(layer, x, r)
-        elif name == "null":
-            term = primitives.null(layer, r, x.shape)
-        elif name == "sparse":
-            term = primitives.sparse(layer, x)
-        else:
-            term = primitives.self_(layer)
-        total = total + coef * term
-    return total
+    return primitives.loss(layer, x.detach(), r.detach(), rule.loss)
 
 
 def _coefficients(rule: str, given: dict[str, Any], defaults: dict[str, float]) -> dict[str, float]:

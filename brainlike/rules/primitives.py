@@ -42,6 +42,7 @@ __all__ = [
     "forward_map",
     "forward_weight",
     "gradients",
+    "loss",
     "null",
     "self_",
     "sparse",
@@ -120,6 +121,16 @@ def self_(layer: nn.Module) -> Tensor:
     return -(backward_weight(layer) * forward_weight(layer).detach()).sum()
 
 
+def loss(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, float]) -> Tensor:
+    """``sum(coef * primitive)`` for the layer's input ``x`` and output ``r``."""
+    args = {"decay": (), "amp": (x, r), "null": (r, x.shape), "sparse": (x,), "self": ()}
+    total = layer.weight_backward.new_zeros(())
+    for name, coef in coefficients.items():
+        if coef != 0:
+            total = total + coef * PRIMITIVES[name](layer, *args[name])
+    return total
+
+
 def _plain_geometry(layer: nn.Module) -> bool:
     return not any(
         hasattr(layer, a) for a in ("align_forward", "align_backward", "effective_backward_weight")
@@ -154,17 +165,12 @@ def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, fl
         raise ValueError(f"unknown primitive {unknown[0]!r}; primitives: {', '.join(PRIMITIVES)}")
     wb = layer.weight_backward
     if not _plain_geometry(layer):
-        args = {"decay": (), "amp": (x, r), "null": (r, x.shape), "sparse": (x,), "self": ()}
         was = wb.requires_grad
         wb.requires_grad_(True)
         try:
             with torch.enable_grad():
-                total = sum(
-                    coef * PRIMITIVES[name](layer, *args[name])
-                    for name, coef in coefficients.items()
-                    if coef != 0
-                )
-                if not torch.is_tensor(total):
+                total = loss(layer, x, r, coefficients)
+                if not total.requires_grad:  # every coefficient is 0
                     return torch.zeros_like(wb)
                 return torch.autograd.grad(total, wb)[0]
         finally:

@@ -193,9 +193,10 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[
 
     state = load_checkpoint(path)
     model = build_from_description(state["architecture"])
-    rule = (state.get("config") or {}).get("rule") or {}
-    if rule.get("kind", "backprop") not in ("backprop", "bp"):
+    rule = (state.get("config") or {}).get("rule")
+    if rule:
         # a run trained with a learning rule has backward weights: give the model them too
+        # (convert leaves a backprop model as it is)
         from brainlike.config.rule import RuleConfig
         from brainlike.rules.convert import convert
 

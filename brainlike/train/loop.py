@@ -252,10 +252,11 @@ def _train(
     model = build_model(cfg, task.model_io, state)
     task.check_model(model)
     rule = None
-    if cfg.rule.build().converts:
+    learning_rule = cfg.rule.build()
+    if learning_rule.converts:
         from brainlike.train.rule_training import RuleTraining
 
-        rule = RuleTraining(cfg, model)
+        rule = RuleTraining(cfg, model, learning_rule)
         params: Any = RuleTraining.forward_parameters(model)
         rule.build_optimizer(lambda ps: _optimizer_and_schedule(cfg, ps, task.steps_per_epoch))
     else:

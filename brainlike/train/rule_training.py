@@ -51,11 +51,12 @@ class RuleTraining:
     ----------
     cfg : the experiment config (its ``rule`` and ``train`` sections, its seed).
     model : the model, before its optimizer is built; converted in place.
+    rule : ``cfg.rule`` already built (default: built here).
     """
 
-    def __init__(self, cfg: Any, model: nn.Module) -> None:
+    def __init__(self, cfg: Any, model: nn.Module, rule: LearningRule | None = None) -> None:
         self.cfg = cfg
-        self.rule: LearningRule = cfg.rule.build()
+        self.rule: LearningRule = rule if rule is not None else cfg.rule.build()
         self.names = convert(model, self.rule)
         self.layers = [m for _, m in asymmetric_layers(model)]
         self._captured: list[tuple[nn.Module, Tensor, Tensor]] = []
