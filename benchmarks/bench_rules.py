@@ -8,17 +8,23 @@ the backward optimizer's step and setting B~ for the next step. Every rule's net
 from the same weights; rules are timed round by round (interleaved, so a busy machine slows
 them alike) and each keeps its best step. Targets (issue: learning rules): sham, FA, SS and
 KP at most 1.15 x backprop's step; WM, IA, SA and AA (alignment losses included) at most 1.5 x.
+Where biotorch imports (``pip install --no-deps biotorch``: its layers need only torch), its FA
+and uSF conversions of the same network are timed in the same rounds, and
+``ours_vs_biotorch_*`` lines give our step time over theirs (at most 1 is the target).
 Ends with ``NAME: VALUE`` lines (seconds, and ratios to backprop measured in the same run).
 
     python benchmarks/bench_rules.py                # batch 128 (a few minutes on 2 CPU cores)
     python benchmarks/bench_rules.py --quick        # batch 32, fewer rounds
     python benchmarks/bench_rules.py --device cuda
+    python benchmarks/bench_rules.py --rules backprop,information_alignment
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
 import time
 
 import torch
@@ -49,11 +55,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def label_of(kind: str, options: dict) -> str:
+    return kind + (f"_{options['variant']}" if "variant" in options else "")
+
+
 class Stepper:
     """One rule's network, optimizers and training step."""
 
     def __init__(self, kind: str, options: dict, base: torch.nn.Module, device: torch.device):
-        self.label = kind + (f"_{options['variant']}" if "variant" in options else "")
+        self.label = label_of(kind, options)
         cfg = config_from_dict(
             {
                 "rule": {"kind": kind, **options},
@@ -81,19 +91,64 @@ class Stepper:
             self.rule.step()
 
 
+class BiotorchStepper:
+    """biotorch's conversion (``mode`` fa or usf) of the same network, trained by plain SGD."""
+
+    def __init__(self, mode: str, base: torch.nn.Module, device: torch.device):
+        from biotorch.module.converter import ModuleConverter
+
+        self.label = f"biotorch_{mode}"
+        self.model = copy.deepcopy(base)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a conversion summary
+            ModuleConverter(mode=mode).convert(self.model, copy_weights=True)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+        self.model.to(device).train()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        loss = F.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def biotorch_steppers(base: torch.nn.Module, device: torch.device) -> list[BiotorchStepper]:
+    """biotorch's FA and uSF on ``base`` when biotorch imports, else none (said why)."""
+    try:
+        import biotorch.module.converter  # noqa: F401
+    except ImportError as err:
+        print(f"biotorch not timed ({err}); pip install --no-deps biotorch to compare")
+        return []
+    return [BiotorchStepper(mode, base, device) for mode in ("fa", "usf")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--rules", default=None, help="comma-separated rule labels to time (backprop always)"
+    )
+    parser.add_argument("--no-biotorch", action="store_true", help="skip biotorch even if present")
     args = parser.parse_args()
     device = torch.device(args.device)
     batch = args.batch or (32 if args.quick else 128)
     rounds = args.rounds or (3 if args.quick else 6)
     torch.manual_seed(0)
     base = create_model("resnet20", in_channels=3, out_features=10)
-    steppers = [Stepper(kind, options, base, device) for kind, options in RULES]
+    chosen = RULES
+    if args.rules:
+        wanted = {"backprop", *args.rules.split(",")}
+        chosen = [(k, o) for k, o in RULES if k in wanted or label_of(k, o) in wanted]
+        unknown = wanted - {k for k, _ in chosen} - {label_of(k, o) for k, o in chosen}
+        if unknown:
+            known = ", ".join(label_of(k, o) for k, o in RULES)
+            parser.error(f"--rules: unknown {', '.join(sorted(unknown))}; known: {known}")
+    steppers: list = [Stepper(kind, options, base, device) for kind, options in chosen]
+    if not args.no_biotorch:
+        steppers += biotorch_steppers(base, device)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch, 3, 32, 32, generator=g).to(device)
     y = torch.randint(0, 10, (batch,), generator=g).to(device)
@@ -113,7 +168,9 @@ def main() -> None:
     print(f"{'rule':28s} {'s/step':>8s} {'x backprop':>11s} {'target':>7s}")
     for label, seconds in best.items():
         kind = label.split("_usf")[0].split("_brsf")[0]
-        target = TARGET.get(kind, 1.15) if label != "backprop" else None
+        target = TARGET.get(kind, 1.15) if label not in ("backprop",) else None
+        if label.startswith("biotorch_"):
+            target = None
         ratio = seconds / bp
         mark = "" if target is None else ("ok" if ratio <= target else "OVER")
         print(f"{label:28s} {seconds:8.3f} {ratio:11.2f} {target or '':>7} {mark}")
@@ -122,6 +179,10 @@ def main() -> None:
     for label, seconds in best.items():
         if label != "backprop":
             print(f"ratio_{label}: {seconds / bp:.3f}")
+    ours = {"biotorch_fa": "feedback_alignment", "biotorch_usf": "sign_symmetry_usf"}
+    for theirs, mine in ours.items():
+        if theirs in best and mine in best:
+            print(f"ours_vs_{theirs}: {best[mine] / best[theirs]:.3f}")
 
 
 if __name__ == "__main__":

@@ -68,17 +68,25 @@ class _AsymmetricConv2d(torch.autograd.Function):
     def backward(ctx: Any, grad_out: Tensor):
         x, backward = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conf
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(
-                x.shape, backward.to(grad_out.dtype), grad_out, stride, padding, dilation, groups
-            )
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(
-                x, ctx.weight_shape, grad_out, stride, padding, dilation, groups
-            )
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum((0, 2, 3))
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        need_b = need_b and ctx.has_bias
+        if not (need_x or need_w or need_b):
+            return None, None, None, None, None, None, None, None
+        # One call, as autograd makes for backprop: grad_input through B~; the weight gradient
+        # does not depend on the weight's values, so B~ serves that part too
+        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_out,
+            x,
+            backward.to(grad_out.dtype),
+            [ctx.weight_shape[0]] if need_b else None,
+            list(stride),
+            list(padding),
+            list(dilation),
+            False,
+            [0, 0],
+            groups,
+            [need_x, need_w, need_b],
+        )
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 

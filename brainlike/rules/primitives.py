@@ -157,7 +157,8 @@ def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, fl
 
     For plain Linear/Conv2d geometry in closed form (the spec's dR/dB, transposed; equal to
     autograd of the same sum, tested) at a lower cost: amp needs one weight-gradient
-    convolution instead of a forward convolution and its backward. Layers of other geometries
+    convolution instead of a forward convolution and its backward, and the terms of IA (amp +
+    null) and of AA (amp + sparse) share one. Layers of other geometries
     (stacked subnetworks, wiring constraints) go through autograd of the primitives.
     """
     unknown = sorted(set(coefficients) - set(PRIMITIVES))
@@ -176,26 +177,31 @@ def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, fl
         finally:
             wb.requires_grad_(was)
     wb = wb.detach()
-    n = x.shape[0]
+    c = {name: coef for name, coef in coefficients.items() if coef != 0}
     grad = torch.zeros_like(wb)
-    for name, coef in coefficients.items():
-        if coef == 0:
-            continue
-        if name == "decay":
-            term = wb
-        elif name == "amp":
-            term = -_weight_gradient(layer, x, r) / n
-        elif name == "null":
-            with torch.no_grad():
+    if "decay" in c:
+        grad = grad + c["decay"] * wb
+    if "self" in c:
+        grad = grad - c["self"] * layer.weight.detach()
+    # amp, null and sparse are each one weight gradient G(a, b) (bilinear), so terms that share
+    # an argument merge into one: amp + null = G(c_null B r - c_amp x, r) (IA), amp + sparse =
+    # G(x, c_sparse B^T x - c_amp r) (AA); at most two weight-gradient convolutions in all
+    n = x.shape[0]
+    a_amp, a_null, a_sparse = c.get("amp", 0.0), c.get("null", 0.0), c.get("sparse", 0.0)
+    with torch.no_grad():
+        if a_null and not a_sparse:  # shares r with amp
+            z = a_null * backward_map(layer, r, x.shape)
+            if a_amp:
+                z = z - a_amp * x
+            grad = grad + _weight_gradient(layer, z, r) / n
+        elif a_amp or a_sparse:  # shares x with amp
+            out = a_sparse * forward_map(layer, x) if a_sparse else None
+            if a_amp:
+                out = -a_amp * r if out is None else out - a_amp * r
+            grad = grad + _weight_gradient(layer, x, out) / n
+            if a_null:
                 z = backward_map(layer, r, x.shape)
-            term = _weight_gradient(layer, z, r) / n
-        elif name == "sparse":
-            with torch.no_grad():
-                s = forward_map(layer, x)
-            term = _weight_gradient(layer, x, s) / n
-        else:  # self
-            term = -layer.weight.detach()
-        grad = grad + coef * term
+                grad = grad + a_null * _weight_gradient(layer, z, r) / n
     return grad
 
 

@@ -70,8 +70,21 @@ def test_conv_primitives_equal_the_linear_ones_on_patches():
     torch.testing.assert_close(null(conv, r, x.shape), 0.5 * back.square().sum() / 2)
 
 
+SUMS = [
+    {"decay": 0.3, "amp": 1.1, "null": 0.7, "sparse": 0.5, "self": 0.9},
+    {"amp": 1.1, "null": 0.7, "decay": 1e-3},  # IA: amp and null share one weight gradient
+    {"sparse": 0.5, "amp": 2.0},  # AA: amp and sparse share one
+    {"null": 0.7, "sparse": 0.5},
+    {"amp": 1.0},
+    {"null": 0.4},
+    {"sparse": 0.6, "decay": 0.2},
+    {"decay": 0.3, "self": 0.9, "amp": 0.0},
+]
+
+
+@pytest.mark.parametrize("coefficients", SUMS, ids=lambda c: "+".join(c))
 @pytest.mark.parametrize("kind", ["linear", "conv"])
-def test_closed_form_gradients_equal_autograd_of_the_primitives(kind):
+def test_closed_form_gradients_equal_autograd_of_the_primitives(kind, coefficients):
     from brainlike.rules.definitions import alignment_loss, make_rule
     from brainlike.rules.primitives import gradients
 
@@ -83,7 +96,6 @@ def test_closed_form_gradients_equal_autograd_of_the_primitives(kind):
         layer = AsymmetricConv2d(4, 6, 3, stride=2, padding=1, groups=2).double()
         x = torch.randn(3, 4, 7, 7, dtype=torch.float64)
     r = layer(x).detach()
-    coefficients = {"decay": 0.3, "amp": 1.1, "null": 0.7, "sparse": 0.5, "self": 0.9}
     rule = make_rule("information_alignment")  # any rule: its loss is replaced below
     rule.loss = coefficients
     layer.weight_backward.requires_grad_(True)
