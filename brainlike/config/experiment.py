@@ -113,11 +113,18 @@ class ExperimentConfig(StrictSection):
             )
         if self.finetune is not None and self.init is not None:
             raise ValueError(
-                "finetune stages and init (growing a Reset network) exclude each other"
+                "finetune stages and init (starting from a trained model) exclude each other; "
+                "fine-tune from a checkpoint with finetune.checkpoint"
             )
-        if self.init is not None and not reset:
+        init = self.init
+        if (
+            init is not None
+            and not reset
+            and (init.add_subnetworks or init.add_levels or init.freeze_trained)
+        ):
             raise ValueError(
-                "init (growing a trained model) applies to Reset networks (model.kind: reset)"
+                "init.add_subnetworks, init.add_levels and init.freeze_trained grow Reset "
+                "networks (model.kind: reset); for another model give init.checkpoint alone"
             )
         if self.objective.reconstruction_weight > 0 and not (reset and self.model.autoencoder):
             raise ValueError(

@@ -53,11 +53,15 @@ class TrainConfig(StrictSection):
 
 
 class InitConfig(StrictSection):
-    """Start from a trained Reset network and grow it (the seed's "recruit new networks").
+    """Start from a trained model: any model kind as it is, or a Reset network grown.
 
-    The model is rebuilt from the checkpoint's own architecture (``model`` is then only used
-    for its ``execution``), its weights are loaded, new subnetworks / levels are added, and
-    the master's output layer is replaced when the new task has another number of outputs.
+    A Reset network is rebuilt from the checkpoint's own architecture (``model`` is then only
+    used for its ``execution``), its weights are loaded, new subnetworks / levels are added
+    (the seed's "recruit new networks"), and the master's output layer is replaced when the
+    new task has another number of outputs. Any other model is built from ``model`` and must
+    match the checkpoint's architecture. Only forward weights are loaded: a run trained with a
+    learning rule can start another rule (or backprop), which begins with its own backward
+    weights; the run says so and records it in ``summary.json`` (``init``).
     """
 
     checkpoint: str = Field(description="a brainlike checkpoint (RUN/checkpoints/last.pt)")

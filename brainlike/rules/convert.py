@@ -28,7 +28,24 @@ from torch import nn
 from brainlike.rules.definitions import LearningRule, make_rule
 from brainlike.rules.layers import AsymmetricConv2d, AsymmetricLinear
 
-__all__ = ["SWAPS", "asymmetric_layers", "convert", "unconvertible_layers"]
+__all__ = [
+    "BACKWARD_STATE",
+    "SWAPS",
+    "asymmetric_layers",
+    "convert",
+    "forward_state",
+    "unconvertible_layers",
+]
+
+#: state-dict entries (last name part) that a learning rule adds to a model: its backward
+#: weights and their fixed random parts
+BACKWARD_STATE = ("weight_backward", "backward_magnitude")
+
+
+def forward_state(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` without the entries of :data:`BACKWARD_STATE`: the weights a model has
+    under any rule (what a run started from another rule's checkpoint loads)."""
+    return {k: v for k, v in state_dict.items() if k.rpartition(".")[2] not in BACKWARD_STATE}
 
 
 def _swaps() -> dict[type, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from brainlike.config import ExperimentConfig
-from brainlike.train.checkpoint import CheckpointError, load_checkpoint, load_model_from_checkpoint
+from brainlike.train.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = ["build_model", "freeze_rows", "grow_from_checkpoint", "start_from_checkpoint"]
 
@@ -35,8 +35,11 @@ def build_model(
         model = build_from_description(state["architecture"])
         model.frozen_rows = dict(state.get("frozen_rows", {}))
         freeze_rows(model, model.frozen_rows)
-    elif cfg.init is not None:
+    elif cfg.init is not None and cfg.model.kind == "reset":
         model = grow_from_checkpoint(cfg, in_channels, out_features)
+    elif cfg.init is not None:
+        model = build_from_config(cfg.model, in_channels, out_features, input_size)
+        start_from_checkpoint(model, cfg.init.checkpoint, what="init.checkpoint")
     else:
         model = build_from_config(cfg.model, in_channels, out_features, input_size)
         if cfg.finetune is not None and cfg.finetune.checkpoint:
@@ -51,8 +54,12 @@ def grow_from_checkpoint(
     from brainlike.models.parallel import StackedLinear
     from brainlike.models.reset import LevelSpec, ResetNetwork
 
+    from brainlike.models.zoo import build_from_description
+
     init = cfg.init
-    model, _ = load_model_from_checkpoint(Path(init.checkpoint).expanduser())
+    state = load_checkpoint(Path(init.checkpoint).expanduser())
+    model = build_from_description(state["architecture"])
+    _load_forward_weights(model, state, init.checkpoint)
     if not isinstance(model, ResetNetwork):
         raise CheckpointError(
             f"{init.checkpoint} holds a {type(model).__name__}; init can only grow Reset networks"
@@ -92,8 +99,14 @@ def grow_from_checkpoint(
     return model
 
 
-def start_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a trained model's weights into ``model`` (same architecture) before fine-tuning."""
+def start_from_checkpoint(
+    model: torch.nn.Module, path: str | Path, what: str = "finetune.checkpoint"
+) -> None:
+    """Load a trained model's forward weights into ``model`` (same architecture).
+
+    ``what`` names the config key in messages. A checkpoint trained with a learning rule
+    gives its forward weights only (the rule of this run starts its own backward weights).
+    """
     from brainlike.models.zoo import describe_model
 
     state = load_checkpoint(Path(path).expanduser())
@@ -103,10 +116,25 @@ def start_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
 
     if plain(state.get("architecture")) != plain(describe_model(model)):
         raise CheckpointError(
-            f"finetune.checkpoint {path} holds another architecture than this config builds; "
-            "fine-tune with the model section of the run that wrote it"
+            f"{what} {path} holds another architecture than this config builds; "
+            "use the model section of the run that wrote it"
         )
-    model.load_state_dict(state["model"])
+    _load_forward_weights(model, state, path)
+
+
+def _load_forward_weights(model: torch.nn.Module, state: dict[str, Any], path: Any) -> None:
+    """The checkpoint's weights without the backward state of its learning rule; notes on
+    ``model.init_source`` where they came from (for the run's summary)."""
+    from brainlike.rules.convert import forward_state
+
+    rule = ((state.get("config") or {}).get("rule") or {}).get("kind", "backprop")
+    try:
+        model.load_state_dict(forward_state(state["model"]))
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: weights do not fit their own architecture ({err})"
+        ) from None
+    model.init_source = {"checkpoint": str(path), "rule": rule}
 
 
 def freeze_rows(model: torch.nn.Module, frozen: dict[str, int]) -> None:

@@ -253,6 +253,10 @@ def _train(
     task.check_model(model)
     rule = None
     learning_rule = cfg.rule.build()
+    if state is not None and state.get("init_source"):
+        model.init_source = state["init_source"]
+    elif getattr(model, "init_source", None):
+        _say_init(model.init_source, learning_rule)
     if learning_rule.converts:
         from brainlike.train.rule_training import RuleTraining
 
@@ -307,6 +311,17 @@ def _train(
     if accelerator.is_main_process:
         atomic_write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def _say_init(source: dict[str, Any], rule: Any) -> None:
+    """One line: which checkpoint this run starts from, and what happens to its rule."""
+    then = "its own backward weights" if rule.converts else "exact backprop"
+    print(
+        f"init: forward weights from {source['checkpoint']} (trained with rule "
+        f"{source['rule']}); this run trains them with rule {rule.name}, from {then}",
+        file=sys.stderr,
+    )
+    source["backward_weights"] = "fresh" if rule.converts else "none"
 
 
 def _restore(state, run_dir, model, optimizer, scheduler, task, callbacks) -> None:
@@ -458,6 +473,7 @@ def _save_epoch(
             "architecture": describe_model(model),
             "preprocessing": run.task.preprocessing(),
             "frozen_rows": dict(getattr(model, "frozen_rows", {})),
+            "init_source": getattr(model, "init_source", None),
             "wall_seconds": wall_seconds,
             "version": brainlike.__version__,
         }
@@ -496,4 +512,6 @@ def build_summary(
             f"level{i}": lv.resolved_execution()
             for i, lv in enumerate(getattr(model, "levels", []))
         },
+        "rule": cfg.rule.model_dump(mode="json", exclude_defaults=True) | {"kind": cfg.rule.kind},
+        "init": getattr(model, "init_source", None),
     }
