@@ -53,7 +53,6 @@ def grow_from_checkpoint(
     """A trained Reset network from ``cfg.init.checkpoint``, widened and deepened as asked."""
     from brainlike.models.parallel import StackedLinear
     from brainlike.models.reset import LevelSpec, ResetNetwork
-
     from brainlike.models.zoo import build_from_description
 
     init = cfg.init
