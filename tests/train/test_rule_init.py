@@ -92,3 +92,36 @@ def test_init_of_another_architecture_is_refused(kp_run, tmp_path):
 def test_growing_applies_to_reset_networks_only():
     with pytest.raises(ConfigError, match="grow Reset networks"):
         lenet("backprop", init={"checkpoint": "x.pt", "add_subnetworks": {0: 1}})
+
+
+def test_a_rule_trained_reset_network_grows_under_another_rule(tmp_path, capsys):
+    def reset(rule, **extra):
+        return config_from_dict(
+            {
+                "name": f"grow-{rule}",
+                "seed": 3,
+                "data": {"dataset": "digits", "input_size": 8, "train_size": 200,
+                         "test_size": 100},
+                "model": {"levels": [{"subnets": 4, "outputs": 16, "subnet": "small",
+                                      "channels": [4]}],
+                          "master": "small", "master_channels": [8], "execution": "fused"},
+                "rule": {"kind": rule},
+                "train": {"batch_size": 50, "epochs": 1, "device": "cpu"},
+                **extra,
+            }
+        )  # fmt: skip
+
+    train(reset("feedback_alignment"), tmp_path / "fa", progress=False, analyse=False)
+    ckpt = tmp_path / "fa" / "checkpoints" / "last.pt"
+    fa = load_checkpoint(ckpt)["model"]
+    grow = reset("sham", init={"checkpoint": str(ckpt), "add_subnetworks": {0: 1}})
+    summary = train(grow, tmp_path / "grown", progress=False, analyse=False)
+    assert "trained with rule feedback_alignment" in capsys.readouterr().err
+    assert summary["complete"] and summary["init"]["rule"] == "feedback_alignment"
+    state = load_checkpoint(tmp_path / "grown" / "checkpoints" / "last.pt")
+    key = "levels.0.subnets.convs.0.weight"
+    assert state["model"][key].shape[0] == 5 and fa[key].shape[0] == 4
+    # sham: B~ = W at every step, so the grown network's backward weights are its weights
+    torch.testing.assert_close(
+        state["model"][key + "_backward"], state["model"][key], rtol=0, atol=0
+    )
