@@ -6,8 +6,10 @@ forward, cross-entropy, the rule's alignment loss (collected by forward hooks), 
 rule's gradient transfer (Kolen-Pollack), the forward optimizer's step (SGD with momentum),
 the backward optimizer's step and setting B~ for the next step. Every rule's network starts
 from the same weights; rules are timed round by round (interleaved, so a busy machine slows
-them alike) and each keeps its best step. Targets (issue: learning rules): sham, FA, SS and
-KP at most 1.15 x backprop's step; WM, IA, SA and AA (alignment losses included) at most 1.5 x.
+them alike) and each keeps its best step. Targets (issue: learning rules): sham, FA, DFA, SS
+and KP at most 1.15 x backprop's step (DFA's layers skip their own input gradients and get the
+output's error through one product each); WM, IA, SA and AA (alignment losses included) at
+most 1.5 x.
 Ends with ``NAME: VALUE`` lines (seconds, and ratios to backprop measured in the same run).
 
     python benchmarks/bench_rules.py                # batch 128 (a few minutes on 2 CPU cores)
@@ -32,6 +34,7 @@ RULES = [
     ("backprop", {}),
     ("sham", {}),
     ("feedback_alignment", {}),
+    ("direct_feedback_alignment", {}),
     ("sign_symmetry", {"variant": "usf"}),
     ("sign_symmetry", {"variant": "brsf"}),
     ("kolen_pollack", {}),
