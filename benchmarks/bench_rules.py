@@ -6,10 +6,11 @@ forward, cross-entropy, the rule's alignment loss (collected by forward hooks), 
 rule's gradient transfer (Kolen-Pollack), the forward optimizer's step (SGD with momentum),
 the backward optimizer's step and setting B~ for the next step. Every rule's network starts
 from the same weights; rules are timed round by round (interleaved, so a busy machine slows
-them alike) and each keeps its best step. Targets (issue: learning rules): sham, FA, SS and
-KP at most 1.15 x backprop's step; WM, IA, SA and AA (alignment losses included) at most 1.5 x.
-Where biotorch imports (``pip install --no-deps biotorch``: its layers need only torch), its FA
-and uSF conversions of the same network are timed in the same rounds, and
+them alike) and each keeps its best step. Targets (issue: learning rules): sham, FA, DFA, SS
+and KP at most 1.15 x backprop's step (DFA's layers skip their own input gradients and get the
+output's error through one product each); WM, IA, SA and AA (alignment losses included) at
+most 1.5 x. Where biotorch imports (``pip install --no-deps biotorch``: its layers need only
+torch), its FA and uSF conversions of the same network are timed in the same rounds, and
 ``ours_vs_biotorch_*`` lines give our step time over theirs (at most 1 is the target).
 Ends with ``NAME: VALUE`` lines (seconds, and ratios to backprop measured in the same run).
 
@@ -38,6 +39,7 @@ RULES = [
     ("backprop", {}),
     ("sham", {}),
     ("feedback_alignment", {}),
+    ("direct_feedback_alignment", {}),
     ("sign_symmetry", {"variant": "usf"}),
     ("sign_symmetry", {"variant": "brsf"}),
     ("kolen_pollack", {}),

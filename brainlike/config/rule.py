@@ -5,7 +5,10 @@ an alias: ``fa``, ``kp``, ...); ``coefficients`` weight the primitives of the ru
 their backward weights by a local loss; ``lr`` is that alignment optimizer's (Adam) learning
 rate; ``noise_std`` the std of weight mirror's noise inputs; ``gradient_angle`` records how far
 the rule's updates are from backprop's. The rule applies to every plain
-Linear and Conv2d layer of the model; backprop (the default) changes nothing.
+Linear and Conv2d layer of the model (and the toolkit's own layers of that kind); backprop
+(the default) changes nothing. ``direct_feedback_alignment`` (``dfa``) has no backward weights:
+the output's error reaches every layer's input through a fixed random matrix, seeded by the
+run's seed (:mod:`brainlike.rules.direct`).
 """
 
 from __future__ import annotations

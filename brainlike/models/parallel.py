@@ -454,18 +454,22 @@ def choose_execution(
     x = torch.randn(batch_size, in_channels, size, size, generator=gen).to(device)
     was = net.training
     net.train()
-    # layers converted by a learning rule record alignment pairs while training: not these
-    sinks = {
-        m: m.alignment_sink for m in net.modules() if getattr(m, "alignment_sink", None) is not None
+    # layers converted by a learning rule record alignment pairs, or (direct feedback
+    # alignment) route the model output's error, while training: not in these steps
+    hooks = {
+        (m, a): getattr(m, a)
+        for m in net.modules()
+        for a in ("alignment_sink", "direct_feedback")
+        if getattr(m, a, None) is not None
     }
     try:
-        for m in sinks:
-            m.alignment_sink = None
+        for m, a in hooks:
+            setattr(m, a, None)
         with torch.enable_grad():
             times = _time_executions(net, x, device, repeats, names)
     finally:
-        for m, sink in sinks.items():
-            m.alignment_sink = sink
+        for (m, a), held in hooks.items():
+            setattr(m, a, held)
         net.zero_grad(set_to_none=True)
         net.load_state_dict(state)
         net.train(was)

@@ -12,7 +12,9 @@
   :mod:`~brainlike.rules.locality`: the same for the toolkit's own layers (Reset networks'
   stacked subnetworks, ConvRNNs' TF-'same' convolutions, locality-prior layers);
 - :mod:`~brainlike.rules.convert`: ``convert(model, rule)`` gives a model's Linear- and
-  Conv2d-like layers their backward weights.
+  Conv2d-like layers their backward weights;
+- :mod:`~brainlike.rules.direct`: direct feedback alignment, the output's error sent to every
+  layer through a fixed random matrix (no backward weights).
 """
 
 from brainlike.rules.convert import asymmetric_layers, convert

@@ -13,7 +13,8 @@ of that kind are swapped the same way (:data:`SWAPS`, by exact class):
   (the error flows through B~ * prior * mask).
 
 Every other module (BatchNorm, pooling, activations, recurrences) is left as it is: they stay
-exact backprop. Layers that hold a Linear- or Conv-like weight but are none of these
+exact backprop. Direct feedback alignment swaps nothing: the same layers keep their class and
+get DFA's feedback matrices and hooks (:mod:`brainlike.rules.direct`). Layers that hold a Linear- or Conv-like weight but are none of these
 (``LocalityRNN``, ``nn.Conv1d``/``Conv3d``, transposed convolutions, subclasses that change
 the forward) are not converted; ``convert`` refuses a model that has them, naming each, rather
 than train part of it with backprop unnoticed.
@@ -39,7 +40,7 @@ __all__ = [
 
 #: state-dict entries (last name part) that a learning rule adds to a model: its backward
 #: weights and their fixed random parts
-BACKWARD_STATE = ("weight_backward", "backward_magnitude")
+BACKWARD_STATE = ("weight_backward", "backward_magnitude", "feedback_direct")
 
 
 def forward_state(state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -100,9 +101,11 @@ def unconvertible_layers(model: nn.Module) -> list[tuple[str, str]]:
     """(name, class) of the layers with a weight that :func:`convert` cannot give a backward
     weight yet (anything Linear/Conv-like that is neither a plain ``nn.Linear`` / ``nn.Conv2d``
     nor one of the toolkit's layers in :data:`SWAPS`)."""
+    from brainlike.rules.direct import DIRECT_BUFFER
+
     out = []
     for name, m in model.named_modules():
-        if hasattr(m, "weight_backward") or _swap_for(m) is not None:
+        if hasattr(m, "weight_backward") or DIRECT_BUFFER in m._buffers or _swap_for(m) is not None:
             continue
         if "Norm" in type(m).__name__:  # normalisation layers stay exact backprop
             continue
@@ -119,13 +122,15 @@ def asymmetric_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if hasattr(m, "weight_backward")]
 
 
-def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
-    """Give every Linear/Conv2d-like layer of ``model`` a backward weight for ``rule``, in place.
+def convert(model: nn.Module, rule: str | LearningRule, seed: int = 0) -> list[str]:
+    """Give every Linear/Conv2d-like layer of ``model`` a backward weight for ``rule``, in place
+    (for direct feedback alignment: its feedback matrices, :func:`brainlike.rules.direct.attach`).
 
     Parameters
     ----------
     model : any ``nn.Module``.
     rule : a :class:`~brainlike.rules.definitions.LearningRule` or a rule name.
+    seed : seeds the random draws made after conversion (DFA's matrices, at the first pass).
 
     Returns
     -------
@@ -134,12 +139,25 @@ def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
     Raises
     ------
     ValueError
-        When the model has no Linear/Conv2d layer, or has layers that cannot be converted yet
-        (each named with its class).
+        When the model has no Linear/Conv2d layer, has layers that cannot be converted yet
+        (each named with its class), or was set up for DFA and another rule is asked (or the
+        other way round).
     """
+    from brainlike.rules.direct import attach, direct_layers
+
     rule = make_rule(rule) if isinstance(rule, str) else rule
     if not rule.converts:
         return []
+    if direct_layers(model) and not rule.direct:
+        raise ValueError(
+            f"this model is set up for direct_feedback_alignment; rule {rule.name} needs a fresh "
+            "one (build the model again)"
+        )
+    if rule.direct and asymmetric_layers(model):
+        raise ValueError(
+            "this model has backward weights (converted for another rule); "
+            "direct_feedback_alignment needs a fresh one (build the model again)"
+        )
     blocked = unconvertible_layers(model)
     if blocked:
         listed = ", ".join(f"{n or '(model)'} ({c})" for n, c in blocked[:8])
@@ -150,11 +168,13 @@ def convert(model: nn.Module, rule: str | LearningRule) -> list[str]:
             "layers of the toolkit's models (use rule backprop for this model)"
         )
     targets = [(name, m) for name, m in model.named_modules() if name and _swap_for(m)]
-    if not targets and not asymmetric_layers(model):
+    if not targets and not asymmetric_layers(model) and not direct_layers(model):
         raise ValueError(
             f"learning rule {rule.name} needs Linear or Conv2d layers, and "
             f"{type(model).__name__} has none"
         )
+    if rule.direct:
+        return attach(model, [name for name, _ in targets], seed)
     converted = []
     for name, m in targets:
         parent_name, _, child = name.rpartition(".")

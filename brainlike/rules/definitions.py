@@ -6,6 +6,8 @@ A rule says how a layer's backward weight B~ (``weight_backward``) starts and ho
   sign(W), with s constant (uSF), a fixed random magnitude (frSF) or one redrawn every batch
   (brSF), scaled to the layer's initialisation std);
 - fixed (``feedback_alignment``: a random draw kept for the whole run);
+- absent (``direct_feedback_alignment``: the output's error reaches every layer's input
+  through a fixed random matrix of its own, :mod:`brainlike.rules.direct`);
 - given W's task gradient (``kolen_pollack``: dB~ = dW, so with the same weight decay W - B~
   shrinks by the factor (1 - lr * decay) every step);
 - trained by gradient descent on a weighted sum of primitives
@@ -38,6 +40,7 @@ SIGN_SYMMETRY_VARIANTS = ("usf", "frsf", "brsf")
 ALIASES = {
     "bp": "backprop",
     "fa": "feedback_alignment",
+    "dfa": "direct_feedback_alignment",
     "ss": "sign_symmetry",
     "wm": "weight_mirror",
     "kp": "kolen_pollack",
@@ -54,7 +57,8 @@ class LearningRule:
     Attributes
     ----------
     name : the config name.
-    backward_init : how B~ starts (``"random"`` or ``"copy"``); None: no backward weight.
+    backward_init : how B~ starts (``"random"`` or ``"copy"``); None: no backward weight
+        (backprop, and direct feedback alignment, whose feedback matrices are not of W's shape).
     loss : primitive name -> coefficient of the rule's local loss (empty: none).
     variant : the sign-symmetry variant.
     """
@@ -66,8 +70,13 @@ class LearningRule:
 
     @property
     def converts(self) -> bool:
-        """Whether the rule needs backward weights (every rule but backprop)."""
-        return self.backward_init is not None
+        """Whether ``convert`` changes the model (every rule but backprop)."""
+        return self.backward_init is not None or self.direct
+
+    @property
+    def direct(self) -> bool:
+        """Direct feedback alignment: fixed random matrices from the output, no B~."""
+        return self.name == "direct_feedback_alignment"
 
     @property
     def follows_weight_gradient(self) -> bool:
@@ -152,6 +161,13 @@ def _sham() -> LearningRule:
 @RULES.register("feedback_alignment", "FA: B~ random and fixed")
 def _feedback_alignment() -> LearningRule:
     return LearningRule("feedback_alignment")
+
+
+@RULES.register(
+    "direct_feedback_alignment", "DFA: the output's error reaches every layer through a fixed D"
+)
+def _direct_feedback_alignment() -> LearningRule:
+    return LearningRule("direct_feedback_alignment", backward_init=None)
 
 
 @RULES.register("sign_symmetry", "SS: B~ = s * sign(W) every step (variant usf, frsf or brsf)")

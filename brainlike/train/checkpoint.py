@@ -193,14 +193,15 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[
 
     state = load_checkpoint(path)
     model = build_from_description(state["architecture"])
-    rule = (state.get("config") or {}).get("rule")
+    config = state.get("config") or {}
+    rule = config.get("rule")
     if rule:
         # a run trained with a learning rule has backward weights: give the model them too
         # (convert leaves a backprop model as it is)
         from brainlike.config.rule import RuleConfig
         from brainlike.rules.convert import convert
 
-        convert(model, RuleConfig.model_validate(rule).build())
+        convert(model, RuleConfig.model_validate(rule).build(), seed=int(config.get("seed", 0)))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

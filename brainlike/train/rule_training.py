@@ -20,11 +20,19 @@ backward weights out of the forward optimizer, and at each step:
 
 Per epoch it reports, per converted layer, the angle between W and B~ (degrees) and the norm
 ratio ||B~|| / ||W||. Its optimizer and schedule are checkpointed (key ``"rule"``).
+
+Direct feedback alignment (:mod:`brainlike.rules.direct`) has no B~ of W's shape: nothing to
+train or set, no backward optimizer, and no angle or norm ratio to W (its matrices D_l map the
+output to a layer's input); the angle between its updates and backprop's is recorded as for
+every rule (with DFA switched off for the backprop pass). Its matrices are buffers of the model,
+so the model's checkpoint holds them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -32,6 +40,7 @@ from torch import Tensor, nn
 
 from brainlike.rules.convert import asymmetric_layers, convert
 from brainlike.rules.definitions import LearningRule
+from brainlike.rules.direct import exact_backprop
 from brainlike.rules.primitives import forward_map, forward_weight, gradients
 
 __all__ = ["RuleTraining", "alignment_angle"]
@@ -57,8 +66,11 @@ class RuleTraining:
     def __init__(self, cfg: Any, model: nn.Module, rule: LearningRule | None = None) -> None:
         self.cfg = cfg
         self.rule: LearningRule = rule if rule is not None else cfg.rule.build()
-        self.names = convert(model, self.rule)
-        self.layers = [m for _, m in asymmetric_layers(model)]
+        self.names = convert(model, self.rule, seed=cfg.seed)
+        if self.rule.direct:
+            self.layers = [model.get_submodule(n) for n in self.names]
+        else:
+            self.layers = [m for _, m in asymmetric_layers(model)]
         self._captured: list[tuple[nn.Module, Tensor, Tensor]] = []
         self._hooks = []
         if self.rule.loss:
@@ -79,10 +91,12 @@ class RuleTraining:
     def build_optimizer(self, make_optimizer: Any) -> None:
         """Create the backward optimizer; ``make_optimizer(params)`` builds the forward kind
         (optimizer, scheduler), used for Kolen-Pollack."""
+        if not (self.rule.follows_weight_gradient or self.rule.loss):
+            return  # B~ fixed or set directly (or, for DFA, absent): nothing to optimise
         params = [layer.weight_backward for layer in self.layers]
         if self.rule.follows_weight_gradient:
             self.optimizer, self.scheduler = make_optimizer(params)
-        elif self.rule.loss:
+        else:
             self.optimizer = torch.optim.Adam(params, lr=self.cfg.rule.lr)
 
     # -- a training step ------------------------------------------------------------------------
@@ -119,45 +133,63 @@ class RuleTraining:
     # -- what a run records ---------------------------------------------------------------------
     def update_angles(self, model: nn.Module, task: Any) -> dict[str, float]:
         """Per converted layer, the angle (degrees) between the rule's task gradient of W and
-        backprop's (B~ set to W), on the task's probe batch.
+        backprop's (B~ set to W, or DFA switched off), on the task's probe batch.
 
         Leaves no trace: the random state, every buffer (BatchNorm statistics), the backward
         weights and the gradients are as they were.
         """
         rng = torch.get_rng_state()
         buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-        saved = [layer.weight_backward.detach().clone() for layer in self.layers]
         weights = [layer.weight for layer in self.layers]
         batch = task.probe_batch()
         try:
             rule_grads = torch.autograd.grad(task.probe_loss(model, batch), weights)
-            with torch.no_grad():
-                for layer in self.layers:
-                    layer.weight_backward.copy_(layer.weight)
             torch.set_rng_state(rng)
-            true_grads = torch.autograd.grad(task.probe_loss(model, batch), weights)
+            with self._as_backprop(model):
+                true_grads = torch.autograd.grad(task.probe_loss(model, batch), weights)
         finally:
             self._captured.clear()
             with torch.no_grad():
-                for layer, wb in zip(self.layers, saved, strict=True):
-                    layer.weight_backward.copy_(wb)
                 for n, b in model.named_buffers():
-                    b.copy_(buffers[n])
+                    if n in buffers:  # (a DFA matrix drawn by the probe itself stays)
+                        b.copy_(buffers[n])
             torch.set_rng_state(rng)
         return {
             name: alignment_angle(a, b)
             for name, a, b in zip(self.names, rule_grads, true_grads, strict=True)
         }
 
+    @contextmanager
+    def _as_backprop(self, model: nn.Module) -> Iterator[None]:
+        """Within the block the model computes backprop's gradients: B~ = W (restored after),
+        or DFA switched off."""
+        if self.rule.direct:
+            with exact_backprop(model):
+                yield
+            return
+        saved = [layer.weight_backward.detach().clone() for layer in self.layers]
+        try:
+            with torch.no_grad():
+                for layer in self.layers:
+                    layer.weight_backward.copy_(layer.weight)
+            yield
+        finally:
+            with torch.no_grad():
+                for layer, wb in zip(self.layers, saved, strict=True):
+                    layer.weight_backward.copy_(wb)
+
     def diagnostics(self, model: nn.Module | None = None, task: Any = None) -> dict[str, Any]:
-        """Per converted layer: angle(W, B~) in degrees and ||B~|| / ||W||; with ``task`` and
-        ``rule.gradient_angle``, also the angle between the rule's update and backprop's."""
-        angle, ratio = {}, {}
-        for name, layer in zip(self.names, self.layers, strict=True):
-            angle[name] = alignment_angle(layer.weight, layer.weight_backward)
-            wb, w = layer.weight_backward.detach(), layer.weight.detach()
-            ratio[name] = float(wb.norm() / w.norm().clamp_min(1e-30))
-        out: dict[str, Any] = {"rule_angle_deg": angle, "rule_norm_ratio": ratio}
+        """Per converted layer: angle(W, B~) in degrees and ||B~|| / ||W|| (not for DFA, which
+        has no B~); with ``task`` and ``rule.gradient_angle``, also the angle between the rule's
+        update and backprop's."""
+        out: dict[str, Any] = {}
+        if not self.rule.direct:
+            angle, ratio = {}, {}
+            for name, layer in zip(self.names, self.layers, strict=True):
+                angle[name] = alignment_angle(layer.weight, layer.weight_backward)
+                wb, w = layer.weight_backward.detach(), layer.weight.detach()
+                ratio[name] = float(wb.norm() / w.norm().clamp_min(1e-30))
+            out.update(rule_angle_deg=angle, rule_norm_ratio=ratio)
         if task is not None and self.cfg.rule.gradient_angle:
             out["rule_update_angle_deg"] = self.update_angles(model, task)
         return out
