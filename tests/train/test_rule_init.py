@@ -125,3 +125,26 @@ def test_a_rule_trained_reset_network_grows_under_another_rule(tmp_path, capsys)
     torch.testing.assert_close(
         state["model"][key + "_backward"], state["model"][key], rtol=0, atol=0
     )
+
+
+@pytest.mark.parametrize("first,then", [("direct_feedback_alignment", "feedback_alignment"),
+                                        ("kolen_pollack", "direct_feedback_alignment")])  # fmt: skip
+def test_dfa_starts_from_and_gives_its_forward_weights(first, then, kp_run, tmp_path, capsys):
+    if first == "kolen_pollack":
+        ckpt = kp_run
+    else:
+        train(lenet(first), tmp_path / "first", progress=False, analyse=False)
+        ckpt = tmp_path / "first" / "checkpoints" / "last.pt"
+    before = load_checkpoint(ckpt)["model"]
+    summary = train(
+        lenet(then, init={"checkpoint": str(ckpt)}), tmp_path / "then", progress=False,
+        analyse=False,
+    )  # fmt: skip
+    assert summary["complete"] and summary["init"]["rule"] == first
+    assert f"trained with rule {first}" in capsys.readouterr().err
+    after = load_checkpoint(tmp_path / "then" / "checkpoints" / "last.pt")["model"]
+    own = "feedback_direct" if then == "direct_feedback_alignment" else "weight_backward"
+    assert any(k.endswith(own) for k in after)
+    gone = {"feedback_direct", "weight_backward"} - {own}
+    assert not any(k.rpartition(".")[2] in gone for k in after)
+    assert set(k for k in before if k.rpartition(".")[2] not in gone | {own}) <= set(after)
