@@ -3,8 +3,9 @@
 One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compare``,
 ``demo``), :mod:`~brainlike.cli.topography` (``topo``, ``report``),
 :mod:`~brainlike.cli.inventory` (``models``, ``configs``, ``cache``),
-:mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``) and
-:mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``); the Typer app, the
+:mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``),
+:mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``) and
+:mod:`~brainlike.cli.synapses` (``synapses``); the Typer app, the
 options several commands share and the printing of refusals are in
 :mod:`~brainlike.cli.application`. Heavy libraries (torch, matplotlib, scikit-learn) are
 imported inside the commands so that ``brainlike --help`` answers at once.
@@ -25,6 +26,7 @@ from brainlike.cli.inventory import (
 )
 from brainlike.cli.scoring import leaderboard, score, simulate
 from brainlike.cli.suites import experiment, pareto, search
+from brainlike.cli.synapses import synapses
 from brainlike.cli.topography import report, topo
 from brainlike.cli.training import _print_comparison as _print_comparison
 from brainlike.cli.training import _print_summary as _print_summary
@@ -48,6 +50,7 @@ __all__ = [
     "search",
     "shipped_recipes",
     "simulate",
+    "synapses",
     "topo",
     "train",
 ]
@@ -67,6 +70,7 @@ for _command in (
     search,
     pareto,
     experiment,
+    synapses,
 ):
     app.command()(_command)
 app.add_typer(cache_app, name="cache")
