@@ -151,6 +151,7 @@ class ExperimentConfig(StrictSection):
             )
         if reset and self.model.master == "resnet20" and self.model.master_channels is not None:
             raise ValueError("model.master_channels applies to master: small only")
+        self.rule.check_epochs(self.train.epochs)
         return self
 
     def to_yaml(self) -> str:

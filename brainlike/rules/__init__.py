@@ -6,6 +6,8 @@
   ``nn.Linear`` / ``nn.Conv2d`` with ``weight_backward``;
 - :mod:`~brainlike.rules.primitives`: decay, amp, null, sparse and self, the local losses
   from which the rules train their backward weights;
+- :mod:`~brainlike.rules.stabilise`: the stabilising operations of the alignment computation
+  (spec §4: biases, ReLUs, centring and normalisation, input noise), flags of a rule;
 - :mod:`~brainlike.rules.definitions`: the rules by name (``make_rule("kp")``), registered in
   :data:`brainlike.registry.RULES`;
 - :mod:`~brainlike.rules.stacked`, :mod:`~brainlike.rules.convrnn`,

@@ -27,6 +27,7 @@ locality-prior convolutions); a layer with a wiring constraint applies it to B~ 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -121,8 +122,23 @@ def self_(layer: nn.Module) -> Tensor:
     return -(backward_weight(layer) * forward_weight(layer).detach()).sum()
 
 
-def loss(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, float]) -> Tensor:
-    """``sum(coef * primitive)`` for the layer's input ``x`` and output ``r``."""
+def loss(
+    layer: nn.Module,
+    x: Tensor,
+    r: Tensor,
+    coefficients: dict[str, float],
+    stabilise: Collection[str] = (),
+) -> Tensor:
+    """``sum(coef * primitive)`` for the layer's input ``x`` and output ``r``.
+
+    ``stabilise``: operations of spec learning-rules.md §4 applied inside the loss (the
+    flags of :data:`brainlike.rules.stabilise.LOSS_FLAGS`; ``(x, r)`` then comes from
+    :func:`brainlike.rules.stabilise.alignment_pair`).
+    """
+    if stabilise:
+        from brainlike.rules.stabilise import stabilised_loss  # it imports this module
+
+        return stabilised_loss(layer, x, r, coefficients, stabilise)
     args = {"decay": (), "amp": (x, r), "null": (r, x.shape), "sparse": (x,), "self": ()}
     total = layer.weight_backward.new_zeros(())
     for name, coef in coefficients.items():
@@ -152,25 +168,32 @@ def _weight_gradient(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
     return r.reshape(-1, r.shape[-1]).T @ x.reshape(-1, x.shape[-1])
 
 
-def gradients(layer: nn.Module, x: Tensor, r: Tensor, coefficients: dict[str, float]) -> Tensor:
+def gradients(
+    layer: nn.Module,
+    x: Tensor,
+    r: Tensor,
+    coefficients: dict[str, float],
+    stabilise: Collection[str] = (),
+) -> Tensor:
     """d/dB~ of ``sum(coef * primitive)`` for the layer's input ``x`` and output ``r``.
 
     For plain Linear/Conv2d geometry in closed form (the spec's dR/dB, transposed; equal to
     autograd of the same sum, tested) at a lower cost: amp needs one weight-gradient
     convolution instead of a forward convolution and its backward, and the terms of IA (amp +
-    null) and of AA (amp + sparse) share one. Layers of other geometries
-    (stacked subnetworks, wiring constraints) go through autograd of the primitives.
+    null) and of AA (amp + sparse) share one. Layers of other geometries (stacked
+    subnetworks, wiring constraints), and the stabilising operations ``stabilise`` (see
+    :func:`loss`), go through autograd of the primitives.
     """
     unknown = sorted(set(coefficients) - set(PRIMITIVES))
     if unknown:
         raise ValueError(f"unknown primitive {unknown[0]!r}; primitives: {', '.join(PRIMITIVES)}")
     wb = layer.weight_backward
-    if not _plain_geometry(layer):
+    if stabilise or not _plain_geometry(layer):
         was = wb.requires_grad
         wb.requires_grad_(True)
         try:
             with torch.enable_grad():
-                total = loss(layer, x, r, coefficients)
+                total = loss(layer, x, r, coefficients, stabilise)
                 if not total.requires_grad:  # every coefficient is 0
                     return torch.zeros_like(wb)
                 return torch.autograd.grad(total, wb)[0]

@@ -25,6 +25,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,28 +190,43 @@ def _open_run(
 
 
 def _optimizer_and_schedule(
-    cfg: ExperimentConfig, params: Any, steps_per_epoch: int
+    cfg: ExperimentConfig,
+    params: Any,
+    steps_per_epoch: int,
+    clock: Callable[[int], float] | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """The optimizer of ``cfg.train`` for ``params`` and its per-step schedule (cosine, or
-    step decay)."""
+    step decay; see :func:`_schedule`)."""
     opt_cls = torch.optim.Adam if cfg.train.optimizer == "adam" else torch.optim.SGD
     opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
     if cfg.train.optimizer == "sgd":
         opt_kwargs["momentum"] = cfg.train.momentum
     optimizer = opt_cls(params, **opt_kwargs)
-    total_steps = max(1, steps_per_epoch * cfg.train.epochs)
+    return optimizer, _schedule(cfg, optimizer, steps_per_epoch, clock)
+
+
+def _schedule(
+    cfg: ExperimentConfig,
+    optimizer: torch.optim.Optimizer,
+    steps_per_epoch: int,
+    clock: Callable[[int], float] | None = None,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """``cfg.train``'s schedule for ``optimizer``, stepped once per loop step; ``clock`` maps
+    the loop step to the schedule's position (a learning rule's delay and alternation)."""
+    tick = clock or (lambda step: step)
+    total_steps = max(1, tick(steps_per_epoch * cfg.train.epochs))
     if cfg.train.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
+        return torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)),
+            lambda step: (
+                0.5 * (1.0 + math.cos(math.pi * min(tick(step), total_steps) / total_steps))
+            ),
         )
-    else:
-        milestones = [m * steps_per_epoch for m in cfg.train.milestones]
-        gamma = cfg.train.gamma
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: gamma ** sum(step >= m for m in milestones)
-        )
-    return optimizer, scheduler
+    milestones = [m * steps_per_epoch for m in cfg.train.milestones]
+    gamma = cfg.train.gamma
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: gamma ** sum(tick(step) >= m for m in milestones)
+    )
 
 
 def _train(
@@ -251,21 +267,25 @@ def _train(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, task.model_io, state)
     task.check_model(model)
-    rule = None
+    rule, clock = None, None
     learning_rule = cfg.rule.build()
     if state is not None and state.get("init_source"):
         model.init_source = state["init_source"]
     elif getattr(model, "init_source", None):
         _say_init(model.init_source, learning_rule)
-    if learning_rule.converts:
+    if learning_rule.converts or cfg.rule.noisy_updates is not None:
         from brainlike.train.rule_training import RuleTraining
 
         rule = RuleTraining(cfg, model, learning_rule)
         params: Any = RuleTraining.forward_parameters(model)
-        rule.build_optimizer(lambda ps: _optimizer_and_schedule(cfg, ps, task.steps_per_epoch))
+        clock = rule.schedule_clock(task.steps_per_epoch)
+        rule.build_optimizer(
+            lambda ps: _optimizer_and_schedule(cfg, ps, task.steps_per_epoch, clock),
+            lambda opt: _schedule(cfg, opt, task.steps_per_epoch, clock),
+        )
     else:
         params = model.parameters()
-    optimizer, scheduler = _optimizer_and_schedule(cfg, params, task.steps_per_epoch)
+    optimizer, scheduler = _optimizer_and_schedule(cfg, params, task.steps_per_epoch, clock)
 
     run = RunState(cfg, run_dir, task, model, accelerator.device, accelerator.is_main_process)
     run.rule = rule
@@ -383,15 +403,19 @@ def _run_epochs(
                 seen = 0
                 sums: dict[str, float] = {"loss": 0.0, **dict.fromkeys(task.metric_names, 0)}
                 for i, batch in enumerate(loader, start=1):
+                    # a rule's schedule may switch the task loss off (spec learning-rules §4)
+                    task_on = run.rule is None or run.rule.task_step_on(run.step, epoch)
                     out = task.step(model, batch, epoch)
                     optimizer.zero_grad(set_to_none=True)
-                    accelerator.backward(out.total)
+                    if task_on:
+                        accelerator.backward(out.total)
                     if run.rule is not None:  # the backward weights' gradients
-                        run.rule.after_backward()
-                    optimizer.step()
+                        run.rule.after_backward(run.rule.alignment_on(run.step, epoch))
+                    if task_on:
+                        optimizer.step()
                     if run.rule is not None:
-                        run.rule.step()
-                    scheduler.step()
+                        run.rule.step(optimizer if task_on else None)
+                    _step_schedule(scheduler, task_on)
                     task.after_optimizer_step(optimizer)
                     run.step += 1
                     seen += out.n
@@ -433,6 +457,18 @@ def _run_epochs(
         )
         raise
     return False
+
+
+def _step_schedule(scheduler: Any, task_on: bool) -> None:
+    """Advance the schedule by one loop step. It also advances on a step without the task (a
+    rule's delay or alternation), where the forward optimizer did not step: torch's warning
+    about that order (given on a schedule's first step only) does not apply."""
+    if task_on or getattr(scheduler, "_step_count", 2) > 1:
+        scheduler.step()
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
+        scheduler.step()
 
 
 def _save_epoch(
