@@ -117,7 +117,8 @@ def experiment(
     progress: bool = progress_option("show the runs done and each run's epochs and fits"),
     as_json: bool = json_option("print the summary as JSON"),
 ) -> None:
-    """Train every run of a suite, score each on its simulated benchmark, compare them."""
+    """Train every run of a suite, score each on its simulated benchmark (or, in a rules suite,
+    under every learning rule), compare them."""
     from brainlike.config.suite import load_suite
     from brainlike.evaluation.suites import run_suite
 
@@ -139,18 +140,22 @@ def experiment(
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return
-    from brainlike.evaluation.suite_report import suite_columns
-
-    columns, rows = suite_columns(summary)
     from rich.table import Table
 
-    table = Table(title=f"{summary['suite']} (areas: % of ceiling at the best layer)")
+    if summary.get("kind") == "rules":
+        from brainlike.evaluation.rules_report import rules_columns
+
+        columns, rows = rules_columns(summary)
+        title = f"{summary['suite']} (test accuracy and angle W, B~: mean ± s.d. over seeds)"
+    else:
+        from brainlike.evaluation.suite_report import suite_columns
+
+        columns, rows = suite_columns(summary)
+        title = f"{summary['suite']} (areas: % of ceiling at the best layer)"
+    table = Table(title=title)
+    left = ("run", "recipe", "architecture", "rule")
     for col in columns:
-        table.add_column(
-            col,
-            justify="left" if col in ("run", "recipe") else "right",
-            no_wrap=col in ("run", "recipe"),
-        )
+        table.add_column(col, justify="left" if col in left else "right", no_wrap=col in left)
     for row in rows:
         table.add_row(*row)
     _wide_console(60 + 12 * len(columns)).print(table)

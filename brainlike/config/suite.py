@@ -1,16 +1,18 @@
 """The file of an experiment suite: the runs to compare and the benchmark to score them on.
 
 A suite (YAML, read like every brainlike file by :mod:`brainlike.config.reader`) names the
-experiment configs to train and either a trained *brain* whose layers are the simulated areas
-(a static benchmark) or the built-in recurrent brain of a time-binned benchmark (spec:
-recurrent.md §4-5, the brain-likeness experiment; neural-evaluation.md §7 and §10 for the
-behaviour metrics). :func:`brainlike.evaluation.suites.run_suite` runs it.
+experiment configs to train and one of three comparisons: a trained *brain* whose layers are
+the simulated areas (a static benchmark), the built-in recurrent brain of a time-binned
+benchmark (spec: recurrent.md §4-5, the brain-likeness experiment; neural-evaluation.md §7 and
+§10 for the behaviour metrics), or a list of learning *rules* under which every config is
+trained (spec: learning-rules.md §1, the chapter's comparison of rules).
+:func:`brainlike.evaluation.suites.run_suite` runs it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,12 +24,14 @@ from brainlike.config.reader import (
     shipped_configs_dir,
     validate,
 )
+from brainlike.config.rule import RuleConfig
 
 __all__ = [
     "BenchmarkConfig",
     "BrainConfig",
     "ScoreSettings",
     "SuiteConfig",
+    "SuiteRule",
     "TemporalConfig",
     "experiment_name",
     "load_suite",
@@ -35,7 +39,7 @@ __all__ = [
 ]
 
 _EMPTY = (
-    "write a suite (keys name, runs, and brain or temporal) or start from a shipped suite "
+    "write a suite (keys name, runs, and brain, temporal or rules) or start from a shipped suite "
     "(`brainlike configs` lists them)"
 )
 
@@ -106,6 +110,33 @@ class TemporalConfig(_Strict):
     )
 
 
+class SuiteRule(RuleConfig):
+    """One rule of a rules suite: a ``rule:`` section, and the label its runs are named by.
+
+    The label defaults to the rule's config name, with the sign-symmetry variant appended
+    (``sign_symmetry-usf``); give one when two entries share a rule (other coefficients).
+    """
+
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.+-]+$",
+        description="name of the rule in run names and tables (letters, digits, _ . + -)",
+    )
+
+    def run_label(self) -> str:
+        """The label of this rule's runs (``label``, else the rule's name and variant)."""
+        if self.label is not None:
+            return self.label
+        rule = self.build()
+        return rule.name if rule.variant is None else f"{rule.name}-{rule.variant}"
+
+    def rule_section(self) -> dict:
+        """The ``rule:`` section of the runs' configs (everything but the label)."""
+        return self.model_dump(exclude={"label"})
+
+
 class ScoreSettings(_Strict):
     mapping: str = "pls"
     splits: int = Field(default=10, ge=2)
@@ -119,6 +150,16 @@ class SuiteConfig(_Strict):
     runs: list[str] = Field(min_length=1, description="experiment configs (paths or names)")
     brain: BrainConfig | None = None
     temporal: TemporalConfig | None = None
+    rules: list[SuiteRule] | None = Field(
+        default=None,
+        description="learning rules, each a rule name or a rule: mapping; every run is trained "
+        "under every rule (spec: learning-rules.md §1)",
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="config overrides (dotted keys, e.g. train.epochs: 2) applied to every run "
+        "(not to a brain)",
+    )
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     seeds: list[int] | None = Field(
@@ -134,13 +175,69 @@ class SuiteConfig(_Strict):
             raise ValueError(f"seeds must be distinct non-negative ints, got {v}")
         return v
 
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _names_to_sections(cls, v: Any) -> Any:
+        # a bare rule name is the rule with its default coefficients
+        if isinstance(v, list):
+            return [{"kind": e} if isinstance(e, str) else e for e in v]
+        return v
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_labels(cls, v: list[SuiteRule] | None) -> list[SuiteRule] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("rules is empty; list at least one rule, e.g. [backprop, fa]")
+        labels = [r.run_label() for r in v]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(
+                f"two rules entries are both {dup[0]}; give one of them a label "
+                f"(e.g. {{kind: {v[labels.index(dup[0])].kind}, label: {dup[0]}-b}})"
+            )
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _not_the_suites_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        taken = [k for k in v if k.split(".")[0] in ("name", "seed")]
+        if taken:
+            raise ValueError(
+                f"overrides cannot set {', '.join(taken)}: the suite names the runs and "
+                "sets their seeds (use seeds)"
+            )
+        return v
+
+    @property
+    def kind(self) -> Literal["brain", "temporal", "rules"]:
+        """Which comparison the suite makes."""
+        if self.rules is not None:
+            return "rules"
+        return "temporal" if self.temporal is not None else "brain"
+
     @model_validator(mode="after")
     def _one_brain(self) -> SuiteConfig:
-        if (self.brain is None) == (self.temporal is None):
+        given = [k for k in ("brain", "temporal", "rules") if getattr(self, k) is not None]
+        if len(given) != 1:
             raise ValueError(
-                "give either brain (a trained network; static benchmark) or temporal (the "
-                "built-in recurrent brain; time-binned benchmark), not both or neither"
+                "give exactly one of brain (a trained network; static benchmark), temporal "
+                "(the built-in recurrent brain; time-binned benchmark) or rules (learning rules "
+                f"to train every run under); this suite has {' and '.join(given) or 'none'}"
             )
+        if self.rules is not None:
+            extra = sorted({"benchmark", "score"} & self.model_fields_set)
+            if extra:
+                raise ValueError(
+                    f"{' and '.join(extra)} apply to suites with a brain; a rules suite "
+                    "compares test accuracy and alignment (remove them)"
+                )
+            if any(k.split(".")[0] == "rule" for k in self.overrides):
+                raise ValueError(
+                    "overrides cannot set rule in a rules suite: its rules list sets each "
+                    "run's rule (add the settings to the rules entries)"
+                )
         if self.temporal is not None and self.seeds is not None:
             raise ValueError(
                 "seeds apply to suites with a trained brain; a temporal suite runs each "
@@ -166,8 +263,8 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
     """Read and validate a suite YAML (``yaml.safe_load``); returns it and its folder.
 
     ``path`` is a file or the name of a shipped suite (``grcnn-brainlikeness-digits``). Every
-    run's config must exist (next to the suite, as a path or as a shipped recipe) and the runs'
-    experiment names must differ.
+    run's config must exist (next to the suite, as a path or as a shipped recipe) and validate
+    with the suite's ``overrides``, and the runs' experiment names must differ.
     """
     p = locate(path, shipped_configs_dir() / "suites", noun="suite", plural="suites")
     suite = validate(SuiteConfig, read_mapping(p, empty=_EMPTY), str(p), noun="suite")
@@ -175,7 +272,8 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
     missing = [r for r in [*suite.runs, *brain] if not resolve_run_config(r, p.parent).is_file()]
     if missing:
         raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
-    names = [experiment_name(resolve_run_config(r, p.parent)) for r in suite.runs]
+    # every run validates with the overrides (names cannot be overridden)
+    names = [load_config(resolve_run_config(r, p.parent), suite.overrides).name for r in suite.runs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"{p}: runs share the experiment name(s) {dup}; names must differ")

@@ -15,6 +15,8 @@ Simulated benchmarks (``brainlike simulate``)
 Experiment suites (``brainlike experiment``)
     :mod:`.suites`         :func:`~.suites.run_suite`: train, score and compare a suite's runs
     :mod:`.temporal_suite` suites scored over time and by object solution times
+    :mod:`.rules_suite`    every run under every learning rule: accuracy and alignment
+    :mod:`.rules_report`   a rules suite's table, learning curves, alignment and ``report.html``
     :mod:`.suite_runs`     the plan of runs, training or reusing them, the benchmark once
     :mod:`.observer`       the behaviour reference: a simulated observer
     :mod:`.suite_report`   comparison table, figures and ``report.html``

@@ -80,12 +80,15 @@ def _run_plan(suite: SuiteConfig, base: Path) -> list[tuple[Path, str, str, int,
     for entry in suite.runs:
         cfg_path = _resolve(entry, base)
         cfg = load_config(cfg_path)
+        common = dict(suite.overrides)
         for seed in suite.seeds or [cfg.seed]:
             if seed == cfg.seed:
-                plan.append((cfg_path, cfg.name, cfg.name, seed, {}))
+                plan.append((cfg_path, cfg.name, cfg.name, seed, common))
             else:
                 name = f"{cfg.name}-seed{seed}"
-                plan.append((cfg_path, name, cfg.name, seed, {"seed": seed, "name": name}))
+                plan.append(
+                    (cfg_path, name, cfg.name, seed, {**common, "seed": seed, "name": name})
+                )
     return plan
 
 

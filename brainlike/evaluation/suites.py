@@ -18,7 +18,9 @@ recurrent.md §4-5, the brain-likeness experiment of source document 002; neural
 4. writes ``summary.json``, ``comparison.csv``, a bar figure and a self-contained
    ``report.html`` (:mod:`brainlike.evaluation.suite_report`).
 
-A suite with a ``temporal`` section runs :mod:`brainlike.evaluation.temporal_suite` instead.
+A suite with a ``temporal`` section runs :mod:`brainlike.evaluation.temporal_suite` instead,
+one with a ``rules`` list :mod:`brainlike.evaluation.rules_suite` (every run under every
+learning rule; no benchmark).
 The simulated benchmark knows its answer: the brain's own architecture is the model to beat,
 so the comparison measures how far each recipe moves a model towards *that* network, not
 towards primate cortex. Say so when reporting.
@@ -37,6 +39,7 @@ from pydantic import ValidationError
 from brainlike.config.suite import SuiteConfig, load_suite
 from brainlike.config.suite import resolve_run_config as _resolve
 from brainlike.evaluation.observer import _model_logits, behaviour_scores, observer_trials
+from brainlike.evaluation.rules_suite import _run_rules_suite
 from brainlike.evaluation.suite_report import _plot, _write_csv, _write_html
 from brainlike.evaluation.suite_runs import _f, _read_benchmark, _run_plan, _simulate_once, _train
 from brainlike.evaluation.temporal_suite import _run_temporal_suite
@@ -55,6 +58,9 @@ def run_suite(
 ) -> dict[str, Any]:
     """Train, score and compare the runs of a suite; returns (and writes) its summary.
 
+    A rules suite trains every run under every rule and compares accuracy and alignment
+    (:mod:`brainlike.evaluation.rules_suite`); it records nothing in the results database.
+
     Finished runs are reused (a suite can be re-run after adding a config or a seed), and so are
     their scores while ``scores.json`` is newer than the checkpoint; an interrupted run resumes
     from its last checkpoint. ``seeds`` replaces the suite's ``seeds``.
@@ -63,7 +69,9 @@ def run_suite(
     suite, base = load_suite(path)
     if seeds is not None:  # the command line's --seeds replaces the suite's
         try:
-            suite = SuiteConfig.model_validate({**suite.model_dump(), "seeds": list(seeds)})
+            suite = SuiteConfig.model_validate(
+                {**suite.model_dump(exclude_unset=True), "seeds": list(seeds)}
+            )
         except ValidationError as err:
             from brainlike.config import ConfigError
 
@@ -73,6 +81,8 @@ def run_suite(
     t0 = time.perf_counter()
     if suite.temporal is not None:
         return _run_temporal_suite(suite, base, out, db, progress, record, log, t0)
+    if suite.rules is not None:
+        return _run_rules_suite(suite, base, out, progress, log, t0)
     return _run_static_suite(suite, base, out, db, progress, record, log, t0)
 
 

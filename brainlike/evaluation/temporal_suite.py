@@ -118,7 +118,7 @@ def _run_temporal_suite(
         cfg_path = _resolve(entry, base)
         name = _run_name(cfg_path)
         run_dir = out / "runs" / name
-        summary = _train(cfg_path, run_dir, progress, log)
+        summary = _train(cfg_path, run_dir, progress, log, suite.overrides or None)
         sm = load_scoring_model(run_dir)
         units = _units(sm.model, sm)
         log(f"scoring {name} over time")

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 #: Human-readable titles of the per-snapshot topography metrics.
 METRIC_TITLES: dict[str, str] = {
@@ -194,6 +195,77 @@ def plot_learning_curves(
         loss_ax.set_title("Loss")
         acc_ax.set_title("Accuracy")
         fig.tight_layout()
+    return fig
+
+
+#: The per-layer series a learning rule records in ``metrics.jsonl`` (one dict layer -> value
+#: per epoch; spec: learning-rules.md §1 diagnostics): y label and caption of each figure.
+RULE_SERIES: dict[str, tuple[str, str]] = {
+    "rule_angle_deg": (
+        "angle W, B~ (degrees)",
+        "Learning rule: angle between each layer's forward weight W and backward weight B~ "
+        "(as flat vectors) per epoch; 0 = backprop's B~ = W, 90 = unrelated",
+    ),
+    "rule_norm_ratio": (
+        "||B~|| / ||W||",
+        "Learning rule: norm ratio ||B~|| / ||W|| of each layer per epoch",
+    ),
+    "rule_update_angle_deg": (
+        "angle to backprop's gradient (degrees)",
+        "Learning rule: angle between the rule's update of each layer's W and backprop's "
+        "gradient on one fixed training batch, per epoch",
+    ),
+}
+
+
+def plot_layer_history(metrics: Sequence[Mapping[str, Any]], key: str, ylabel: str) -> Figure:
+    """Plot a per-layer series of ``metrics.jsonl`` against epoch, one line per layer.
+
+    Parameters
+    ----------
+    metrics : sequence of mapping
+        One record per epoch with ``epoch`` and ``key``: a mapping layer name -> value
+        (epochs without it are gaps).
+    key : str
+        The series, e.g. ``"rule_angle_deg"`` (see :data:`RULE_SERIES`).
+    ylabel : str
+        Label of the y axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel; the layers' legend below it.
+    """
+    layers = list(
+        dict.fromkeys(k for r in metrics if isinstance(r.get(key), Mapping) for k in r[key])
+    )
+    if not layers:
+        raise ValueError(f"no epoch records {key!r}: nothing to plot")
+    ncol = min(len(layers), 4)
+    fig = new_figure(9, 3.6 + 0.22 * -(-len(layers) // ncol))
+    fig.set_layout_engine("constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = colormaps["tab10" if len(layers) <= 10 else "tab20"]
+    epoch = np.array([r["epoch"] for r in metrics], float)
+    marker = "o" if len(metrics) <= 30 else None
+    for i, layer in enumerate(layers):
+        values = [
+            r[key].get(layer, np.nan) if isinstance(r.get(key), Mapping) else np.nan
+            for r in metrics
+        ]
+        ax.plot(
+            epoch,
+            np.array([np.nan if v is None else v for v in values], float),
+            marker=marker,
+            ms=3,
+            color=cmap(i % cmap.N),
+            label=plain_text(layer),
+        )
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
     return fig
 
 

@@ -28,8 +28,10 @@ import yaml
 import brainlike
 from brainlike.report.figures import (
     METRIC_TITLES,
+    RULE_SERIES,
     available_metrics,
     plot_dprime_maps,
+    plot_layer_history,
     plot_learning_curves,
     plot_metric_history,
     plot_preference_map,
@@ -490,6 +492,9 @@ def _run_section(run: _Run, folder: Path, threshold: float | None, fps: float) -
         figures.append({"caption": caption, "file": filename, "uri": _data_uri(path)})
 
     add(plot_learning_curves(run.metrics), "learning_curves.png", "Learning curves")
+    for key, (ylabel, caption) in RULE_SERIES.items():  # a run trained with a learning rule
+        if any(isinstance(r.get(key), Mapping) for r in run.metrics):
+            add(plot_layer_history(run.metrics, key, ylabel), f"{key}.png", caption)
     add(
         plot_preference_map(
             labels[-1],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from brainlike.config import ConfigError
+from brainlike.config import ConfigError, shipped_configs_dir
 from brainlike.config.suite import load_suite
 from brainlike.evaluation.suites import run_suite
 
@@ -136,12 +136,22 @@ def test_temporal_suite_fits_over_time_and_measures_ost(tmp_path, monkeypatch):
     assert 0 < s["benchmark"]["it_solved_images"] <= 50
 
 
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (shipped_configs_dir() / "suites").glob("*.yaml"))
+)
+def test_every_shipped_suite_loads(name):
+    suite, _ = load_suite(name)
+    assert suite.name == name
+
+
 def test_suite_needs_exactly_one_kind_of_brain(tmp_path):
     path = _tiny_suite(tmp_path)
     data = yaml.safe_load(path.read_text())
     data["temporal"] = {}
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match="not both or neither"):
+    with pytest.raises(
+        ConfigError, match="exactly one of brain .* this suite has brain and temporal"
+    ):
         load_suite(path)
     del data["brain"]
     data["seeds"] = [0, 1]

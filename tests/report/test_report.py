@@ -15,8 +15,10 @@ from PIL import Image
 
 from brainlike.report.figures import (
     METRIC_TITLES,
+    RULE_SERIES,
     class_colours,
     plot_dprime_maps,
+    plot_layer_history,
     plot_learning_curves,
     plot_metric_history,
     plot_preference_map,
@@ -259,6 +261,7 @@ def test_single_run_report_is_self_contained(tmp_path: Path, fake_analysis) -> N
     html = path.read_text(encoding="utf-8")
     sources = _img_sources(html)
     assert len(sources) == 6  # 5 figures + movie
+    assert "Learning rule" not in html  # trained by backprop: no learning-rule figures
     assert all(src.startswith("data:image/") for src in sources)
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     assert "<link" not in html and "<script" not in html
@@ -444,3 +447,41 @@ def test_run_report_figures_fit_1280_px_and_legends_cover_no_curve(
     for png in (path.parent / "run").glob("*.png"):
         with Image.open(png) as image:
             assert image.size[0] <= 1280, png.name
+
+
+def _add_rule_diagnostics(run: Path, update: bool) -> list[dict]:
+    """Give a run's epochs what a learning rule records: per-layer angle and norm ratio."""
+    path = run / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        e = r["epoch"]
+        r["rule_angle_deg"] = {"features.0": 80.0 - 10 * e, "fc": 85.0 - e}
+        r["rule_norm_ratio"] = {"features.0": 1.0 + 0.1 * e, "fc": 0.5}
+        if update:
+            r["rule_update_angle_deg"] = {"features.0": 40.0, "fc": 30.0 + e}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def test_rule_run_report_shows_alignment_per_layer(tmp_path: Path, fake_analysis) -> None:
+    # (a backprop run records none of these: test_single_run_report_is_self_contained)
+    run = _make_run(tmp_path / "fa")
+    rows = _add_rule_diagnostics(run, update=True)
+    html = write_report([run]).read_text(encoding="utf-8")
+    assert len(_img_sources(html)) == 6 + 3
+    for key in ("rule_angle_deg", "rule_norm_ratio", "rule_update_angle_deg"):
+        assert f"fa/{key}.png" in html and RULE_SERIES[key][1].split("'")[0] in html
+        assert (run / "report" / "fa" / f"{key}.png").is_file()
+    # one line per layer, the recorded values against epoch
+    fig = plot_layer_history(rows, "rule_angle_deg", "angle")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines) == ["features.0", "fc"]
+    assert lines["features.0"].get_xydata().tolist() == [[1.0, 70.0], [2.0, 60.0]]
+    assert lines["fc"].get_ydata().tolist() == [84.0, 83.0]
+    assert _vertices_under_legends(fig) == 0
+    # an epoch without the series (recorded from a later epoch on) is a gap
+    rows[0].pop("rule_norm_ratio")
+    fig = plot_layer_history(rows, "rule_norm_ratio", "ratio")
+    assert np.isnan(fig.axes[0].get_lines()[0].get_ydata()[0])
+    with pytest.raises(ValueError, match="no epoch records 'rule_angle_deg'"):
+        plot_layer_history([{"epoch": 1}], "rule_angle_deg", "angle")
