@@ -208,9 +208,10 @@ def test_bad_rules_entries_are_refused_with_one_line(tmp_path, change, message):
 def test_rule_labels_and_shipped_rules_suites():
     suite, base = load_suite("rules-digits")
     assert [r.run_label() for r in suite.rules] == [
-        "backprop", "sham", "feedback_alignment", "sign_symmetry-usf", "sign_symmetry-frsf",
-        "sign_symmetry-brsf", "weight_mirror", "kolen_pollack", "information_alignment",
-        "symmetric_alignment", "activation_alignment",
+        "backprop", "sham", "feedback_alignment", "direct_feedback_alignment",
+        "sign_symmetry-usf", "sign_symmetry-frsf", "sign_symmetry-brsf", "weight_mirror",
+        "kolen_pollack", "information_alignment", "ia-thesis", "symmetric_alignment",
+        "activation_alignment",
     ]  # fmt: skip
     assert suite.seeds == [0, 1, 2] and suite.kind == "rules"
     quick, _ = load_suite("rules-digits-quick")
@@ -218,7 +219,7 @@ def test_rule_labels_and_shipped_rules_suites():
     from brainlike.evaluation.rules_suite import rules_plan
 
     plan = rules_plan(suite, base)
-    assert len(plan) == 2 * 11 * 3
+    assert len(plan) == 2 * 13 * 3
     assert plan[4].name == "rules-lenet-digits-sham-seed1"
     assert plan[4].overrides["rule"]["kind"] == "sham" and plan[4].overrides["seed"] == 1
     assert np.all([p.overrides["name"] == p.name for p in plan])
