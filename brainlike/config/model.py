@@ -203,18 +203,33 @@ class AlexNetModelConfig(_FrontEnd):
     grid: int = Field(default=64, ge=2, le=128, description="side of the FC layers' unit grid")
 
 
+#: the depths of :class:`brainlike.models.imagenet_resnet.ImageNetResNet` (tested to agree;
+#: kept here so reading a config does not import torchvision)
+IMAGENET_RESNET_DEPTHS = (18, 34, 50, 101, 152)
+
+
 class ResNetModelConfig(_FrontEnd):
-    """A CIFAR-style ResNet (depth 6n + 2: 20, 32, 44, 56, 110): the ResNet control."""
+    """A ResNet: the CIFAR family (``layout: cifar``, depth 6n + 2: 20, 32, 44, 56, 110; the
+    ResNet control) or the ImageNet one (``layout: imagenet``, depth 18, 34, 50, 101, 152;
+    torchvision's layout)."""
 
     kind: Literal["resnet"]
+    layout: Literal["cifar", "imagenet"] = "cifar"
     depth: int = Field(default=20, ge=8)
 
-    @field_validator("depth")
-    @classmethod
-    def _six_n_plus_two(cls, v: int) -> int:
-        if (v - 2) % 6:
-            raise ValueError("a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110)")
-        return v
+    @model_validator(mode="after")
+    def _depth_of_layout(self) -> ResNetModelConfig:
+        if self.layout == "cifar" and (self.depth - 2) % 6:
+            raise ValueError(
+                f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110), got {self.depth}; "
+                "for ResNet-18/50 set layout: imagenet"
+            )
+        if self.layout == "imagenet" and self.depth not in IMAGENET_RESNET_DEPTHS:
+            raise ValueError(
+                f"an ImageNet ResNet has depth {', '.join(map(str, IMAGENET_RESNET_DEPTHS))}, "
+                f"got {self.depth}"
+            )
+        return self
 
 
 class GRCNNModelConfig(_FrontEnd):

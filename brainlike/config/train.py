@@ -29,11 +29,27 @@ class TrainConfig(StrictSection):
             raise ValueError(
                 f"train.milestones must be increasing epochs >= 1, got {self.milestones}"
             )
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError(
+                "train.nesterov needs optimizer: sgd with momentum > 0; set nesterov: false"
+            )
+        if self.epochs and self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"train.warmup_epochs {self.warmup_epochs} leaves no epoch after the warm-up "
+                f"(train.epochs {self.epochs}); use fewer warm-up epochs"
+            )
         return self
 
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(default=1e-3, gt=0.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    nesterov: bool = Field(default=False, description="Nesterov momentum (optimizer sgd)")
+    warmup_epochs: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="the learning rate rises linearly from lr / steps to lr over these epochs, "
+        "then follows the schedule (Goyal et al. 2017)",
+    )
     weight_decay: float = Field(default=0.0, ge=0.0)
     schedule: Literal["constant", "cosine", "step"] = Field(
         default="constant",

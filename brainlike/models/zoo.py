@@ -118,6 +118,22 @@ def resnet20(in_channels: int = 1, out_features: int = 10, depth: int = 20) -> R
     return ResNet20(in_channels, out_features, depth)
 
 
+@register_model("resnet18", in_channels=3, out_features=1000)
+def resnet18(in_channels: int = 3, out_features: int = 1000) -> nn.Module:
+    """ImageNet ResNet-18 (torchvision layout; 3 channels, 1,000 classes: 11,689,512 parameters)."""
+    from brainlike.models.imagenet_resnet import ImageNetResNet
+
+    return ImageNetResNet(18, in_channels, out_features)
+
+
+@register_model("resnet50", in_channels=3, out_features=1000)
+def resnet50(in_channels: int = 3, out_features: int = 1000) -> nn.Module:
+    """ImageNet ResNet-50 (torchvision layout; 3 channels, 1,000 classes: 25,557,032 parameters)."""
+    from brainlike.models.imagenet_resnet import ImageNetResNet
+
+    return ImageNetResNet(50, in_channels, out_features)
+
+
 def build_from_config(model_cfg, in_channels: int, out_features: int, input_size: int) -> nn.Module:
     """Build the model a config's ``model`` section describes (any ``kind``).
 
@@ -150,6 +166,10 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
             stride=vone.stride,
             seed=vone.seed,
         )
+    if model_cfg.kind == "resnet" and model_cfg.layout == "imagenet":
+        from brainlike.models.imagenet_resnet import ImageNetResNet
+
+        return ImageNetResNet(model_cfg.depth, in_channels, out_features)
     if model_cfg.kind == "resnet":
         return ResNet20(in_channels, out_features, model_cfg.depth)
     if model_cfg.kind == "convrnn":
@@ -263,6 +283,10 @@ def build_from_description(desc: dict) -> nn.Module:
         from brainlike.models.vone import VOneBlock, VOneFront
 
         return VOneFront(VOneBlock(**desc["vone"]), build_from_description(desc["backend"]))
+    if kind == "resnet" and desc.get("layout") == "imagenet":
+        from brainlike.models.imagenet_resnet import ImageNetResNet
+
+        return ImageNetResNet(**{k: v for k, v in desc.items() if k not in ("kind", "layout")})
     if kind == "resnet":
         return ResNet20(**{k: v for k, v in desc.items() if k != "kind"})
     if kind == "convrnn":

@@ -201,6 +201,7 @@ def _optimizer_and_schedule(
     opt_kwargs: dict[str, Any] = {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
     if cfg.train.optimizer == "sgd":
         opt_kwargs["momentum"] = cfg.train.momentum
+        opt_kwargs["nesterov"] = cfg.train.nesterov
     optimizer = opt_cls(params, **opt_kwargs)
     return optimizer, _schedule(cfg, optimizer, steps_per_epoch, clock)
 
@@ -215,17 +216,23 @@ def _schedule(
     the loop step to the schedule's position (a learning rule's delay and alternation)."""
     tick = clock or (lambda step: step)
     total_steps = max(1, tick(steps_per_epoch * cfg.train.epochs))
+    warmup = cfg.train.warmup_epochs * steps_per_epoch
+
+    def warm(step: int) -> float:  # linear warm-up: (s + 1) / w of lr for the first w steps
+        return min(1.0, (tick(step) + 1) / warmup) if warmup else 1.0
+
     if cfg.train.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda step: (
-                0.5 * (1.0 + math.cos(math.pi * min(tick(step), total_steps) / total_steps))
+                warm(step)
+                * (0.5 * (1.0 + math.cos(math.pi * min(tick(step), total_steps) / total_steps)))
             ),
         )
     milestones = [m * steps_per_epoch for m in cfg.train.milestones]
     gamma = cfg.train.gamma
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: gamma ** sum(tick(step) >= m for m in milestones)
+        optimizer, lambda step: warm(step) * gamma ** sum(tick(step) >= m for m in milestones)
     )
 
 
