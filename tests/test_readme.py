@@ -54,6 +54,8 @@ SKIPPED: dict[str, str] = {
     "brainlike experiment grcnn-brainlikeness-digits --seeds 0,1,2": "24 trainings: hours",
     "brainlike train grcnn55-imagenet": "needs an ImageNet folder and a GPU",
     "brainlike experiment convrnn-temporal-digits": "4 ConvRNN trainings: over an hour on CPU",
+    "brainlike experiment rules-digits --out runs/rules-digits [--json]": "78 trainings: ~50 min",
+    "brainlike experiment rules-imagenet": "needs an ImageNet folder and a GPU",
 }
 # Python snippets: paths relative to the repository root.
 PYTHON_SUBSTITUTIONS: list[tuple[str, str]] = [
