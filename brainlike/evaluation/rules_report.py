@@ -208,13 +208,10 @@ def accuracy_figure(summary: dict) -> Any:
     return fig
 
 
-_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ suite }}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:sans-serif;margin:2em auto;max-width:1280px;padding:0 1em}
-img{max-width:100%;height:auto}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
-td.l{text-align:left}dt{font-weight:bold}figcaption{color:#555;font-size:.9em}</style>
-</head><body>
+_HTML = """{% extends "_base.html" %}
+{% block style %}body{max-width:1280px} td,th{text-align:right} td.l{text-align:left}
+dt{font-weight:bold}{% endblock %}
+{% block body %}
 <h1>{{ suite }}: learning rules compared</h1>
 <p>Every architecture trained under every rule with seeds {{ seeds }} (spec:
 learning-rules.md §1){% if overrides %}; overrides applied to every run: {{ overrides }}{% endif %}.
@@ -226,15 +223,15 @@ learning-rules.md §1){% if overrides %}; overrides applied to every run: {{ ove
 <dl>{% for key, text in conventions %}<dt>{{ key }}</dt><dd>{{ text }}</dd>{% endfor %}</dl>
 {% for f in figures %}<figure><img alt="{{ f.name }}" src="data:image/png;base64,{{ f.data }}">
 <figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
-</body></html>"""
+{% endblock %}"""
 
 
 def write_rules_report(out: Path, summary: dict) -> Path:
     """Write ``comparison.csv``, the figures (PNG) and the self-contained ``report.html``
     of a rules suite into ``out``; returns the report's path."""
-    from jinja2 import Environment
-
+    from brainlike import __version__
     from brainlike.report.figures import save_figure
+    from brainlike.report.html import report_environment
 
     flat = [
         {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
@@ -256,9 +253,11 @@ def write_rules_report(out: Path, summary: dict) -> Path:
         )
     columns, rows = rules_columns(summary)
     html = (
-        Environment(autoescape=True)
+        report_environment()
         .from_string(_HTML)
         .render(
+            title=summary["suite"],
+            version=__version__,
             suite=summary["suite"],
             seeds=", ".join(map(str, summary["seeds"])),
             overrides=", ".join(f"{k}: {v}" for k, v in summary.get("overrides", {}).items()),

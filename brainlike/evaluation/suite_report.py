@@ -160,35 +160,39 @@ def _seed_columns(recipes: list[dict], regions: list[str]) -> tuple[list[str], l
     return cols, rows
 
 
-_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ suite }}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:sans-serif;margin:2em auto;max-width:1280px;padding:0 1em}
-img{max-width:100%;height:auto}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
-td.l{text-align:left}</style></head><body>
+_HTML = """{% extends "_base.html" %}
+{% block style %}body{max-width:1280px} td,th{text-align:right} td.l{text-align:left}
+img{max-width:100%;height:auto}{% endblock %}
+{% block body %}
 <h1>{{ suite }}</h1>
 <p>{{ caption }}</p>
 <table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr>{% for cell in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 <p><img alt="comparison" src="data:image/png;base64,{{ figure }}"></p>
-</body></html>"""
+{% endblock %}"""
 
 
 def _write_html(path: Path, summary: dict, caption: str) -> Path:
     import base64
 
-    from jinja2 import Environment
+    from brainlike import __version__
+    from brainlike.report.html import report_environment
 
-    env = Environment(autoescape=True)
     fig = path.parent / "comparison.png"
     columns, rows = suite_columns(summary)
-    html = env.from_string(_HTML).render(
-        suite=summary["suite"],
-        caption=caption,
-        columns=columns,
-        rows=rows,
-        figure=base64.b64encode(fig.read_bytes()).decode() if fig.is_file() else "",
+    html = (
+        report_environment()
+        .from_string(_HTML)
+        .render(
+            title=summary["suite"],
+            version=__version__,
+            suite=summary["suite"],
+            caption=caption,
+            columns=columns,
+            rows=rows,
+            figure=base64.b64encode(fig.read_bytes()).decode() if fig.is_file() else "",
+        )
     )
     path.write_text(html)
     return path

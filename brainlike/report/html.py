@@ -177,24 +177,34 @@ def write_report(
             if len(runs) == 1
             else "brainlike comparison: " + " vs ".join(run.name for run in runs)
         )
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    html = environment.get_template("report.html").render(
-        title=title,
-        generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        version=brainlike.__version__,
-        table=_comparison_table(runs),
-        runs=sections,
-        dense_fraction=_DENSE_FRACTION,
+    html = (
+        report_environment()
+        .get_template("report.html")
+        .render(
+            title=title,
+            generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            version=brainlike.__version__,
+            table=_comparison_table(runs),
+            runs=sections,
+            dense_fraction=_DENSE_FRACTION,
+        )
     )
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def report_environment(strict: bool = True) -> Any:
+    """The Jinja2 environment of brainlike's reports: the shipped templates (a report extends
+    ``_base.html``, the look they share), user text escaped, undefined names an error when
+    ``strict``."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
