@@ -173,3 +173,43 @@ def test_bad_rules_are_refused_with_one_clear_line():
     with pytest.raises(ValueError, match=r"cannot convert 0 \(Conv1d\), 1 \(LocalityRNN\) yet"):
         convert(nn.Sequential(nn.Conv1d(1, 2, 3), LocalityRNN(3, 4)), "fa")
     assert convert(small_net(), "backprop") == []
+
+
+def _mirror(layer, rule, sigma, steps, lr=0.05, batch=256, seed=0):
+    """Weight-mirror descent on noise inputs x ~ N(0, sigma^2 I) (mirror steps only)."""
+    from brainlike.rules.primitives import gradients
+
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x = sigma * torch.randn(batch, layer.in_features, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            r = x @ layer.weight.T
+            layer.weight_backward -= lr * gradients(layer, x, r, rule.loss)
+
+
+@pytest.mark.parametrize("sigma2, expected", [(0.5, 1.0), (2.0, 4.0), (0.125, 0.25)])
+def test_weight_mirror_settles_at_alpha_sigma2_over_beta_times_w(sigma2, expected):
+    # dB~ = alpha E[r x^T] - beta B~ = alpha sigma^2 W - beta B~: B~ -> (alpha sigma^2 / beta) W.
+    # With alpha = 2, beta = 1, B~ = W exactly when sigma^2 = beta / alpha = 0.5; elsewhere B~
+    # keeps W's direction but is scaled, and the error sent down L layers by c^L: through the
+    # 8-layer linear stack below, 4^8 = 65,536 times too large at sigma^2 = 2 (exploding) and
+    # 0.25^8 = 1.5e-5 times at sigma^2 = 0.125 (vanishing). (The spec's "variance alpha / beta"
+    # is beta / alpha in its own equation dB = alpha x r^T - beta B.)
+    torch.manual_seed(6)
+    rule = make_rule("wm", amp=2.0, decay=1.0)
+    net = nn.Sequential(*[nn.Linear(12, 12, bias=False) for _ in range(8)]).double()
+    convert(net, rule)
+    for layer in net:
+        _mirror(layer, rule, sigma2**0.5, steps=60, lr=0.2)
+        w, wb = layer.weight.detach(), layer.weight_backward.detach()
+        ratio = float(wb.norm() / w.norm())
+        cos = float((w * wb).sum() / (w.norm() * wb.norm()))
+        assert ratio == pytest.approx(expected, rel=0.1) and cos > 0.98
+    x = torch.randn(4, 12, dtype=torch.float64, requires_grad=True)
+    (g_rule,) = torch.autograd.grad(net(x).sum(), x)
+    with torch.no_grad():
+        for layer in net:
+            layer.weight_backward.copy_(layer.weight)
+    (g_true,) = torch.autograd.grad(net(x).sum(), x)
+    gain = float(g_rule.norm() / g_true.norm())
+    assert gain == pytest.approx(expected**8, rel=0.6)  # stable only where expected == 1
