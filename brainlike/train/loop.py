@@ -128,6 +128,12 @@ def train(
     same folder (resume, overwrite or a restart) is refused until it ends.
     """
     held: list[Any] = []  # the training lock, taken once the folder is ready
+    # train.threads holds for the whole run, data loading included (resizing with another
+    # number of threads can differ in the last bit), and ends with it: the process's count is
+    # restored, so a later run in the same process starts from the same state
+    threads = torch.get_num_threads()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     try:
         return _train(
             cfg,
@@ -142,6 +148,7 @@ def train(
             held=held,
         )
     finally:
+        torch.set_num_threads(threads)
         for handle in held:
             if handle is not None:
                 handle.close()
@@ -266,8 +273,6 @@ def _train(
     prepare_run_dir(run_dir, resume, overwrite, restart=restart)
     if _launch_rank() == 0:
         held.append(_hold_training_lock(run_dir))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.seed)
 
     accelerator = Accelerator(cpu=cfg.train.device == "cpu")
