@@ -15,7 +15,11 @@ self        no      -tr(B W)                -W^T
 
 Normalisation (one convention for every primitive): the paper's, with the 1/2 kept (the
 original code drops it, doubling decay, null and sparse), and every term that depends on data
-averaged over the batch (summed over the positions of a convolution's output). In B~'s
+averaged over the instances of the layer's map (:func:`instances`): the batch, and for a
+convolution also the positions of its output, each of which maps one input patch as a dense
+layer maps one input. So a rule's fixed points are the same for both kinds of layer (weight
+mirror: B~ -> (alpha sigma^2 / beta) W); a sum over positions would scale the data terms, and
+so the fixed point, by the number of positions, against the decay. In B~'s
 orientation: B^T x is the layer's forward map applied with B~ (``x @ B~^T``, or the
 convolution of x with B~), and B r its backward map (``r @ B~``, or the transposed
 convolution of r with B~), so the same functions serve Linear and Conv2d layers. Layers of
@@ -43,6 +47,7 @@ __all__ = [
     "forward_map",
     "forward_weight",
     "gradients",
+    "instances",
     "loss",
     "null",
     "self_",
@@ -97,24 +102,32 @@ def backward_map(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
     return r @ wb
 
 
+def instances(r: Tensor) -> int:
+    """How many instances of the layer's map the output ``r`` holds, the count every data term
+    averages over: the batch, times the positions of a convolution's output (a 4-D ``(N, C,
+    H, W)``: each position maps one input patch, as a dense layer maps one input)."""
+    return r.shape[0] * (r.shape[2] * r.shape[3] if r.dim() == 4 else 1)
+
+
 def decay(layer: nn.Module) -> Tensor:
     """1/2 ||B||^2."""
     return 0.5 * backward_weight(layer).square().sum()
 
 
 def amp(layer: nn.Module, x: Tensor, r: Tensor) -> Tensor:
-    """-x^T B r, batch-averaged: rewards B~ for mapping x to the layer's output r."""
-    return -(r * forward_map(layer, x)).sum() / x.shape[0]
+    """-x^T B r, averaged over instances: rewards B~ for mapping x to the layer's output r."""
+    return -(r * forward_map(layer, x)).sum() / instances(r)
 
 
 def null(layer: nn.Module, r: Tensor, input_shape: Any) -> Tensor:
-    """1/2 ||B r||^2, batch-averaged."""
-    return 0.5 * backward_map(layer, r, input_shape).square().sum() / r.shape[0]
+    """1/2 ||B r||^2, averaged over instances."""
+    return 0.5 * backward_map(layer, r, input_shape).square().sum() / instances(r)
 
 
 def sparse(layer: nn.Module, x: Tensor) -> Tensor:
-    """1/2 ||B^T x||^2, batch-averaged (non-local: needs x at the output side)."""
-    return 0.5 * forward_map(layer, x).square().sum() / x.shape[0]
+    """1/2 ||B^T x||^2, averaged over instances (non-local: needs x at the output side)."""
+    s = forward_map(layer, x)
+    return 0.5 * s.square().sum() / instances(s)
 
 
 def self_(layer: nn.Module) -> Tensor:
@@ -209,7 +222,7 @@ def gradients(
     # amp, null and sparse are each one weight gradient G(a, b) (bilinear), so terms that share
     # an argument merge into one: amp + null = G(c_null B r - c_amp x, r) (IA), amp + sparse =
     # G(x, c_sparse B^T x - c_amp r) (AA); at most two weight-gradient convolutions in all
-    n = x.shape[0]
+    n = instances(r)
     a_amp, a_null, a_sparse = c.get("amp", 0.0), c.get("null", 0.0), c.get("sparse", 0.0)
     with torch.no_grad():
         if a_null and not a_sparse:  # shares r with amp

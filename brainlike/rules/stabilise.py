@@ -233,7 +233,7 @@ def stabilised_loss(
             f"{', '.join(misplaced)} shape the pair (x, r): apply alignment_pair first and "
             f"pass only {', '.join(LOSS_FLAGS)} here"
         )
-    n = x.shape[0]
+    n = primitives.instances(r)
     fo = r.detach()
     if "fo_relu" in flags:
         fo = F.relu(fo)

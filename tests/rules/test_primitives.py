@@ -61,13 +61,13 @@ def test_conv_primitives_equal_the_linear_ones_on_patches():
     lin = AsymmetricLinear(27, 4, bias=False).double()
     with torch.no_grad():
         lin.weight_backward.copy_(conv.weight_backward.reshape(4, -1))
-    per_sample = xs.shape[0] / x.shape[0]  # patch sums are averaged over images, not patches
-    torch.testing.assert_close(amp(conv, x, r), amp(lin, xs, rs) * per_sample)
-    torch.testing.assert_close(sparse(conv, x), sparse(lin, xs) * per_sample)
+    # every patch is one instance of the map: the conv's data terms are the patches' averages
+    torch.testing.assert_close(amp(conv, x, r), amp(lin, xs, rs))
+    torch.testing.assert_close(sparse(conv, x), sparse(lin, xs))
     # null: the patches' back-projections add up where they overlap (fold)
     back = F.fold((rs @ lin.weight_backward).reshape(2, -1, 27).transpose(1, 2), (7, 7), 3,
                   padding=1, stride=2)  # fmt: skip
-    torch.testing.assert_close(null(conv, r, x.shape), 0.5 * back.square().sum() / 2)
+    torch.testing.assert_close(null(conv, r, x.shape), 0.5 * back.square().sum() / (2 * 16))
 
 
 SUMS = [

@@ -126,7 +126,7 @@ def test_flagged_gradient_is_autograd_of_the_written_out_loss():
     bo = torch.relu(torch.nn.functional.conv2d(xb, wb, None, 2, 1) + b)
     bo = fw_norm(bo.flatten(1).sub(bo.flatten(1).mean(1, keepdim=True)).reshape(bo.shape))
     back = torch.nn.grad.conv2d_input(x.shape, wb, f, 2, 1)
-    n = x.shape[0]
+    n = x.shape[0] * fo.shape[2] * fo.shape[3]  # instances: every output position of the batch
     total = (
         1.3 * -(fo_ops(f) * bo).sum() / n
         + 0.6 * 0.5 * fo_ops(back).square().sum() / n
