@@ -15,6 +15,8 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from brainlike.models.zoo import PooledIO
+
 __all__ = ["IMAGENET_DEPTHS", "ImageNetResNet"]
 
 #: depth -> (block, blocks per stage), as in He et al. 2016, Table 1
@@ -27,9 +29,10 @@ IMAGENET_DEPTHS = {
 }
 
 
-class ImageNetResNet(ResNet):
+class ImageNetResNet(PooledIO, ResNet):
     """An ImageNet ResNet of ``depth`` for ``in_channels``-channel images and ``out_features``
-    classes (any input size of at least 32 px: the stem and stages divide it by 32)."""
+    classes (any input size of at least 32 px: the stem and stages divide it by 32; global
+    average pooling takes any size above)."""
 
     def __init__(self, depth: int = 18, in_channels: int = 3, out_features: int = 1000) -> None:
         if depth not in IMAGENET_DEPTHS:
@@ -46,16 +49,3 @@ class ImageNetResNet(ResNet):
     def describe(self) -> dict:
         """Constructor arguments, tagged ``kind: resnet, layout: imagenet``."""
         return {"kind": "resnet", "layout": "imagenet", **self._config}
-
-    @property
-    def in_channels(self) -> int:
-        return self._config["in_channels"]
-
-    @property
-    def out_features(self) -> int:
-        return self._config["out_features"]
-
-    @property
-    def input_size(self) -> None:
-        """Any size of at least 32 px works (global average pooling); None says so."""
-        return None

@@ -30,7 +30,27 @@ class BasicBlock(nn.Module):
         return F.relu(out + x)
 
 
-class ResNet20(nn.Module):
+class PooledIO:
+    """The input/output contract of a globally pooled network built from ``self._config``
+    (its constructor arguments): channels in, features out, and any input size."""
+
+    _config: dict
+
+    @property
+    def in_channels(self) -> int:
+        return self._config["in_channels"]
+
+    @property
+    def out_features(self) -> int:
+        return self._config["out_features"]
+
+    @property
+    def input_size(self) -> None:
+        """Any size works (global average pooling); None says so."""
+        return None
+
+
+class ResNet20(PooledIO, nn.Module):
     """CIFAR-style ResNet-20 (the single-network baseline of the source).
 
     A plain module tree (``conv1``, ``bn1``, ``layer1..3`` of basic blocks, ``pool``, ``fc``) so
@@ -60,19 +80,6 @@ class ResNet20(nn.Module):
     def describe(self) -> dict:
         """Constructor arguments, tagged ``kind: resnet`` (rebuilt by :func:`build_from_description`)."""
         return {"kind": "resnet", **self._config}
-
-    @property
-    def in_channels(self) -> int:
-        return self._config["in_channels"]
-
-    @property
-    def out_features(self) -> int:
-        return self._config["out_features"]
-
-    @property
-    def input_size(self) -> None:
-        """Any size works (global average pooling); None says so."""
-        return None
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
