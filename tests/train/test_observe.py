@@ -4,6 +4,7 @@ run that trains exactly as without it, bit-identical resume, refusals, every mod
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from brainlike.analysis.identify.observables import (
     KEPT_STATISTICS,
@@ -55,7 +56,7 @@ def observe_config(rule="backprop", epochs=2, optimizer="sgd", **observe):
 
 def test_the_table_and_a_run_that_trains_as_without_it(tmp_path, one_thread):
     recordings = [{}, {"fraction": 0.25, "noise": 0.5, "seed": 7}]
-    cfg = observe_config(recordings=recordings, label="bp-sgdm", architecture="lenet5")
+    cfg = observe_config(recordings=recordings, label="bp-sgdm", architecture="lenet5", netcdf=True)
     summary = train(cfg, tmp_path / "run", progress=False, analyse=False)
     table = read_observables(tmp_path / "run")
     assert list(table.columns) == COLUMNS
@@ -79,6 +80,14 @@ def test_the_table_and_a_run_that_trains_as_without_it(tmp_path, one_thread):
     assert not np.allclose(
         w[w["checkpoint"] == 0]["value"].to_numpy(), w[w["checkpoint"] == 2]["value"].to_numpy()
     )  # the weights learned
+    ds = xr.open_dataset(tmp_path / "run" / "observables.nc")  # the same numbers, labelled
+    cell = table[(table["layer"] == "fc1") & (table["checkpoint"] == 2) & (table["fraction"] == 1)
+                 & (table["observable"] == "weights") & (table["statistic"] == "median")
+                 & (table["transform"] == "abs")]  # fmt: skip
+    value = ds["value"].sel(recording="f1-n0-s0", layer="fc1", checkpoint=2, observable="weights",
+                            transform="abs", statistic="median")  # fmt: skip
+    assert float(value) == pytest.approx(cell["value"].item(), rel=1e-8)
+    ds.close()
     # the same run without observe trains to the same weights, bit for bit
     off = cfg.model_copy(update={"observe": cfg.observe.model_copy(update={"enabled": False})})
     train(off, tmp_path / "off", progress=False, analyse=False)

@@ -49,7 +49,7 @@ gets noise of std ``noise * sqrt(|S_in|)``), as the source did.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,9 +397,18 @@ class ObservableMeter:
     batch_size: int = 256
     info: list[LayerInfo] = field(default_factory=list)
 
+    _drawn: dict[tuple, Tensor | None] = field(default_factory=dict, repr=False)
+
     @property
     def n_values(self) -> int:
         return len(statistic_keys())
+
+    def _units(self, n: int, fraction: float, seed: int, layer: int, stream: int) -> Any:
+        """The recorded units (drawn once: the same at every checkpoint)."""
+        key = (n, fraction, seed, layer, stream)
+        if key not in self._drawn:
+            self._drawn[key] = _subset(n, fraction, seed, layer, stream)
+        return self._drawn[key]
 
     def _discover(self, model: nn.Module, calls: dict[str, LayerCall], chosen) -> None:
         missing = [n for n, _ in chosen if n not in calls]
@@ -473,8 +482,8 @@ class ObservableMeter:
                         act = y.clamp_min(0) if rectify else y
                         slope = (y > 0).to(y.dtype) if rectify else torch.ones_like(y)
                         for r, (fraction, noise, seed) in enumerate(self.recordings):
-                            post = _subset(layer.units, fraction, seed, li, _POST)
-                            pre = _subset(layer.inputs, fraction, seed, li, _PRE)
+                            post = self._units(layer.units, fraction, seed, li, _POST)
+                            pre = self._units(layer.inputs, fraction, seed, li, _PRE)
                             if (r, li) not in sums_input:
                                 sums_input[(r, li)] = input_sums(modules[layer.name], call, pre)
                             a = act if post is None else act[:, post]
@@ -494,12 +503,13 @@ class ObservableMeter:
                             ac = torch.stack([g.sum(), g.abs().sum(), g.square().sum()])
                             sums[r, li, 2 * n_stats :] += ac.cpu().numpy()
                     n_seen += chunk.shape[0]
-                assert sums is not None, "no inputs to measure"
+                if sums is None:
+                    raise ValueError("observe: no inputs to measure the activations on")
                 sums[:, :, n_stats:] /= n_seen
                 for li, layer in enumerate(self.info):
                     w = forward_weight(modules[layer.name]).detach().flatten()
                     for r, (fraction, noise, seed) in enumerate(self.recordings):
-                        syn = _subset(w.numel(), fraction, seed, li, _SYNAPSES)
+                        syn = self._units(w.numel(), fraction, seed, li, _SYNAPSES)
                         v = (w if syn is None else w[syn])[None]
                         if noise > 0:
                             v = v + _noise(v, noise, seed, li, checkpoint, _SYNAPSES)
@@ -509,16 +519,3 @@ class ObservableMeter:
         finally:
             model.train(was)
         return sums
-
-
-def iter_rows(
-    values: np.ndarray, info: Iterable[LayerInfo]
-) -> Iterator[tuple[int, LayerInfo, str, str, str, float]]:
-    """(recording index, layer, observable, transform, statistic, value) of a ``(R, L, 45)``
-    measurement."""
-    keys = statistic_keys()
-    info = list(info)
-    for r in range(values.shape[0]):
-        for li, layer in enumerate(info):
-            for k, (obs, t, s) in enumerate(keys):
-                yield r, layer, obs, t, s, float(values[r, li, k])
