@@ -121,10 +121,11 @@ def classifier_figure(summary: dict[str, Any]) -> Any:
                label=plain_text(clf), capsize=2)  # fmt: skip
     ax.axhline(summary["chance"], color="k", ls="--", lw=0.8, label="chance")
     ax.set_xticks(np.arange(len(obs)), [o.replace("_", " ") for o in obs])
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("test accuracy")
     ax.set_title("Which classifier identifies the rule (± s.d. over splits)", fontsize="medium")
-    ax.legend(fontsize="small", ncol=len(clfs) + 1, loc="lower right")
+    ax.legend(fontsize="small", ncol=len(clfs) + 1, loc="upper center")
     return fig
 
 

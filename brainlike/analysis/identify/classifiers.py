@@ -181,7 +181,7 @@ def make_classifier(name: str, n_series: int, n_times: int, seed: int = 0) -> tu
             [
                 ("scale", StandardScaler()),
                 ("reduce", "passthrough"),
-                ("svm", SVC(kernel="linear", C=1.0)),
+                ("svm", SVC(kernel="linear", C=1.0, max_iter=200_000)),
             ]
         )
         grid = {

@@ -10,7 +10,9 @@ atomically (``O_CREAT | O_EXCL``: exactly one process succeeds) with the claiman
 id, host, process start time and a random token. The claim is removed when the run ends. A
 claim whose process is gone (same host, no such process, or another process now has that id)
 is stale and is taken over: renamed away (atomic: one process wins), checked to be the stale
-claim that was read (else put back), then claimed afresh with ``O_EXCL``. A process that finds
+claim that was read (else put back), then claimed afresh with ``O_EXCL``. A claim made on
+another host cannot be checked from here and is never taken over: if that process died, delete
+its ``DIR/claims/<run>.claim`` (the run then resumes from its last checkpoint). A process that finds
 every remaining run claimed by live processes waits for them (``wait``) and takes over the
 runs of any that die; then the feature table of the finished runs is written
 (``DIR/features.csv``, :func:`~brainlike.analysis.identify.features.feature_table`).

@@ -12,7 +12,8 @@ resumed run continues the same series bit for bit; when the run ends (complete o
 they are written as ``observables.csv``, one row per recording x layer x checkpoint x
 observable x function x statistic with the run's metadata (see
 :func:`~brainlike.analysis.identify.tables.observables_table`), and, with ``observe.netcdf``,
-``observables.nc``.
+``observables.nc``. A run resumed with more epochs (``train.epochs`` may change on resume)
+measures the rest of its checkpoints at the steps of the new schedule.
 """
 
 from __future__ import annotations
