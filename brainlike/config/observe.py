@@ -45,7 +45,7 @@ class ObserveConfig(StrictSection):
         default="even", description="checkpoints evenly or log-spaced in optimizer steps"
     )
     validation_size: int = Field(
-        default=128, ge=1, description="held-out examples the activations are measured on"
+        default=64, ge=1, description="held-out examples the activations are measured on"
     )
     validation_seed: int = Field(default=0, ge=0, description="which held-out examples")
     batch_size: int = Field(default=256, ge=1, description="examples per measuring pass")

@@ -159,8 +159,8 @@ def importance_figure(summary: dict[str, Any], top: int = 20) -> Any:
     imp = summary["importances"]
     stats = list(imp["per_statistic"].items())[:top]
     fig = new_figure(10, 4.6)
-    fig.subplots_adjust(left=0.3, right=0.98, bottom=0.12, top=0.92, wspace=0.6)
-    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
+    fig.subplots_adjust(left=0.26, right=0.98, bottom=0.12, top=0.92, wspace=0.75)
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.2]})
     ax1.barh(range(len(stats))[::-1], [v for _, v in stats], color="C0")
     ax1.set_yticks(range(len(stats))[::-1], [plain_text(k) for k, _ in stats], fontsize="small")
     ax1.set_xlabel("Gini importance (summed over checkpoints)")
@@ -168,8 +168,9 @@ def importance_figure(summary: dict[str, Any], top: int = 20) -> Any:
         f"Top {len(stats)} statistics (random forest, all observables)", fontsize="medium"
     )
     per = imp["per_observable"]
-    ax2.bar(range(len(per)), list(per.values()), color="C1")
-    ax2.set_xticks(range(len(per)), [k.replace("_", "\n") for k in per], fontsize="small")
+    ax2.barh(range(len(per))[::-1], list(per.values()), color="C1")
+    ax2.set_yticks(range(len(per))[::-1], [k.replace("_", " ") for k in per], fontsize="small")
+    ax2.set_xlabel("summed over its statistics")
     ax2.set_title("per observable", fontsize="medium")
     return fig
 

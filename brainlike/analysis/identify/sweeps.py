@@ -413,10 +413,10 @@ def _find(results: list[dict], **match: Any) -> dict[str, Any] | None:
     return None
 
 
-def _fmt(r: dict[str, Any]) -> str:
+def _fmt(r: dict[str, Any], over: str = "splits") -> str:
     lo, hi = r["ci95"]
     ci = "" if math.isnan(lo) else f", 95 % CI {lo:.3f}-{hi:.3f}"
-    return f"{r['mean']:.3f} ± {r['sd']:.3f} (s.d. over {r['n']} splits{ci})"
+    return f"{r['mean']:.3f} ± {r['sd']:.3f} (s.d. over {r['n']} {over}{ci})"
 
 
 def _findings(out: dict[str, Any], s: IdentifySettings) -> dict[str, Any]:
@@ -498,16 +498,23 @@ def _findings(out: dict[str, Any], s: IdentifySettings) -> dict[str, Any]:
         f["held_out_architecture"] = {
             "accuracy": allh["mean"],
             "per_observable": {r["observables"]: r["mean"] for r in held},
-            "text": f"random forest tested on an architecture it never saw: {_fmt(allh)} "
-                    f"(mean over {allh['n']} held-out architectures, all observables)",
+            "text": f"random forest tested on an architecture it never saw (trained on the "
+                    f"others, all observables): {_fmt(allh, 'held-out architectures')}",
         }  # fmt: skip
     held_b = _find(res, part="holdouts", setting="each batch size held out (mean)", observables=ALL)
     if held_b:
-        f["held_out_curriculum"] = {"accuracy": held_b["mean"],
-                                    "text": f"held-out batch size: {_fmt(held_b)}"}  # fmt: skip
+        f["held_out_curriculum"] = {
+            "accuracy": held_b["mean"],
+            "text": f"random forest tested on a batch size it never saw: "
+                    f"{_fmt(held_b, 'held-out batch sizes')}",
+        }  # fmt: skip
     grouped = _find(res, part="holdouts", setting="whole networks held out (75/25)")
     if grouped:
-        f["whole_networks_held_out"] = {"accuracy": grouped["mean"], "text": _fmt(grouped)}
+        f["whole_networks_held_out"] = {
+            "accuracy": grouped["mean"],
+            "text": f"random forest with every layer of a test network unseen (75/25 splits of "
+                    f"networks): {_fmt(grouped)}",
+        }  # fmt: skip
     if "control" in out:
         c = out["control"]
         f["chance_control"] = {"accuracy": c["mean"],

@@ -110,7 +110,7 @@ class ObservableRecorder(Callback):
         self._at: set[int] = set()
         self._x: torch.Tensor | None = None
         self._steps_per_epoch = 1
-        self.seconds = 0.0  # spent measuring, every part of the run
+        self.seconds = 0.0  # spent in the recorder (measuring, writing), every part of the run
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -147,12 +147,14 @@ class ObservableRecorder(Callback):
     def on_train_start(self, run: Any) -> None:
         if not run.is_main_process:
             return
+        start = time.perf_counter()
         task = run.task
         self._steps_per_epoch = task.steps_per_epoch
         total = task.total_epochs * task.steps_per_epoch
         self._at = set(checkpoint_steps(total, self.obs.checkpoints, self.obs.spacing))
         x = task.observation_batch(self.obs.validation_size, self.obs.validation_seed)
         self._x = x.to(run.device)
+        self.seconds += time.perf_counter() - start
         if run.step == 0 and not self.steps:
             self._measure(run)
 
@@ -163,6 +165,7 @@ class ObservableRecorder(Callback):
     def on_train_end(self, run: Any, summary: dict[str, Any], interrupted: bool) -> None:
         if not run.is_main_process or not self.steps:
             return
+        start = time.perf_counter()
         from brainlike.analysis.identify.tables import observables_table, write_observables
 
         table = observables_table(
@@ -174,6 +177,7 @@ class ObservableRecorder(Callback):
             run_metadata(self.cfg, self._steps_per_epoch),
         )
         paths = write_observables(table, run.run_dir, netcdf=self.obs.netcdf and not interrupted)
+        self.seconds += time.perf_counter() - start
         summary["observables"] = {
             "table": paths[0].name,
             "checkpoints": len(self.steps),
