@@ -123,14 +123,16 @@ def test_the_zoo_is_the_product_of_classes_architectures_batches_and_seeds(tmp_p
     path = zoo_file(tmp_path, batch_sizes=[32, 64], lr_reference_batch=64)
     spec, runs = load_zoo(path)
     names = [n for n, _ in runs]
-    assert len(names) == 2 * 1 * 2 * 2 and names[0] == "lenet-bp-adam-b32-s0"
+    assert len(names) == 2 * 1 * 2 * 3 and names[0] == "lenet-bp-sgdm-b32-s0"
     cfg = dict(runs)["lenet-fa-adam-b32-s1"]
     assert cfg.rule.kind == "feedback_alignment" and cfg.seed == 1
     assert cfg.train.lr == pytest.approx(0.002 * 32 / 64)  # linear rescaling
     assert (cfg.observe.enabled, cfg.observe.label, cfg.observe.architecture) == (
         True, "fa-adam", "lenet"
     )  # fmt: skip
-    assert cfg.train.threads == 1 and cfg.data.train_size == 192
+    assert cfg.train.threads == 1 and cfg.data.train_size == 256
+    sgd = dict(runs)["lenet-bp-sgdm-b64-s0"].train
+    assert (sgd.optimizer, sgd.lr, sgd.momentum) == ("sgd", 0.05, 0.9)
     full_spec, full_runs = load_zoo("rules-digits")
     assert len(full_runs) == 72 and len(full_spec.classes) == 4
 
@@ -168,7 +170,7 @@ def test_build_and_fit_from_the_command_line(tmp_path):
     assert len(features) == 1 + 2 * 5 * 2  # header + runs x layers x recordings
     again = runner.invoke(app, ["identify", "build", str(path), "-o", str(out), "--json"])
     assert json.loads(again.output[again.output.index("{") :])["reused"] == built["trained"]
-    changed = zoo_file(tmp_path, seeds=[0], epochs=2, observe={"checkpoints": 4})
+    changed = zoo_file(tmp_path, seeds=[0], observe={"checkpoints": 4})
     refused = runner.invoke(app, ["identify", "build", str(changed), "-o", str(out)])
     assert refused.exit_code == 2 and "configured otherwise" in refused.output
 
