@@ -4,8 +4,9 @@ One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compa
 ``demo``), :mod:`~brainlike.cli.topography` (``topo``, ``report``),
 :mod:`~brainlike.cli.inventory` (``models``, ``configs``, ``cache``),
 :mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``),
-:mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``) and
-:mod:`~brainlike.cli.synapses` (``synapses``); the Typer app, the
+:mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``),
+:mod:`~brainlike.cli.synapses` (``synapses``) and :mod:`~brainlike.cli.identify`
+(``identify build``, ``identify fit``); the Typer app, the
 options several commands share and the printing of refusals are in
 :mod:`~brainlike.cli.application`. Heavy libraries (torch, matplotlib, scikit-learn) are
 imported inside the commands so that ``brainlike --help`` answers at once.
@@ -16,6 +17,7 @@ from brainlike.cli.application import _console as _console
 from brainlike.cli.application import _fail as _fail
 from brainlike.cli.application import _known_errors as _known_errors
 from brainlike.cli.application import app, main
+from brainlike.cli.identify import identify_app, identify_build, identify_fit
 from brainlike.cli.inventory import (
     cache_app,
     cache_clear,
@@ -41,6 +43,9 @@ __all__ = [
     "configs",
     "demo",
     "experiment",
+    "identify_app",
+    "identify_build",
+    "identify_fit",
     "leaderboard",
     "main",
     "models",
@@ -74,3 +79,4 @@ for _command in (
 ):
     app.command()(_command)
 app.add_typer(cache_app, name="cache")
+app.add_typer(identify_app, name="identify")

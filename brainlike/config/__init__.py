@@ -47,6 +47,7 @@ from brainlike.config.objective import (
     SpatialLossConfig,
     WiringCostConfig,
 )
+from brainlike.config.observe import ObserveConfig, RecordingConfig
 from brainlike.config.reader import ConfigError, shipped_configs_dir
 from brainlike.config.rule import RuleConfig
 from brainlike.config.search import SearchConfig, SearchConfigError, load_search
@@ -77,6 +78,8 @@ __all__ = [
     "LocalityPriorConfig",
     "ModelConfig",
     "ObjectiveConfig",
+    "ObserveConfig",
+    "RecordingConfig",
     "ResNetModelConfig",
     "RuleConfig",
     "SearchConfig",

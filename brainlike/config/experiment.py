@@ -25,6 +25,7 @@ from brainlike.config.model import (
     vone_switch,
 )
 from brainlike.config.objective import ObjectiveConfig
+from brainlike.config.observe import ObserveConfig
 from brainlike.config.reader import (
     ConfigError,
     StrictSection,
@@ -61,6 +62,7 @@ class ExperimentConfig(StrictSection):
     train: TrainConfig = Field(default_factory=TrainConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     rule: RuleConfig = Field(default_factory=RuleConfig)
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
     init: InitConfig | None = None
     finetune: FinetuneConfig | None = None
 

@@ -57,7 +57,13 @@ class Task:
         raise NotImplementedError
 
     def check_model(self, model: torch.nn.Module) -> None:
-        """Fail before training when the model cannot do this task."""
+        """Fail before training when the model cannot do this task (or ``observe.layers``
+        names layers the model does not have)."""
+        observe = getattr(self.cfg, "observe", None)
+        if observe is not None and observe.enabled:
+            from brainlike.analysis.identify.observables import observed_layers
+
+            observed_layers(model, observe.layers)
 
     def bind(self, model: torch.nn.Module, device: torch.device) -> None:
         """Called once the model is on its device, before the first epoch."""
@@ -94,14 +100,27 @@ class Task:
             f"task {type(self).__name__} has no probe loss; rule.gradient_angle needs one"
         )
 
+    def observation_batch(self, n: int, seed: int) -> Tensor:
+        """``n`` held-out inputs drawn by ``seed`` (the same at every call and after a resume):
+        what ``observe:`` measures the activations on."""
+        raise NotImplementedError(
+            f"task {type(self).__name__} has no held-out inputs to observe; observe needs them"
+        )
+
     def epoch_notes(self, epoch: int) -> dict[str, Any]:
         """Extra entries of epoch ``epoch``'s metrics row."""
         return {}
 
     # -- what a run records ---------------------------------------------------------------------
     def standard_callbacks(self, analyse: bool = True) -> list[Any]:
-        """The callbacks every run of this task has (``analyse``: run their final analyses)."""
-        return []
+        """The callbacks every run of this task has (``analyse``: run their final analyses):
+        the observables recorder when the config's ``observe`` is enabled."""
+        observe = getattr(self.cfg, "observe", None)
+        if observe is None or not observe.enabled:
+            return []
+        from brainlike.train.callbacks.observables import ObservableRecorder
+
+        return [ObservableRecorder(self.cfg, self)]
 
     def preprocessing(self) -> dict[str, Any]:
         """What an input must go through to reach the model (stored with checkpoints)."""

@@ -87,6 +87,7 @@ class ImageClassification(Task):
     def check_model(self, model: torch.nn.Module) -> None:
         from brainlike.train.recipes import TrainingRecipe
 
+        super().check_model(model)
         self.recipe = TrainingRecipe(self.cfg, self.bundle, self.num_classes)
         self.recipe.check_blocks(model)
 
@@ -163,6 +164,14 @@ class ImageClassification(Task):
         y = torch.stack([torch.as_tensor(item[-1]) for item in items])
         return x, y
 
+    def observation_batch(self, n: int, seed: int) -> Tensor:
+        """``n`` test images (all of them when there are fewer), drawn by ``seed``, in order."""
+        import numpy as np
+
+        total = len(self.bundle.test)
+        pick = np.sort(np.random.default_rng(seed).permutation(total)[: min(n, total)])
+        return torch.stack([torch.as_tensor(self.bundle.test[int(i)][0]) for i in pick])
+
     def probe_loss(self, model: torch.nn.Module, batch: Any) -> Tensor:
         """The plain task loss (no recipe terms) of ``batch``."""
         x, y = batch
@@ -200,7 +209,7 @@ class ImageClassification(Task):
     def standard_callbacks(self, analyse: bool = True) -> list[Any]:
         from brainlike.train.callbacks.snapshots import GridSnapshots
 
-        return [GridSnapshots(analyse=analyse)]
+        return [GridSnapshots(analyse=analyse), *super().standard_callbacks(analyse)]
 
     def preprocessing(self) -> dict[str, Any]:
         return preprocessing_of(self.bundle)
