@@ -10,7 +10,6 @@ self-contained ``report.html``.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +220,7 @@ learning-rules.md §1){% if overrides %}; overrides applied to every run: {{ ove
 </table>
 <h2>What the numbers are</h2>
 <dl>{% for key, text in conventions %}<dt>{{ key }}</dt><dd>{{ text }}</dd>{% endfor %}</dl>
-{% for f in figures %}<figure><img alt="{{ f.name }}" src="data:image/png;base64,{{ f.data }}">
+{% for f in figures %}<figure><img alt="{{ f.name }}" src="{{ f.uri }}">
 <figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
 {% endblock %}"""
 
@@ -231,7 +230,7 @@ def write_rules_report(out: Path, summary: dict) -> Path:
     of a rules suite into ``out``; returns the report's path."""
     from brainlike import __version__
     from brainlike.report.figures import save_figure
-    from brainlike.report.html import report_environment
+    from brainlike.report.html import data_uri, report_environment
 
     flat = [
         {k: v for k, v in r.items() if not isinstance(v, (dict, list))}
@@ -248,9 +247,7 @@ def write_rules_report(out: Path, summary: dict) -> Path:
     figures = []
     for name, caption in FIGURES:
         path = save_figure(makers[name](summary), out / name, dpi=REPORT_DPI)
-        figures.append(
-            {"name": name, "caption": caption, "data": base64.b64encode(path.read_bytes()).decode()}
-        )
+        figures.append({"name": name, "caption": caption, "uri": data_uri(path)})
     columns, rows = rules_columns(summary)
     html = (
         report_environment()

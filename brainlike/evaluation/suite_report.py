@@ -169,15 +169,13 @@ img{max-width:100%;height:auto}{% endblock %}
 <table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr>{% for cell in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}
 </table>
-<p><img alt="comparison" src="data:image/png;base64,{{ figure }}"></p>
+<p><img alt="comparison" src="{{ figure }}"></p>
 {% endblock %}"""
 
 
 def _write_html(path: Path, summary: dict, caption: str) -> Path:
-    import base64
-
     from brainlike import __version__
-    from brainlike.report.html import report_environment
+    from brainlike.report.html import data_uri, report_environment
 
     fig = path.parent / "comparison.png"
     columns, rows = suite_columns(summary)
@@ -191,7 +189,7 @@ def _write_html(path: Path, summary: dict, caption: str) -> Path:
             caption=caption,
             columns=columns,
             rows=rows,
-            figure=base64.b64encode(fig.read_bytes()).decode() if fig.is_file() else "",
+            figure=data_uri(fig) if fig.is_file() else "",
         )
     )
     path.write_text(html)

@@ -499,7 +499,7 @@ def _run_section(run: _Run, folder: Path, threshold: float | None, fps: float) -
 
     def add(fig: Any, filename: str, caption: str) -> None:
         path = save_figure(fig, folder / filename)
-        figures.append({"caption": caption, "file": filename, "uri": _data_uri(path)})
+        figures.append({"caption": caption, "file": filename, "uri": data_uri(path)})
 
     add(plot_learning_curves(run.metrics), "learning_curves.png", "Learning curves")
     for key, (ylabel, caption) in RULE_SERIES.items():  # a run trained with a learning rule
@@ -565,7 +565,7 @@ def _run_section(run: _Run, folder: Path, threshold: float | None, fps: float) -
         "figures": figures,
         "movie": {
             "file": movie.name,
-            "uri": _data_uri(movie),
+            "uri": data_uri(movie),
             "frames": int(snapshots["means"].shape[0]),
         },
         "notes": notes,
@@ -742,7 +742,8 @@ def _unique_slugs(names: Sequence[str]) -> list[str]:
     return slugs
 
 
-def _data_uri(path: Path) -> str:
+def data_uri(path: Path) -> str:
+    """A PNG or GIF file as a ``data:`` URI, so a report embeds it and needs no other file."""
     mime = {".png": "image/png", ".gif": "image/gif"}[path.suffix.lower()]
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 

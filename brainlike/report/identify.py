@@ -9,7 +9,6 @@ settings (unit fraction x noise) per observable; held-out architectures and batc
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import math
@@ -20,6 +19,7 @@ import numpy as np
 
 import brainlike
 from brainlike.report.figures import new_figure, plain_text
+from brainlike.report.html import data_uri
 
 __all__ = [
     "REPORT_FILES",
@@ -248,10 +248,6 @@ def holdout_figure(summary: dict[str, Any]) -> Any:
     return fig
 
 
-def _png(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
 def write_identify_report(summary: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Write ``summary.json``, ``accuracy.csv``, the figures and ``report.html`` to ``out_dir``.
 
@@ -288,7 +284,7 @@ def write_identify_report(summary: dict[str, Any], out_dir: str | Path) -> dict[
         path = out / "figures" / f"{key}.png"
         make(summary).savefig(path, dpi=_DPI)
         paths.append(str(path))
-        figures.append({"key": key, "title": title, "data": _png(path)})
+        figures.append({"key": key, "title": title, "data": data_uri(path)})
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
         autoescape=True,

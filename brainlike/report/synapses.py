@@ -11,7 +11,6 @@ eliminations, drift of persistent synapses against the fitted process).
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import math
@@ -22,6 +21,7 @@ import numpy as np
 
 import brainlike
 from brainlike.report.figures import new_figure, plain_text
+from brainlike.report.html import data_uri
 
 _TEMPLATES = Path(__file__).with_name("templates")
 #: Files a report folder holds; an existing one is replaced only with ``overwrite``.
@@ -253,10 +253,6 @@ def comparison_rows(result: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _png(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
 def write_synapse_report(
     summary: dict[str, Any], out_dir: str | Path, *, title: str | None = None
 ) -> dict[str, Any]:
@@ -294,7 +290,7 @@ def write_synapse_report(
             path.parent.mkdir(exist_ok=True)
             make(result, name).savefig(path, dpi=_DPI)
             figures.append(str(path))
-            pngs.append({"kind": kind, "data": _png(path)})
+            pngs.append({"kind": kind, "data": data_uri(path)})
         m = result["markov"]
         conv = m.get("convergence") or {"starts": {}}
         sections.append(

@@ -5,7 +5,6 @@ tables are refused in one line."""
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from brainlike.analysis.identify.classifiers import check_split_counts
 from brainlike.analysis.identify.features import design_matrix, feature_table
@@ -19,15 +18,7 @@ from brainlike.analysis.identify.sweeps import (
 )
 from brainlike.analysis.identify.tables import observables_table
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread: these models are small, and a second thread only waits on a busy
-    machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/analysis/conftest.py
 
 
 STATS = [

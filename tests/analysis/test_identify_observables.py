@@ -21,15 +21,7 @@ from brainlike.analysis.identify.observables import (
 from brainlike.rules.convert import convert
 from brainlike.train.callbacks.observables import checkpoint_steps
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread: these models are small, and a second thread only waits on a busy
-    machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/analysis/conftest.py
 
 
 def stat(values, transform, name):
