@@ -143,6 +143,121 @@ class ScoreSettings(_Strict):
     bootstraps: int = Field(default=20, ge=2)
 
 
+_ALL = "all"
+
+
+class MouseBlock(_Strict):
+    """One block of a mouse suite's design: the crossing of these levels (``all``: every level
+    of that factor)."""
+
+    models: list[str] | Literal["all"] = _ALL
+    objectives: list[str] | Literal["all"] = _ALL
+    resolutions: list[int] | Literal["all"] = _ALL
+
+
+class MouseBenchmark(_Strict):
+    """The simulated mouse benchmark (``brainlike simulate --species mouse``) the runs are
+    scored on: one recording per modality, from the same ground-truth network and stimuli."""
+
+    modalities: list[Literal["neuropixels", "calcium"]] = Field(
+        default_factory=lambda: ["neuropixels", "calcium"], min_length=1
+    )
+    brain: str = Field(
+        default="streamnet-six",
+        description="registry name or trained run whose areas generate the recording",
+    )
+    brain_seed: int = Field(default=0, ge=0)
+    animals: int = Field(default=4, ge=2)
+    neuroids: int = Field(default=40, ge=2, description="neurons per animal and area")
+    trials: int = Field(default=10, ge=2)
+    per_digit: int = Field(default=20, ge=2, description="stimuli per digit class")
+    image_size: int = Field(default=64, ge=8)
+    seed: int = Field(default=0, ge=0)
+
+
+class MouseConfig(_Strict):
+    """The chapter's experiment (spec: mouse-and-entorhinal.md §1): architectures x objectives x
+    resolutions, each level a set of config overrides, crossed in the blocks of ``design``
+    (default: the full crossing), scored on the simulated mouse areas and on transfer."""
+
+    models: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="label -> config overrides (dotted keys), e.g. {model: {...}}"
+    )
+    objectives: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="label -> config overrides, e.g. {objective.task: simclr}"
+    )
+    resolutions: list[int] = Field(min_length=1, description="data.input_size of the runs")
+    design: list[MouseBlock] = Field(
+        default_factory=lambda: [MouseBlock()],
+        description="blocks whose union is the design (a fractional design: say which cells)",
+    )
+    benchmark: MouseBenchmark = Field(default_factory=MouseBenchmark)
+    mappings: list[Literal["ridge", "pls", "one_to_one", "rsa"]] = Field(
+        default_factory=lambda: ["ridge", "one_to_one", "rsa"], min_length=1
+    )
+    transfer: list[str] = Field(
+        default_factory=lambda: ["categorization", "position", "size", "pose", "texture"],
+        description="transfer tasks (brainlike transfer --task), each a linear readout",
+    )
+
+    @field_validator("models", "objectives")
+    @classmethod
+    def _labels(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        import re
+
+        for label, overrides in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", label):
+                raise ValueError(
+                    f"label {label!r}: use up to 40 letters, digits, _ . + - (it names runs)"
+                )
+            bad = [k for k in overrides if k.split(".")[0] in ("name", "seed", "data")]
+            if bad:
+                raise ValueError(
+                    f"{label} sets {', '.join(bad)}: the suite names the runs, sets their "
+                    "seeds (seeds) and their resolution (resolutions)"
+                )
+        return v
+
+    @field_validator("resolutions")
+    @classmethod
+    def _sizes(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or min(v) < 8:
+            raise ValueError(f"resolutions must be distinct sizes of at least 8 px, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _blocks_name_levels(self) -> MouseConfig:
+        for i, block in enumerate(self.design):
+            for factor, levels in (
+                ("models", self.models),
+                ("objectives", self.objectives),
+                ("resolutions", self.resolutions),
+            ):
+                picked = getattr(block, factor)
+                if picked == _ALL:
+                    continue
+                unknown = [x for x in picked if x not in levels]
+                if unknown:
+                    raise ValueError(
+                        f"design block {i} names {factor} {unknown} that the suite does not "
+                        f"define; use some of {list(levels)} or 'all'"
+                    )
+        return self
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """Every (model, objective, resolution) of the design, in a fixed order, once each."""
+        seen: dict[tuple[str, str, int], None] = {}
+        for block in self.design:
+            ms = list(self.models) if block.models == _ALL else block.models
+            os_ = list(self.objectives) if block.objectives == _ALL else block.objectives
+            rs = self.resolutions if block.resolutions == _ALL else block.resolutions
+            for m in ms:
+                for o in os_:
+                    for r in rs:
+                        seen[(m, o, int(r))] = None
+        return list(seen)
+
+
 class SuiteConfig(_Strict):
     """A suite: runs to train and compare on one benchmark."""
 
@@ -154,6 +269,11 @@ class SuiteConfig(_Strict):
         default=None,
         description="learning rules, each a rule name or a rule: mapping; every run is trained "
         "under every rule (spec: learning-rules.md §1)",
+    )
+    mouse: MouseConfig | None = Field(
+        default=None,
+        description="the mouse-visual-cortex comparison: architectures x objectives x "
+        "resolutions scored on simulated mouse areas and transfer (spec: mouse-and-entorhinal.md §1)",
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
@@ -211,21 +331,36 @@ class SuiteConfig(_Strict):
         return v
 
     @property
-    def kind(self) -> Literal["brain", "temporal", "rules"]:
+    def kind(self) -> Literal["brain", "temporal", "rules", "mouse"]:
         """Which comparison the suite makes."""
+        if self.mouse is not None:
+            return "mouse"
         if self.rules is not None:
             return "rules"
         return "temporal" if self.temporal is not None else "brain"
 
     @model_validator(mode="after")
     def _one_brain(self) -> SuiteConfig:
-        given = [k for k in ("brain", "temporal", "rules") if getattr(self, k) is not None]
+        given = [k for k in ("brain", "temporal", "rules", "mouse") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of brain (a trained network; static benchmark), temporal "
-                "(the built-in recurrent brain; time-binned benchmark) or rules (learning rules "
-                f"to train every run under); this suite has {' and '.join(given) or 'none'}"
+                "(the built-in recurrent brain; time-binned benchmark), rules (learning rules "
+                "to train every run under) or mouse (architectures x objectives x resolutions "
+                f"on simulated mouse areas); this suite has {' and '.join(given) or 'none'}"
             )
+        if self.mouse is not None:
+            extra = sorted({"benchmark", "score"} & self.model_fields_set)
+            if extra:
+                raise ValueError(
+                    f"{' and '.join(extra)} apply to suites with a brain; a mouse suite sets "
+                    "its benchmark and mappings under mouse: (mouse.benchmark, mouse.mappings)"
+                )
+            if len(self.runs) != 1:
+                raise ValueError(
+                    "a mouse suite builds every run from one base config (runs: [one config]); "
+                    "the architectures, objectives and resolutions are mouse's levels"
+                )
         if self.rules is not None:
             extra = sorted({"benchmark", "score"} & self.model_fields_set)
             if extra:

@@ -236,10 +236,10 @@ def summarise_rules(runs: list[dict[str, Any]]) -> tuple[list[dict], dict[str, d
     return rows, curves
 
 
-def _check_existing_runs(plan: list[RulesRun], out: Path) -> None:
+def _check_existing_runs(plan: list[Any], out: Path) -> None:
     """Refuse, before anything trains, a run folder of this suite that holds another experiment
-    (the rule's settings changed under the same label): it would be reused as if it were this
-    one."""
+    (a rule's or a level's settings changed under the same label): it would be reused as if it
+    were this one. ``plan`` holds runs with ``name``, ``config``, ``overrides`` and ``label``."""
     from brainlike.config import ConfigError, load_config
     from brainlike.train.run_dir import _same_experiment
 
@@ -250,7 +250,7 @@ def _check_existing_runs(plan: list[RulesRun], out: Path) -> None:
         ):
             raise ConfigError(
                 f"{stored.parent} was trained with another config than this suite now asks "
-                f"for (rule {run.label}); give the changed rule a new label, or delete that "
+                f"for ({run.label}); give the changed entry a new label, or delete that "
                 "folder to train it again"
             )
 

@@ -83,6 +83,10 @@ def run_suite(
         return _run_temporal_suite(suite, base, out, db, progress, record, log, t0)
     if suite.rules is not None:
         return _run_rules_suite(suite, base, out, progress, log, t0)
+    if suite.mouse is not None:
+        from brainlike.evaluation.mouse_suite import _run_mouse_suite
+
+        return _run_mouse_suite(suite, base, out, progress, log, t0)
     return _run_static_suite(suite, base, out, db, progress, record, log, t0)
 
 
