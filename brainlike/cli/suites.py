@@ -117,8 +117,9 @@ def experiment(
     progress: bool = progress_option("show the runs done and each run's epochs and fits"),
     as_json: bool = json_option("print the summary as JSON"),
 ) -> None:
-    """Train every run of a suite, score each on its simulated benchmark (or, in a rules suite,
-    under every learning rule), compare them."""
+    """Train every run of a suite, score each on its simulated benchmark (in a rules suite:
+    under every learning rule; in a mouse suite: on the simulated mouse areas and transfer),
+    compare them."""
     from brainlike.config.suite import load_suite
     from brainlike.evaluation.suites import run_suite
 
@@ -147,13 +148,21 @@ def experiment(
 
         columns, rows = rules_columns(summary)
         title = f"{summary['suite']} (test accuracy and angle W, B~: mean ± s.d. over seeds)"
+    elif summary.get("kind") == "mouse":
+        from brainlike.evaluation.mouse_report import mouse_columns
+
+        columns, rows = mouse_columns(summary)
+        title = (
+            f"{summary['suite']} (median over areas of % of the inter-animal ceiling; "
+            "transfer: best layer; mean ± s.d. over seeds)"
+        )
     else:
         from brainlike.evaluation.suite_report import suite_columns
 
         columns, rows = suite_columns(summary)
         title = f"{summary['suite']} (areas: % of ceiling at the best layer)"
     table = Table(title=title)
-    left = ("run", "recipe", "architecture", "rule")
+    left = ("run", "recipe", "architecture", "rule", "model", "objective")
     for col in columns:
         table.add_column(col, justify="left" if col in left else "right", no_wrap=col in left)
     for row in rows:
