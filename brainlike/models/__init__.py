@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 # every family that registers models; importing them fills the table
-from brainlike.models import convrnn, grcnn, locality, streamnet, zoo  # noqa: F401
+from brainlike.models import convrnn, grcnn, locality, lowres, streamnet, zoo  # noqa: F401
 from brainlike.registry import MODELS, Entry
 
 __all__ = ["create_model", "list_models", "model_entry"]
