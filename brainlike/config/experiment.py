@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from brainlike.config.analysis import AnalysisConfig
 from brainlike.config.data import DataConfig
 from brainlike.config.model import (
+    MIN_INPUT_SIZE,
     AnyModelConfig,
     ModelConfig,
     vone_switch,
@@ -94,6 +95,12 @@ class ExperimentConfig(StrictSection):
             raise ValueError(
                 f"model.kind {self.model.kind} has no cortical sheet, so objective.spatial.weight "
                 "and analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+            )
+        smallest = MIN_INPUT_SIZE.get(self.model.kind)
+        if smallest and self.data.input_size is not None and self.data.input_size < smallest:
+            raise ValueError(
+                f"model.kind {self.model.kind} takes images of at least {smallest} x {smallest} "
+                f"px, got data.input_size {self.data.input_size}; set it to {smallest} or more"
             )
         recipe = [
             ("objective.cutmix.prob", self.objective.cutmix.prob > 0),

@@ -348,6 +348,11 @@ class VGG16ModelConfig(StrictSection):
     dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
 
 
+#: the smallest image side of the kinds that have one (tested to agree with the models'
+#: ``min_input_size``; kept here so that reading a config does not import torch)
+MIN_INPUT_SIZE = {"streamnet": 31, "alexnet_bn": 63, "vgg16": 32}
+
+
 MODEL_KINDS: dict[str, type[BaseModel]] = {
     "reset": ModelConfig,
     "lenet": LeNetModelConfig,

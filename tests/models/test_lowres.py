@@ -110,3 +110,14 @@ def test_feedback_alignment_converts_alexnet_bn():
     loss = model(torch.randn(2, 3, 64, 64)).sum()
     loss.backward()
     assert all(torch.isfinite(m.weight.grad).all() for _, m in asymmetric_layers(model))
+
+
+def test_the_configs_minimum_sizes_agree_with_the_models():
+    from brainlike.config.model import MIN_INPUT_SIZE
+    from brainlike.models.streamnet import StreamNet
+
+    classes = {"streamnet": StreamNet, "alexnet_bn": AlexNetBN, "vgg16": VGG16}
+    assert {k: c.min_input_size for k, c in classes.items()} == MIN_INPUT_SIZE
+    data = {"dataset": "digits", "input_size": 62, "channels": 3}
+    with pytest.raises(ConfigError, match="at least 63 x 63 px, got data.input_size 62"):
+        config_from_dict({"data": data, "model": {"kind": "alexnet_bn"}})
