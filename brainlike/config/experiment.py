@@ -17,11 +17,9 @@ from pydantic import Field, model_validator
 from brainlike.config.analysis import AnalysisConfig
 from brainlike.config.data import DataConfig
 from brainlike.config.model import (
+    MIN_INPUT_SIZE,
     AnyModelConfig,
-    ConvRNNModelConfig,
-    GRCNNModelConfig,
     ModelConfig,
-    ResNetModelConfig,
     vone_switch,
 )
 from brainlike.config.objective import ObjectiveConfig
@@ -92,13 +90,17 @@ class ExperimentConfig(StrictSection):
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
         reset = isinstance(self.model, ModelConfig)
-        sheetless = isinstance(
-            self.model, GRCNNModelConfig | ResNetModelConfig | ConvRNNModelConfig
-        )
+        sheetless = not reset and self.model.kind not in ("lenet", "alexnet")
         if sheetless and (self.objective.spatial.weight > 0 or self.analysis.sheet):
             raise ValueError(
                 f"model.kind {self.model.kind} has no cortical sheet, so objective.spatial.weight "
                 "and analysis.sheet cannot apply; set the weight to 0 and leave analysis.sheet empty"
+            )
+        smallest = MIN_INPUT_SIZE.get(self.model.kind)
+        if smallest and self.data.input_size is not None and self.data.input_size < smallest:
+            raise ValueError(
+                f"model.kind {self.model.kind} takes images of at least {smallest} x {smallest} "
+                f"px, got data.input_size {self.data.input_size}; set it to {smallest} or more"
             )
         recipe = [
             ("objective.cutmix.prob", self.objective.cutmix.prob > 0),
