@@ -179,6 +179,12 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
         return ImageNetResNet(model_cfg.depth, in_channels, out_features)
     if model_cfg.kind == "resnet":
         return ResNet20(in_channels, out_features, model_cfg.depth)
+    if model_cfg.kind == "streamnet":
+        from brainlike.models.streamnet import StreamNet
+
+        return StreamNet(
+            model_cfg.variant, in_channels, out_features, input_size, model_cfg.dropout
+        )
     if model_cfg.kind == "convrnn":
         from brainlike.models.convrnn import nets
 
@@ -278,7 +284,11 @@ def describe_model(model: nn.Module) -> dict:
         return {"kind": "alexnet", **model.describe()}
     if isinstance(model, ResetNetwork):
         return model.describe()
-    if hasattr(model, "describe") and model.describe().get("kind") in ("grcnn", "convrnn"):
+    if hasattr(model, "describe") and model.describe().get("kind") in (
+        "grcnn",
+        "convrnn",
+        "streamnet",
+    ):
         return model.describe()
     raise TypeError(f"no architecture description for {type(model).__name__}")
 
@@ -300,6 +310,10 @@ def build_from_description(desc: dict) -> nn.Module:
         from brainlike.models.convrnn import ConvRNN
 
         return ConvRNN.from_description(desc)
+    if kind == "streamnet":
+        from brainlike.models.streamnet import StreamNet
+
+        return StreamNet(**{k: v for k, v in desc.items() if k != "kind"})
     if kind == "grcnn":
         from brainlike.models.grcnn import GRCNN
 
