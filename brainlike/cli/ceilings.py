@@ -108,3 +108,73 @@ def ceiling(
         con.print(f"\nwritten: {out}", highlight=False)
     if figure is not None:
         con.print(f"figure:  {figure}", highlight=False)
+
+
+recording_app = typer.Typer(
+    help="Recordings from public data: convert Allen Brain Observatory natural-scenes NWB "
+    "sessions (allen).",
+    no_args_is_help=True,
+)
+
+
+@recording_app.command("allen")
+def recording_allen(
+    files: list[Path] = typer.Argument(..., help="Allen NWB session files, one animal each"),
+    scenes: Path | None = typer.Option(
+        None,
+        "--scenes",
+        help="the 118 natural-scene images: a folder of images (sorted = frame order) or a "
+        ".npy (118, H, W[, C]); not part of the NWB files",
+    ),
+    out: Path = typer.Option(
+        Path("runs/allen"), "--out", "-o", help="folder for recording.nc and stimuli/"
+    ),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help="START,END response window in s after onset (default 0,0.25 spikes; 0,0.5 dF/F)",
+    ),
+    regions: str | None = typer.Option(
+        "VISp,VISl,VISal,VISrl,VISam,VISpm", "--regions", help="structure acronyms to keep"
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace recording.nc"),
+) -> None:
+    """Allen natural-scenes sessions -> one recording (recording.nc) + the scenes (stimuli/),
+    ready for `brainlike score RUN -r OUT/recording.nc` and `brainlike ceiling`."""
+    from brainlike.data.recordings import write_recording
+    from brainlike.data.recordings.allen import (
+        SCENES_HINT,
+        read_allen_natural_scenes,
+        write_allen_stimulus_set,
+    )
+
+    if scenes is None:
+        _fail(f"--scenes is required: {SCENES_HINT}")
+    span = None
+    if window:
+        try:
+            lo, hi = (float(v) for v in window.split(","))
+        except ValueError:
+            _fail(f"--window takes START,END in seconds such as 0,0.25; got {window!r}")
+        if not hi > lo:
+            _fail(f"--window needs END > START; got {window!r}")
+        span = (lo, hi)
+    target = out / "recording.nc"
+    if target.exists() and not overwrite:
+        _fail(f"{target} exists; pass --overwrite to replace it, or choose another --out")
+    try:
+        rec = read_allen_natural_scenes(files, window=span, regions=_csv_list(regions))
+        csv = write_allen_stimulus_set(scenes, out / "stimuli")
+        path = write_recording(rec, target)
+    except _known_errors() as err:
+        _fail(str(err))
+    con = _console()
+    animals = sorted(set(rec["animal"].values.tolist()))
+    areas = list(dict.fromkeys(rec["region"].values.tolist()))
+    con.print(
+        f"{rec.attrs['modality']}: {rec.sizes['neuroid']} neuroids, {len(animals)} animals, "
+        f"areas {', '.join(areas)}, {rec.sizes['stimulus']} scenes x up to "
+        f"{rec.sizes['trial']} trials",
+        highlight=False,
+    )
+    con.print(f"recording: {path}\nstimuli:   {csv}", highlight=False)
