@@ -4,6 +4,7 @@ One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compa
 ``demo``), :mod:`~brainlike.cli.topography` (``topo``, ``report``),
 :mod:`~brainlike.cli.inventory` (``models``, ``configs``, ``cache``),
 :mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``),
+:mod:`~brainlike.cli.ceilings` (``ceiling``, ``recording allen``),
 :mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``),
 :mod:`~brainlike.cli.synapses` (``synapses``) and :mod:`~brainlike.cli.identify`
 (``identify build``, ``identify fit``); the Typer app, the
@@ -17,6 +18,7 @@ from brainlike.cli.application import _console as _console
 from brainlike.cli.application import _fail as _fail
 from brainlike.cli.application import _known_errors as _known_errors
 from brainlike.cli.application import app, main
+from brainlike.cli.ceilings import ceiling, recording_app
 from brainlike.cli.identify import identify_app, identify_build, identify_fit
 from brainlike.cli.inventory import (
     cache_app,
@@ -39,6 +41,7 @@ __all__ = [
     "cache_app",
     "cache_clear",
     "cache_info",
+    "ceiling",
     "compare",
     "configs",
     "demo",
@@ -50,6 +53,7 @@ __all__ = [
     "main",
     "models",
     "pareto",
+    "recording_app",
     "report",
     "score",
     "search",
@@ -71,6 +75,7 @@ for _command in (
     demo,
     score,
     simulate,
+    ceiling,
     leaderboard,
     search,
     pareto,
@@ -80,3 +85,4 @@ for _command in (
     app.command()(_command)
 app.add_typer(cache_app, name="cache")
 app.add_typer(identify_app, name="identify")
+app.add_typer(recording_app, name="recording")

@@ -355,11 +355,17 @@ def simulate(
     areas: str | None = typer.Option(
         None, "--areas", help="REGION=LAYER pairs, comma-separated (default V1 early, IT late)"
     ),
-    per_digit: int = typer.Option(30, "--per-digit", help="stimuli per digit (10 digits)"),
+    per_digit: int | None = typer.Option(
+        None, "--per-digit", help="stimuli per digit (10 digits; default 30, mouse 12)"
+    ),
     animals: int = typer.Option(4, "--animals"),
     neuroids: int = typer.Option(40, "--neuroids", help="neuroids per animal per area"),
     trials: int = typer.Option(10, "--trials"),
-    noise_sd: float = typer.Option(1.0, "--noise-sd", help="trial noise s.d. (signal s.d. is 1)"),
+    noise_sd: float | None = typer.Option(
+        None,
+        "--noise-sd",
+        help="trial noise s.d. (signal s.d. is 1; default 1.0, mouse calcium 3.0)",
+    ),
     noise: str = typer.Option("gaussian", "--noise", help="gaussian | poisson"),
     fmt: str = typer.Option(
         "nc",
@@ -375,6 +381,17 @@ def simulate(
         10, "--image-steps", help="--dynamic: bins with the image on (built-in brain)"
     ),
     bin_ms: float = typer.Option(10.0, "--bin-ms", help="--dynamic: bin width in ms"),
+    species: str = typer.Option(
+        "primate",
+        "--species",
+        help="primate (V1/V4/IT from --brain) | mouse (VISp, VISl, VISal, VISrl, VISam, VISpm "
+        "from the six-stream StreamNet, 64 px)",
+    ),
+    modality: str = typer.Option(
+        "calcium",
+        "--modality",
+        help="--species mouse: calcium (two-photon dF/F, low SNR) | neuropixels (spike counts)",
+    ),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="replace a benchmark already in the folder"
@@ -382,7 +399,16 @@ def simulate(
     as_json: bool = json_option(None),
 ) -> None:
     """Write a simulated benchmark (stimuli + animals recorded from a known brain) to score on."""
-    from brainlike.evaluation.simulated import simulate_benchmark, simulate_dynamic_benchmark
+    from brainlike.evaluation.simulated import (
+        simulate_benchmark,
+        simulate_dynamic_benchmark,
+        simulate_mouse_benchmark,
+    )
+
+    if species not in ("primate", "mouse"):
+        _fail(f"--species must be primate or mouse; got {species!r}")
+    if species == "mouse" and dynamic:
+        _fail("--species mouse simulates static responses; leave out --dynamic")
 
     area_map = None
     if areas:
@@ -395,18 +421,31 @@ def simulate(
     common = {
         "brain_seed": brain_seed,
         "areas": area_map,
-        "n_per_digit": per_digit,
+        "n_per_digit": per_digit or 30,
         "n_animals": animals,
         "units_per_animal": neuroids,
         "n_trials": trials,
-        "noise_sd": noise_sd,
+        "noise_sd": 1.0 if noise_sd is None else noise_sd,
         "noise": noise,
         "fmt": fmt,
         "seed": seed,
         "overwrite": overwrite,
     }
     try:
-        if dynamic:
+        if species == "mouse":
+            common.pop("noise")
+            common.pop("n_per_digit")
+            mouse_noise = {"noise_sd": noise_sd} if noise_sd is not None else {}
+            common.pop("noise_sd")
+            result = simulate_mouse_benchmark(
+                out,
+                brain=brain or "streamnet-six",
+                modality=modality,
+                n_per_digit=per_digit or 12,
+                **mouse_noise,
+                **common,
+            )
+        elif dynamic:
             result = simulate_dynamic_benchmark(
                 out, brain=brain, n_steps=steps, image_steps=image_steps, bin_ms=bin_ms, **common
             )
@@ -421,6 +460,21 @@ def simulate(
     con.print(f"recording: {result['recording']}", highlight=False)
     con.print(f"stimuli:   {result['stimuli']}", highlight=False)
     t = result["truth"]
+    if species == "mouse":
+        per_area = ", ".join(
+            f"{a} {v:.2f}" for a, v in t["expected_reliability_median_per_area"].items()
+        )
+        con.print(
+            f"brain {t['brain']} (seed {t['brain_seed']}), {t['modality']}, {t['n_animals']} "
+            f"animals; expected median reliability per area: {per_area}",
+            highlight=False,
+        )
+        con.print(
+            f"next: brainlike ceiling {result['recording']} --area-map; brainlike score "
+            f"{t['brain']} --model-seed {t['brain_seed']} -r {result['recording']}",
+            highlight=False,
+        )
+        return
     if dynamic:
         rel = [v for v in t["expected_reliability_median_per_bin"] if v is not None]
         con.print(

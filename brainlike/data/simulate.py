@@ -38,7 +38,7 @@ __all__ = [
     "time_bins_ms",
 ]
 
-_NOISES = ("gaussian", "poisson")
+_NOISES = ("gaussian", "poisson", "calcium")
 
 
 @dataclass
@@ -112,7 +112,7 @@ class SimulatedAnimals:
         h2 = counts - h1
         if self.noise == "poisson":
             noise_var = self.rates
-        else:
+        else:  # Gaussian and calcium: additive Gaussian noise of sd noise_sd
             noise_var = np.full_like(self.rates, float(self.noise_sd) ** 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             v1 = np.mean(noise_var / h1, axis=0)
@@ -349,10 +349,15 @@ def simulate_animals(
         Repeats per stimulus (at least 2).
     noise_sd : float
         Sd of Gaussian trial noise (ignored for Poisson noise).
-    noise : {"gaussian", "poisson"}
+    noise : {"gaussian", "poisson", "calcium"}
         Gaussian: ``rates = signal_sd * z`` (z: the neuroid's standardised response) plus
         N(0, noise_sd^2) per trial. Poisson: ``rates = relu(z)`` scaled to ``mean_count``
-        spikes on average over stimuli, and counts ~ Poisson(rate) per trial.
+        spikes on average over stimuli, and counts ~ Poisson(rate) per trial. Calcium (a
+        two-photon dF/F response): the firing rate ``relu(z)`` through a saturating indicator,
+        ``c = relu(z) / (relu(z) + 1)`` (half-saturation at one s.d. of the unit's drive),
+        scaled so that its s.d. over stimuli is ``signal_sd``; the mean response is
+        non-negative and every trial adds N(0, noise_sd^2) (so single trials can dip below 0,
+        as baseline-subtracted dF/F does).
     mixing : bool
         If True each neuroid is a random positive combination (weights ~ U(0.2, 1)) of
         ``units_per_mix`` units of its animal's pool; ``source_units`` is then -1.
@@ -591,6 +596,12 @@ def _simulate(
         r = np.maximum(z, 0.0)
         rate = r * (mean_count / r.mean(axis=over, keepdims=True))
         responses = rng.poisson(np.expand_dims(rate, 2), size=shape).astype(float)
+    elif noise == "calcium":
+        # spec: mouse-and-entorhinal.md §1 (calcium benchmark); saturating indicator of the rate
+        r = np.maximum(z, 0.0)
+        c = r / (r + 1.0)
+        rate = signal_sd * c / c.std(axis=over, keepdims=True)
+        responses = np.expand_dims(rate, 2) + noise_sd * rng.standard_normal(shape)
     else:
         rate = signal_sd * z
         responses = np.expand_dims(rate, 2) + noise_sd * rng.standard_normal(shape)

@@ -299,6 +299,143 @@ def simulate_dynamic_benchmark(
     return _write_benchmark(out, fmt, sim, ids, labels, csv, identifier, truth)
 
 
+# The six mouse visual areas of the Allen Brain Observatory and the StreamNet module that
+# generates each (spec: mouse-and-entorhinal.md §1: VISp the shallow area, VISl/VISrl/VISal/
+# VISpm streams, VISam an output area of the six-stream network).
+MOUSE_AREAS = {
+    "VISp": "VISp",
+    "VISl": "VISl",
+    "VISal": "VISal",
+    "VISrl": "VISrl",
+    "VISam": "VISam",
+    "VISpm": "VISpm",
+}
+MOUSE_MODALITIES = {
+    # noise model, trial-noise sd (signal sd 1), mean count: two-photon is low-SNR dF/F
+    "calcium": ("calcium", 3.0, None),
+    "neuropixels": ("poisson", None, 0.3),
+}
+
+
+@_staged_simulation
+def simulate_mouse_benchmark(
+    out_dir: str | Path,
+    *,
+    brain: str = "streamnet-six",
+    brain_seed: int = 0,
+    areas: dict[str, str] | None = None,
+    modality: str = "calcium",
+    n_per_digit: int = 12,
+    image_size: int = 64,
+    n_animals: int = 4,
+    units_per_animal: int = 30,
+    n_trials: int = 10,
+    noise_sd: float | None = None,
+    mean_count: float | None = None,
+    fmt: str = "nc",
+    pool: int | None = 2,
+    seed: int = 0,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a simulated mouse visual-cortex benchmark: six areas, several animals, one modality.
+
+    The brain is the six-stream StreamNet (``streamnet-six``) with random weights from
+    ``brain_seed`` (or a trained run): areas VISp, VISl, VISal, VISrl, VISam, VISpm are its
+    modules of the same names (``areas`` overrides: area -> module). Stimuli are rendered
+    digits at ``image_size`` px (10 x ``n_per_digit``; 120 by default, close to the 118 Allen
+    natural scenes). Each animal is a random subset of an area's (2 x 2 average-pooled) units
+    (spec: neural-evaluation.md §8) observed in the chosen modality:
+
+    - ``calcium`` (two-photon dF/F): the rectified drive through a saturating indicator,
+      ``c = relu(z) / (relu(z) + 1)`` scaled to s.d. 1 over stimuli, plus Gaussian trial noise
+      of s.d. ``noise_sd`` (default 3.0: reliability about 0.5 at 10 trials, low as in
+      two-photon data);
+    - ``neuropixels``: Poisson spike counts on the rectified drive, ``mean_count`` spikes per
+      trial on average (default 0.3, a sparse low-rate response: reliability about 0.85).
+
+    The ground truth (brain, areas, modality, noise, the analytic reliability per area) goes
+    into ``ground_truth.json`` and the recording's attributes. ``brainlike ceiling`` gives the
+    inter-animal consistency per mapping class and the area-by-area map.
+
+    Returns a dict with the paths of the recording and the stimulus set and the ground truth.
+    """
+    # spec: mouse-and-entorhinal.md §1 (six areas), neural-evaluation.md §8 (simulated animals)
+    from brainlike.analysis.activations import extract_activations
+    from brainlike.data.recordings import read_stimulus_set
+    from brainlike.data.simulate import simulate_animals
+
+    if modality not in MOUSE_MODALITIES:
+        raise ScoringError(f"unknown modality {modality!r}; choose {' or '.join(MOUSE_MODALITIES)}")
+    if fmt not in ("nc", "npz", "nwb"):
+        raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
+    if fmt == "nwb" and modality == "calcium":
+        raise ScoringError(
+            "--format nwb writes spike times; a calcium benchmark is written as nc or npz"
+        )
+    noise, default_sd, default_count = MOUSE_MODALITIES[modality]
+    if noise == "poisson":
+        noise_sd, mean_count = 0.0, float(default_count if mean_count is None else mean_count)
+    else:
+        noise_sd, mean_count = float(default_sd if noise_sd is None else noise_sd), 0.0
+    if noise_sd < 0 or (noise == "poisson" and mean_count <= 0):
+        raise ScoringError(
+            f"need noise_sd >= 0 and a positive mean count; got {noise_sd} and {mean_count}"
+        )
+    out = Path(out_dir)  # the staging folder of @_staged_simulation
+    trained = Path(brain).expanduser().exists()
+    sm = load_scoring_model(brain, seed=brain_seed, input_size=None if trained else image_size)
+    areas = dict(areas or MOUSE_AREAS)
+    modules = dict(sm.model.named_modules())
+    missing = [m for m in areas.values() if m not in modules]
+    if missing:
+        raise ScoringError(
+            f"{brain} has no module {missing[0]!r} for the mouse areas; pass --areas "
+            "AREA=MODULE pairs, or use a six-stream StreamNet (streamnet-six)"
+        )
+    _, labels, ids, csv = _digit_stimuli(out, n_per_digit, sm.input_size, seed)
+    model_input = model_images(read_stimulus_set(csv), ids, sm)
+    acts = extract_activations(
+        sm.model, model_input, list(dict.fromkeys(areas.values())), progress=progress
+    )
+    features = {
+        region: _pool_units(np.asarray(acts[layer], np.float64), acts.unit_shape(layer), pool)
+        for region, layer in areas.items()
+    }
+    sim = simulate_animals(
+        features,
+        n_animals=n_animals,
+        units_per_animal=units_per_animal,
+        n_trials=n_trials,
+        noise_sd=noise_sd,
+        noise=noise,
+        mean_count=mean_count,
+        seed=seed,
+    )
+    expected = sim.expected_reliability()
+    truth = {
+        "species": "mouse",
+        "brain": brain,
+        "brain_seed": brain_seed,
+        "areas": areas,
+        "modality": modality,
+        "noise": noise,
+        "noise_sd": noise_sd,
+        "mean_count": mean_count if noise == "poisson" else None,
+        "n_trials": n_trials,
+        "n_animals": n_animals,
+        "units_per_animal": units_per_animal,
+        "pool": pool,
+        "image_size": sm.input_size,
+        "expected_reliability_median": float(np.nanmedian(expected)),
+        "expected_reliability_median_per_area": {
+            a: float(np.nanmedian(expected[sim.region == a])) for a in areas
+        },
+    }
+    identifier = f"simulated-mouse-{modality}-{Path(brain).name}-seed{brain_seed}"
+    return _write_benchmark(out, fmt, sim, ids, labels, csv, identifier, truth)
+
+
 def _digit_stimuli(
     out: Path, n_per_digit: int, image_size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, list[str], Path]:

@@ -39,12 +39,19 @@ Modules, in the order they build on each other:
 ``predictivity``       noise-corrected and plain predictivity (§4)
 ``similarity``         RDMs, RSA, noise-corrected RSA, linear CKA (§6)
 ``consistency``        inter-animal consistency, the ceiling (§5)
+``area_map``           the ceiling per mapping class per area; the area-by-area inter-animal map
 ``temporal``           predictivity and the ceiling in every time bin (recurrent.md §2)
 ``layer_assignment``   one model layer per brain area (recurrent.md §2)
 ``brainscore``         Brain-Score splits, ceilings, ceiling conventions, RSA (§10)
 =====================  =====================================================================
 """
 
+from brainlike.analysis.neural.area_map import (
+    MAPPING_CLASSES,
+    AreaMap,
+    consistency_per_mapping,
+    inter_animal_area_map,
+)
 from brainlike.analysis.neural.brainscore import (
     CEILING_CONVENTIONS,
     brainscore_internal_consistency,
@@ -88,7 +95,9 @@ from brainlike.analysis.neural.temporal import (
 )
 
 __all__ = [
+    "AreaMap",
     "CEILING_CONVENTIONS",
+    "MAPPING_CLASSES",
     "InterAnimalConsistency",
     "LayerAssignment",
     "SPLIT_HALF_CONVENTIONS",
@@ -100,6 +109,8 @@ __all__ = [
     "brainscore_splits",
     "ceiled_score",
     "compare_rdms",
+    "consistency_per_mapping",
+    "inter_animal_area_map",
     "inter_animal_consistency",
     "linear_cka",
     "noise_corrected_predictivity",

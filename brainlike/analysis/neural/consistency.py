@@ -103,6 +103,8 @@ def inter_animal_consistency(
     rsa_method: str = "pearson",
     numerator: str = "halves",
     split_half: str = "unequal",
+    source: Any = None,
+    source_animal: Sequence[str] | None = None,
 ) -> InterAnimalConsistency:
     """Inter-animal consistency: the noise-corrected estimator with an animal as the source.
 
@@ -134,6 +136,12 @@ def inter_animal_consistency(
     split_half : {"unequal", "equal"}
         Halving of odd trial counts (:data:`SPLIT_HALF_CONVENTIONS`); use the same choice for
         model and ceiling.
+    source : ndarray, shape (stimulus, source_neuroid, trial), optional
+        Source neuroids from another population (e.g. another area of the same animals, for
+        the area-by-area map): each target animal is then predicted from the source neuroids
+        of the other animals (``source_animal``), never its own. Default: ``Y`` itself.
+    source_animal : sequence of str, shape (source_neuroid,), optional
+        Animal of every source neuroid (required with ``source``).
 
     Returns
     -------
@@ -158,12 +166,20 @@ def inter_animal_consistency(
             f"inter-animal consistency needs at least 2 animals; got {names}; pass the "
             "animal of every neuroid"
         )
-    sources_of = {
-        t: (
-            [[s for s in names if s != t]] if design == "pooled" else [[s] for s in names if s != t]
-        )
-        for t in names
-    }
+    if source is None:
+        source_y, source_labels = Y, labels
+    else:
+        source_y, source_labels = _check_source(source, source_animal, Y.shape)
+    source_names = set(source_labels.tolist())
+    sources_of = {}
+    for t in names:
+        others = [s for s in dict.fromkeys(source_labels.tolist()) if s != t]
+        if not others:
+            raise ValueError(
+                f"target animal {t!r} has no source neuroids of another animal (source "
+                f"animals: {sorted(source_names)}); every target needs another animal's neuroids"
+            )
+        sources_of[t] = [others] if design == "pooled" else [[s] for s in others]
     params = {
         "mapping": mapping if isinstance(mapping, str) else type(mapping).__name__,
         "design": design,
@@ -177,7 +193,18 @@ def inter_animal_consistency(
 
     if isinstance(mapping, str) and mapping == "rsa":
         return _inter_animal_rsa(
-            Y, labels, names, sources_of, perms, rsa_method, params, counts, numerator, split_half
+            Y,
+            labels,
+            names,
+            sources_of,
+            perms,
+            rsa_method,
+            params,
+            counts,
+            numerator,
+            split_half,
+            source_y,
+            source_labels,
         )
 
     estimator, name = _resolve_mapping(mapping)
@@ -191,14 +218,14 @@ def inter_animal_consistency(
         cols = np.flatnonzero(labels == target)
         runs = []
         for group in sources_of[target]:
-            src = np.flatnonzero(np.isin(labels, group))
+            src = np.flatnonzero(np.isin(source_labels, group))
             runs.append(
                 _noise_corrected_terms(
                     Y[:, cols],
                     splits,
                     perms,
                     estimator,
-                    source=Y[:, src],
+                    source=source_y[:, src],
                     numerator=numerator,
                     split_half=split_half,
                 )
@@ -233,8 +260,40 @@ def inter_animal_consistency(
     return InterAnimalConsistency(pooled, per_animal, design, name, names)
 
 
+def _check_source(
+    source: Any, source_animal: Sequence[str] | None, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A separate source population: same stimuli and trials as the target, an animal each."""
+    source_y = _as_responses(source)
+    if source_y.shape[0] != shape[0] or source_y.shape[2] != shape[2]:
+        raise ValueError(
+            f"source must share the target's stimuli and trials: target (stimulus, neuroid, "
+            f"trial) {shape}, source {source_y.shape}"
+        )
+    if source_animal is None:
+        raise ValueError("source needs source_animal: the animal of every source neuroid")
+    labels = np.asarray(source_animal).astype(str)
+    if labels.shape != (source_y.shape[1],):
+        raise ValueError(
+            f"source_animal must have one entry per source neuroid ({source_y.shape[1]}); got "
+            f"shape {labels.shape}"
+        )
+    return source_y, labels
+
+
 def _inter_animal_rsa(
-    Y, labels, names, sources_of, perms, method, params, counts, numerator, split_half
+    Y,
+    labels,
+    names,
+    sources_of,
+    perms,
+    method,
+    params,
+    counts,
+    numerator,
+    split_half,
+    source_y,
+    source_labels,
 ):
     raw, per_animal = [], {}
     for target in names:
@@ -245,7 +304,7 @@ def _inter_animal_rsa(
                     target_y,
                     perms,
                     method,
-                    source=Y[:, np.isin(labels, group)],
+                    source=source_y[:, np.isin(source_labels, group)],
                     numerator=numerator,
                     split_half=split_half,
                 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import xarray as xr
 
+from brainlike.data.recordings.allen import is_allen_natural_scenes, read_allen_natural_scenes
 from brainlike.data.recordings.brainio import read_brainio_netcdf, write_brainio_netcdf
 from brainlike.data.recordings.numpy_files import read_npy, read_npz, write_npz
 from brainlike.data.recordings.nwb import read_nwb
@@ -25,7 +26,8 @@ def read_recording(
 ) -> xr.DataArray:
     """Read a recording, choosing the reader by suffix.
 
-    ``.nc`` -> :func:`read_brainio_netcdf`, ``.nwb`` -> :func:`read_nwb`,
+    ``.nc`` -> :func:`read_brainio_netcdf`, ``.nwb`` -> :func:`read_nwb` (an Allen Brain
+    Observatory session with natural scenes -> :func:`read_allen_natural_scenes`),
     ``.npz`` -> :func:`read_npz`, ``.npy`` -> :func:`read_npy`; ``kwargs`` go to that reader.
     ``axes`` (the order of a bare ``.npy`` array's axes) is refused for the other formats,
     whose files name their dims; ``drop_nan_neuroids`` drops neuroids without any non-NaN
@@ -44,6 +46,9 @@ def read_recording(
         ".npy": read_npy,
     }
     suffix = path.suffix.lower()
+    if suffix == ".nwb" and is_allen_natural_scenes(path):
+        # an Allen Brain Observatory session: the natural-scenes table, not generic intervals
+        readers[".nwb"] = read_allen_natural_scenes
     if suffix not in readers:
         raise RecordingError(
             f"cannot read {str(path)!r}: unsupported suffix {path.suffix!r}; supported: "
