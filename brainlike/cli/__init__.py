@@ -5,6 +5,7 @@ One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compa
 :mod:`~brainlike.cli.inventory` (``models``, ``configs``, ``cache``),
 :mod:`~brainlike.cli.scoring` (``score``, ``simulate``, ``leaderboard``),
 :mod:`~brainlike.cli.ceilings` (``ceiling``, ``recording allen``),
+:mod:`~brainlike.cli.transfer` (``transfer``),
 :mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``),
 :mod:`~brainlike.cli.synapses` (``synapses``) and :mod:`~brainlike.cli.identify`
 (``identify build``, ``identify fit``); the Typer app, the
@@ -35,6 +36,7 @@ from brainlike.cli.topography import report, topo
 from brainlike.cli.training import _print_comparison as _print_comparison
 from brainlike.cli.training import _print_summary as _print_summary
 from brainlike.cli.training import compare, demo, train
+from brainlike.cli.transfer import transfer
 
 __all__ = [
     "app",
@@ -62,6 +64,7 @@ __all__ = [
     "synapses",
     "topo",
     "train",
+    "transfer",
 ]
 
 # The commands in the order `brainlike --help` lists them.
@@ -74,6 +77,7 @@ for _command in (
     compare,
     demo,
     score,
+    transfer,
     simulate,
     ceiling,
     leaderboard,

@@ -8,14 +8,30 @@ from pydantic import Field, model_validator
 
 from brainlike.config.reader import StrictSection
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder")
+DATASETS = (
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "numbers",
+    "imagefolder",
+    "scenes",
+)
 
 
 class DataConfig(StrictSection):
     """The data stream."""
 
     dataset: Literal[
-        "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "numbers", "imagefolder"
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "cifar100",
+        "numbers",
+        "imagefolder",
+        "scenes",
     ] = "digits"
     data_dir: str | None = None
     download: bool = False

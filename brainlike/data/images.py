@@ -6,6 +6,8 @@ test sets and what a model needs to know about them (classes, channels, size, ta
 - ``"digits"`` works anywhere: scikit-learn's bundled 8x8 handwritten digits (1797 images).
 - ``"numbers"`` works anywhere: digits rendered in matplotlib's fonts, with number-code targets
   (spec: topography.md §1, number codes).
+- ``"scenes"`` works anywhere: one textured shape per image at a known depth
+  (:mod:`brainlike.data.scenes`), labelled by shape, with per-pixel depth maps as dense targets.
 - ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``, ``"cifar100"`` read torchvision's files from
   ``data_dir``; without them a :class:`DatasetUnavailableError` says how to get them.
 """
@@ -45,6 +47,7 @@ DATASETS: tuple[str, ...] = (
     "cifar100",
     "numbers",
     "imagefolder",
+    "scenes",
 )
 # ImageNet per-channel pixel mean and std (torchvision's reference recipes).
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -112,6 +115,14 @@ class DatasetBundle:
     pixel_mean, pixel_std : tuple of float or None
         Per-channel normalisation applied to the images (None when pixels are left in
         [0, 1]); ``image * std + mean`` recovers [0, 1] pixels, e.g. for a reconstruction loss.
+    dense : (Dataset, Dataset) or None
+        Train and test sets of per-pixel targets aligned with the images: items
+        ``(image (C, H, W) float, target (K, H, W) float)``, the same images in the same order
+        as ``train`` and ``test`` (``"scenes"``: K = 1, the depth map); None when the data set
+        has none.
+    pipeline : str or None
+        How a raw image becomes a model input, in words (crop, resize, normalisation), recorded
+        with a run so scoring and transfer show images the same way.
     """
 
     train: Dataset
@@ -125,6 +136,8 @@ class DatasetBundle:
     name: str
     pixel_mean: tuple[float, ...] | None = None
     pixel_std: tuple[float, ...] | None = None
+    dense: tuple[Dataset, Dataset] | None = None
+    pipeline: str | None = None
 
 
 class InMemoryImageDataset(TensorDataset):
@@ -306,6 +319,8 @@ def _load_digits(
         name="digits",
         pixel_mean=mean,
         pixel_std=std,
+        pipeline=f"8x8 digits, bilinear resize to {size} px"
+        + (", standardised per channel with the training mean and std" if normalize else ""),
     )
 
 
@@ -350,6 +365,63 @@ def _load_numbers(
         targets_kind="code",
         codes=codes,
         name="numbers",
+        pipeline=f"digits rendered at {size} px, pixels in [0, 1]",
+    )
+
+
+def _load_scenes(
+    *,
+    input_size: int | None,
+    channels: int | None,
+    seed: int,
+    train_size: int | None,
+    test_size: int | None,
+    normalize: bool,
+) -> DatasetBundle:
+    """Generated scenes (:func:`brainlike.data.scenes.render_scenes`), rendered at the input
+    size: class = shape, dense target = the depth map (spec: mouse-and-entorhinal.md §1)."""
+    from brainlike.data.scenes import SHAPES, render_scenes
+
+    size = 64 if input_size is None else input_size
+    if size < 8:
+        raise ValueError(f"dataset 'scenes' renders at 8 pixels or more, got input_size {size}")
+    n_channels = 3 if channels is None else channels
+    sizes = (2000 if train_size is None else train_size, 500 if test_size is None else test_size)
+    # independent seed streams, so the two splits never share a scene
+    rendered = [
+        render_scenes(
+            n,
+            size,
+            seed=int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]),
+            channels=n_channels,
+        )
+        for stream, n in enumerate(sizes)
+    ]
+    images = [torch.from_numpy(r.images) for r in rendered]
+    mean = std = None
+    if normalize:
+        # statistics of the training images only
+        mean_t = images[0].mean(dim=(0, 2, 3))
+        std_t = images[0].std(dim=(0, 2, 3)).clamp_min(1e-8)
+        images = [(x - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1) for x in images]
+        mean, std = tuple(mean_t.tolist()), tuple(std_t.tolist())
+    labels = [torch.from_numpy(r.latents["category"]) for r in rendered]
+    depth = [torch.from_numpy(r.depth) for r in rendered]
+    return DatasetBundle(
+        train=InMemoryImageDataset(images[0], labels[0]),
+        test=InMemoryImageDataset(images[1], labels[1]),
+        num_classes=len(SHAPES),
+        class_names=list(SHAPES),
+        in_channels=n_channels,
+        input_size=size,
+        targets_kind="class",
+        codes=None,
+        name="scenes",
+        pixel_mean=mean,
+        pixel_std=std,
+        dense=(TensorDataset(images[0], depth[0]), TensorDataset(images[1], depth[1])),
+        pipeline=f"rendered at {size} px"
+        + (", standardised per channel with the training mean and std" if normalize else ""),
     )
 
 
@@ -392,6 +464,7 @@ def _disk_bundle(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     normalize: bool,
+    pipeline: str | None = None,
 ) -> DatasetBundle:
     """A bundle of a dataset read from disk, each split optionally subsampled by class."""
     rng = np.random.default_rng(seed)
@@ -416,6 +489,7 @@ def _disk_bundle(
         name=name,
         pixel_mean=tuple(mean) if normalize else None,
         pixel_std=tuple(std) if normalize else None,
+        pipeline=pipeline,
     )
 
 
@@ -470,6 +544,13 @@ def _load_torchvision(
             steps.append(transforms.Normalize(mean, std))
         return transforms.Compose(steps)
 
+    described = ", ".join(
+        [f"{name} {native_size} px"]
+        + ([f"resized to {size} px (bilinear)"] if size != native_size else [])
+        + ([f"{n_channels} channel(s)"] if n_channels != native_channels else [])
+        + (["train: random crop pad " + str(size // 8) + " + flip"] if augment and is_cifar else [])
+        + ([f"normalised with {name} mean/std"] if normalize else [])
+    )
     constructor = getattr(torchvision.datasets, class_name)
     splits = {}
     for train in (True, False):
@@ -490,6 +571,7 @@ def _load_torchvision(
         classes = [str(d) for d in range(10)]  # torchvision names them "0 - zero", ...
     return _disk_bundle(
         splits,
+        pipeline=described,
         classes=classes,
         name=name,
         seed=seed,
@@ -516,9 +598,11 @@ def _load_imagefolder(
 ) -> DatasetBundle:
     """An ImageNet-style folder: ``data_dir/train/<class>/*.jpg`` and ``data_dir/val/<class>/...``.
 
-    Test images are resized to ``input_size * 256 / 224`` and centre-cropped; training images
-    likewise, or with ``augment`` a random resized crop and a horizontal flip (the ImageNet
-    recipe). Pixels are normalised with the ImageNet statistics.
+    spec: mouse-and-entorhinal.md §1, data stream: test images are resized to 256 (shorter
+    side) and centre-cropped to 224, then resized to ``input_size``; training images likewise,
+    or with ``augment`` a random resized crop of 224 and a horizontal flip, then the resize
+    (the ImageNet recipe at low resolution). Above 224 px the crop is ``input_size`` and the
+    resize ``input_size * 256 / 224``. Pixels are normalised with the ImageNet statistics.
     """
     from torchvision import datasets, transforms
 
@@ -538,18 +622,28 @@ def _load_imagefolder(
     size = 224 if input_size is None else input_size
     n_channels = 3 if channels is None else channels
     mean, std = _channel_stats(*_IMAGENET_STATS, 3, n_channels)
-    resize = max(size, round(size * 256 / 224))
+    crop = max(224, size)
+    resize = round(crop * 256 / 224)
 
     def pipeline(train: bool) -> transforms.Compose:
         if train and augment:
-            steps: list = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+            steps: list = [transforms.RandomResizedCrop(crop), transforms.RandomHorizontalFlip()]
         else:
-            steps = [transforms.Resize(resize), transforms.CenterCrop(size)]
+            steps = [transforms.Resize(resize), transforms.CenterCrop(crop)]
+        if size != crop:
+            steps.append(transforms.Resize((size, size), antialias=True))
         steps.append(transforms.Grayscale(n_channels) if n_channels == 1 else _to_rgb)
         steps.append(transforms.ToTensor())
         if normalize:
             steps.append(transforms.Normalize(mean, std))
         return transforms.Compose(steps)
+
+    then = f", then resize to {size}" if size != crop else ""
+    described = (
+        f"train: {'random resized crop ' + str(crop) + ' + horizontal flip' if augment else 'as eval'}"
+        f"{then}; eval: resize {resize} + center crop {crop}{then}"
+        + ("; ImageNet mean/std" if normalize else "")
+    )
 
     splits = {}
     for train, sub in ((True, "train"), (False, "val")):
@@ -569,6 +663,7 @@ def _load_imagefolder(
         splits,
         classes=list(splits[True].classes),
         name="imagefolder",
+        pipeline=described,
         seed=seed,
         train_size=train_size,
         test_size=test_size,
@@ -610,7 +705,11 @@ def load_dataset(
         - ``"mnist"``, ``"fashion_mnist"``: 28x28, normalised with (0.1307, 0.3081);
         - ``"cifar10"``, ``"cifar100"``: 32x32 RGB, per-channel CIFAR mean/std;
         - ``"numbers"``: rendered digits (default 32x32, 3 channels, pixels in [0, 1], never
-          normalised) whose targets are the rows of :func:`number_codes`.
+          normalised) whose targets are the rows of :func:`number_codes`;
+        - ``"scenes"``: generated one-object scenes (default 64x64 RGB, 2000 / 500 images),
+          class = shape, ``dense`` = depth maps, standardised with the training mean and std;
+        - ``"imagefolder"``: ``data_dir/train/<class>/`` and ``data_dir/val/<class>/``, the
+          ImageNet crops then a resize to ``input_size`` (default 224).
     data_dir : str or Path, optional
         Folder with torchvision's files (required for the torchvision datasets).
     download : bool
@@ -660,6 +759,10 @@ def load_dataset(
     if name == "numbers":
         # Random fonts, sizes and shifts are the augmentation of this task already.
         return _load_numbers(**shared)
+    if name == "scenes":
+        if augment:
+            warnings.warn("augment is not implemented for scenes; ignored", stacklevel=2)
+        return _load_scenes(**shared, normalize=normalize)
     if name == "imagefolder":
         return _load_imagefolder(data_dir=data_dir, augment=augment, normalize=normalize, **shared)
     return _load_torchvision(

@@ -33,6 +33,7 @@ def preprocessing_of(bundle: Any) -> dict[str, Any]:
         "in_channels": int(bundle.in_channels),
         "pixel_mean": list(bundle.pixel_mean) if bundle.pixel_mean is not None else None,
         "pixel_std": list(bundle.pixel_std) if bundle.pixel_std is not None else None,
+        "pipeline": getattr(bundle, "pipeline", None),
     }
 
 
