@@ -18,10 +18,7 @@ from brainlike.config.analysis import AnalysisConfig
 from brainlike.config.data import DataConfig
 from brainlike.config.model import (
     AnyModelConfig,
-    ConvRNNModelConfig,
-    GRCNNModelConfig,
     ModelConfig,
-    ResNetModelConfig,
     vone_switch,
 )
 from brainlike.config.objective import ObjectiveConfig
@@ -92,9 +89,7 @@ class ExperimentConfig(StrictSection):
     @model_validator(mode="after")
     def _combinations(self) -> ExperimentConfig:
         reset = isinstance(self.model, ModelConfig)
-        sheetless = isinstance(
-            self.model, GRCNNModelConfig | ResNetModelConfig | ConvRNNModelConfig
-        )
+        sheetless = not reset and self.model.kind not in ("lenet", "alexnet")
         if sheetless and (self.objective.spatial.weight > 0 or self.analysis.sheet):
             raise ValueError(
                 f"model.kind {self.model.kind} has no cortical sheet, so objective.spatial.weight "

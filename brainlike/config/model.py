@@ -4,7 +4,8 @@
 topography.md §1), the LeNet and AlexNet locality-prior networks (spec: topography.md §3),
 CIFAR ResNets, gated recurrent CNNs (spec: recurrent.md §4) and ConvRNNs unrolled in
 biological time (spec: recurrent.md §1), some with a VOneBlock front end (spec:
-recurrent.md §5). :data:`MODEL_KINDS` maps each kind to its schema; :data:`AnyModelConfig`
+recurrent.md §5), StreamNets of mouse visual cortex and their 64 px comparison models (spec:
+mouse-and-entorhinal.md §1). :data:`MODEL_KINDS` maps each kind to its schema; :data:`AnyModelConfig`
 is the union the experiment validates against.
 """
 
@@ -320,6 +321,33 @@ class ConvRNNModelConfig(StrictSection):
         return self
 
 
+class StreamNetModelConfig(StrictSection):
+    """A StreamNet of mouse visual cortex (spec: mouse-and-entorhinal.md §1): VISp, parallel
+    intermediate streams and one or two output areas (``variant: single | dual | six``)."""
+
+    kind: Literal["streamnet"]
+    variant: Literal["single", "dual", "six"] = "dual"
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0, description="before the readout")
+
+
+class AlexNetBNModelConfig(StrictSection):
+    """AlexNet with batch norm after every convolution, for 64 px images (the mouse chapter's
+    comparison model; at least 63 px). ``hidden`` narrows the two 4096-unit dense layers."""
+
+    kind: Literal["alexnet_bn"]
+    hidden: int = Field(default=4096, ge=1, description="units of the two hidden dense layers")
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
+
+
+class VGG16ModelConfig(StrictSection):
+    """VGG16 for 64 px images (13 convolutions, dense layers on a 2 x 2 grid; at least 32 px)."""
+
+    kind: Literal["vgg16"]
+    batch_norm: bool = Field(default=True, description="BN after every convolution")
+    hidden: int = Field(default=4096, ge=1, description="units of the two hidden dense layers")
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
+
+
 MODEL_KINDS: dict[str, type[BaseModel]] = {
     "reset": ModelConfig,
     "lenet": LeNetModelConfig,
@@ -327,6 +355,9 @@ MODEL_KINDS: dict[str, type[BaseModel]] = {
     "grcnn": GRCNNModelConfig,
     "resnet": ResNetModelConfig,
     "convrnn": ConvRNNModelConfig,
+    "streamnet": StreamNetModelConfig,
+    "alexnet_bn": AlexNetBNModelConfig,
+    "vgg16": VGG16ModelConfig,
 }
 AnyModelConfig = Annotated[
     Union[  # noqa: UP007
@@ -336,6 +367,9 @@ AnyModelConfig = Annotated[
         GRCNNModelConfig,
         ResNetModelConfig,
         ConvRNNModelConfig,
+        StreamNetModelConfig,
+        AlexNetBNModelConfig,
+        VGG16ModelConfig,
     ],
     Field(discriminator="kind"),
 ]

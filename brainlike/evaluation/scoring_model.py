@@ -184,7 +184,8 @@ def default_layers(
     scored block by block, a conv/linear followed by its norm and nonlinearity as one unit (its
     last module). Normalisation, dropout and modules called more than once are skipped. With
     ``time_steps`` (a recurrent model unrolled over T steps) the candidates are the modules
-    called exactly once per step instead, and there are no sheets.
+    called exactly once per step instead, and there are no sheets. A model with a
+    ``fit_layers`` attribute (the areas it models) gets those.
     """
     from torch import nn
 
@@ -200,6 +201,10 @@ def default_layers(
         inner = (v.out_channels, size // stride, size // stride)
         backend = default_layers(model.backend, inner, time_steps)
         return ["vone.noise", "vone", *(f"backend.{name}" for name in backend)]
+
+    fit_layers = getattr(model, "fit_layers", None)
+    if fit_layers and time_steps is None:
+        return list(fit_layers)  # a model that names its areas (StreamNet: VISp, streams, outputs)
 
     calls = module_calls(model, input_shape, time_steps=time_steps)
     order = {name: i for i, name in enumerate(calls)}

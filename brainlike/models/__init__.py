@@ -1,5 +1,5 @@
 """Architectures: Reset networks, parallel subnetworks, locality-prior nets, GRCNN, VOne front
-ends, biologically unrolled ConvRNNs and baselines.
+ends, biologically unrolled ConvRNNs, StreamNets of mouse visual cortex and baselines.
 
 Importing this package loads every family that registers models into
 :data:`brainlike.registry.MODELS` (this is the one place that does), so the functions here
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 # every family that registers models; importing them fills the table
-from brainlike.models import convrnn, grcnn, locality, zoo  # noqa: F401
+from brainlike.models import convrnn, grcnn, locality, lowres, streamnet, zoo  # noqa: F401
 from brainlike.registry import MODELS, Entry
 
 __all__ = ["create_model", "list_models", "model_entry"]

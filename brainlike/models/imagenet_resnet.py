@@ -32,18 +32,27 @@ IMAGENET_DEPTHS = {
 class ImageNetResNet(PooledIO, ResNet):
     """An ImageNet ResNet of ``depth`` for ``in_channels``-channel images and ``out_features``
     classes (any input size of at least 32 px: the stem and stages divide it by 32; global
-    average pooling takes any size above)."""
+    average pooling takes any size above). With ``out_features=0`` there is no dense layer and
+    ``forward`` returns the pooled features, ``(N, embedding_dim)``."""
+
+    #: the total stride: below it the last stage sees padding only
+    min_input_size = 32
 
     def __init__(self, depth: int = 18, in_channels: int = 3, out_features: int = 1000) -> None:
         if depth not in IMAGENET_DEPTHS:
             raise ValueError(
                 f"an ImageNet ResNet has depth {', '.join(map(str, IMAGENET_DEPTHS))}; got {depth}"
             )
+        if out_features < 0:
+            raise ValueError(f"out_features must be >= 0 (0: the embedding), got {out_features}")
         block, layers = IMAGENET_DEPTHS[depth]
-        super().__init__(block, list(layers), num_classes=out_features)
+        super().__init__(block, list(layers), num_classes=max(out_features, 1))
         if in_channels != 3:
             self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.embedding_dim = 512 * block.expansion
+        if out_features == 0:
+            self.fc = nn.Identity()  # forward returns the pooled features (the embedding)
         self._config = {"depth": depth, "in_channels": in_channels, "out_features": out_features}
 
     def describe(self) -> dict:

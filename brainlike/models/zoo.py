@@ -177,10 +177,33 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
         )
     if model_cfg.kind == "resnet" and model_cfg.layout == "imagenet":
         from brainlike.models.imagenet_resnet import ImageNetResNet
+        from brainlike.models.streamnet import require_input_size
 
+        require_input_size(f"ResNet-{model_cfg.depth}", input_size, ImageNetResNet.min_input_size)
         return ImageNetResNet(model_cfg.depth, in_channels, out_features)
     if model_cfg.kind == "resnet":
         return ResNet20(in_channels, out_features, model_cfg.depth)
+    if model_cfg.kind == "streamnet":
+        from brainlike.models.streamnet import StreamNet
+
+        return StreamNet(
+            model_cfg.variant, in_channels, out_features, input_size, model_cfg.dropout
+        )
+    if model_cfg.kind == "alexnet_bn":
+        from brainlike.models.lowres import AlexNetBN
+
+        return AlexNetBN(in_channels, out_features, input_size, model_cfg.hidden, model_cfg.dropout)
+    if model_cfg.kind == "vgg16":
+        from brainlike.models.lowres import VGG16
+
+        return VGG16(
+            in_channels,
+            out_features,
+            input_size,
+            model_cfg.batch_norm,
+            model_cfg.hidden,
+            model_cfg.dropout,
+        )
     if model_cfg.kind == "convrnn":
         from brainlike.models.convrnn import nets
 
@@ -283,7 +306,14 @@ def describe_model(model: nn.Module) -> dict:
         return {"kind": "alexnet", **model.describe()}
     if isinstance(model, ResetNetwork):
         return model.describe()
-    if hasattr(model, "describe") and model.describe().get("kind") in ("grcnn", "convrnn"):
+    if hasattr(model, "describe") and model.describe().get("kind") in (
+        "grcnn",
+        "convrnn",
+        "resnet",
+        "streamnet",
+        "alexnet_bn",
+        "vgg16",
+    ):
         return model.describe()
     raise TypeError(f"no architecture description for {type(model).__name__}")
 
@@ -309,6 +339,15 @@ def build_from_description(desc: dict) -> nn.Module:
         from brainlike.models.convrnn import ConvRNN
 
         return ConvRNN.from_description(desc)
+    if kind == "streamnet":
+        from brainlike.models.streamnet import StreamNet
+
+        return StreamNet(**{k: v for k, v in desc.items() if k != "kind"})
+    if kind in ("alexnet_bn", "vgg16"):
+        from brainlike.models.lowres import VGG16, AlexNetBN
+
+        args = {k: v for k, v in desc.items() if k != "kind"}
+        return (AlexNetBN if kind == "alexnet_bn" else VGG16)(**args)
     if kind == "grcnn":
         from brainlike.models.grcnn import GRCNN
 
