@@ -113,7 +113,7 @@ class ObjectiveConfig(StrictSection):
     def _ssl_fits_task(self) -> ObjectiveConfig:
         if self.task in SSL_TASKS:
             self.ssl.check_for(self.task)
-        elif "ssl" in self.model_fields_set:
+        elif self.ssl != SelfSupervisedConfig():
             raise ValueError(
                 f"objective.ssl applies to the self-supervised tasks ({', '.join(SSL_TASKS)}); "
                 f"objective.task is {self.task!r}: remove objective.ssl"

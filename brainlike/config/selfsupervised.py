@@ -100,7 +100,13 @@ class SelfSupervisedConfig(StrictSection):
     def check_for(self, task: str) -> None:
         """Refuse settings that ``task`` does not use (one line naming them)."""
         used = SSL_TASKS.get(task, ())
-        extra = sorted(k for k in self.model_fields_set if k not in used and k != "knn_k")
+        # a setting counts as given when it differs from its default (a stored config lists all)
+        default = SelfSupervisedConfig()
+        extra = sorted(
+            k
+            for k in type(self).model_fields
+            if k not in used and k != "knn_k" and getattr(self, k) != getattr(default, k)
+        )
         if extra:
             uses = ", ".join(used) if used else "none of them"
             raise ValueError(

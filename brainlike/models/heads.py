@@ -22,8 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EMBEDDING_MODELS", "HeadedModel", "backbone_of", "build_head", "mlp_spec"]
+__all__ = [
+    "EMBEDDING_KINDS",
+    "EMBEDDING_MODELS",
+    "HeadedModel",
+    "backbone_of",
+    "build_head",
+    "mlp_spec",
+]
 
+#: the ``model.kind``s whose models give an embedding when built with ``out_features=0``
+EMBEDDING_KINDS = ("streamnet", "alexnet_bn", "vgg16", "resnet")
 #: what the error for a model without an embedding names
 EMBEDDING_MODELS = (
     "model.kind streamnet (variant single, dual or six), alexnet_bn, vgg16, "

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from brainlike.data.views import ViewAugmenter
-from brainlike.models.heads import HeadedModel, mlp_spec
+from brainlike.models.heads import EMBEDDING_KINDS, EMBEDDING_MODELS, HeadedModel, mlp_spec
 from brainlike.objectives import selfsupervised as L
 from brainlike.registry import TASKS
 from brainlike.train.tasks.base import StepOutput, Task
@@ -87,6 +87,11 @@ class EmbeddingTask(Task):
 
     def __init__(self, cfg: Any, bundle: Any) -> None:
         super().__init__(cfg)
+        if cfg.model.kind not in EMBEDDING_KINDS or getattr(cfg.model, "vone", None) is not None:
+            raise ValueError(
+                f"objective.task {cfg.objective.task!r} needs a model that gives an embedding; "
+                f"model.kind {cfg.model.kind!r} does not. Use {EMBEDDING_MODELS}"
+            )
         self.bundle = bundle
         self.ssl = cfg.objective.ssl
         self.task_name = cfg.objective.task
