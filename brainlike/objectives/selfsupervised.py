@@ -125,8 +125,11 @@ def enqueue(queue: Tensor, pointer: int, keys: Tensor) -> int:
 def momentum_update(key: torch.nn.Module, query: torch.nn.Module, momentum: float) -> None:
     """MoCo's key encoder: theta_k <- m theta_k + (1 - m) theta_q (parameters only)."""
     # spec: mouse-and-entorhinal.md §1, MoCo v2: momentum key encoder 0.999
-    for pk, pq in zip(key.parameters(), query.parameters(), strict=True):
-        pk.mul_(momentum).add_(pq.detach(), alpha=1 - momentum)
+    keys, queries = list(key.parameters()), [p.detach() for p in query.parameters()]
+    if len(keys) != len(queries):
+        raise ValueError("the key encoder and the query encoder have different parameters")
+    # theta_k + (1 - m)(theta_q - theta_k), one fused update over every tensor
+    torch._foreach_lerp_(keys, queries, 1 - momentum)
 
 
 # -- non-contrastive ----------------------------------------------------------------------------
