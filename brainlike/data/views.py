@@ -182,10 +182,11 @@ def _rotate_hue(x: Tensor, hue: Tensor) -> Tensor:
         dtype=x.dtype,
         device=x.device,
     )
-    from_yiq = torch.linalg.inv(to_yiq)
-    yiq = torch.einsum("ij,njhw->nihw", to_yiq, x)
     angle = 2 * math.pi * hue
-    cos, sin = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
-    i, q = yiq[:, 1], yiq[:, 2]
-    yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
-    return torch.einsum("ij,njhw->nihw", from_yiq, yiq)
+    rotation = torch.zeros(x.shape[0], 3, 3, dtype=x.dtype, device=x.device)
+    rotation[:, 0, 0] = 1.0
+    rotation[:, 1, 1], rotation[:, 1, 2] = torch.cos(angle), -torch.sin(angle)
+    rotation[:, 2, 1], rotation[:, 2, 2] = torch.sin(angle), torch.cos(angle)
+    # one 3 x 3 colour matrix per image: back from YIQ after the rotation
+    matrix = torch.linalg.inv(to_yiq) @ rotation @ to_yiq
+    return torch.bmm(matrix, x.flatten(2)).view_as(x)

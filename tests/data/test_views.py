@@ -98,3 +98,16 @@ def test_one_channel_jitter_changes_brightness_and_contrast_only():
     x = images(c=1)
     out = ViewAugmenter(ViewSettings(**{**OFF, "jitter_prob": 1.0}))(x, gen())
     assert out.shape == x.shape and not torch.allclose(out, x)
+
+
+def test_hue_rotation_keeps_grey_and_a_full_turn_is_the_identity():
+    from brainlike.data.views import _rotate_hue
+
+    x = images(n=2)
+    grey = x[:, :1].expand(-1, 3, -1, -1)
+    torch.testing.assert_close(_rotate_hue(grey, torch.tensor([0.1, -0.3])), grey)
+    torch.testing.assert_close(_rotate_hue(x, torch.tensor([1.0, 0.0])), x, atol=1e-5, rtol=0)
+    # half a turn flips the chroma: the mean of the two images is their luma
+    half = _rotate_hue(x, torch.tensor([0.5, 0.5]))
+    luma = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    torch.testing.assert_close((half + x)[:, 0] / 2, luma, atol=1e-5, rtol=0)
