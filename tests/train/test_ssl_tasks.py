@@ -124,3 +124,26 @@ def test_a_model_without_an_embedding_is_refused_naming_those_with_one(tmp_path)
     ):
         train(config_from_dict(cfg), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_dual_streamnet_carries_the_simclr_projector_and_rebuilds_from_its_description():
+    from brainlike.models.zoo import build_from_description, describe_model
+
+    cfg = config_from_dict(
+        {
+            "data": {"dataset": "digits", "input_size": 64, "channels": 3, "train_size": 16,
+                     "test_size": 10},
+            "model": {"kind": "streamnet", "variant": "dual"},
+            "objective": {"task": "simclr", "ssl": {"head_hidden": 32}},
+        }
+    )  # fmt: skip
+    task = make_task(cfg)
+    from brainlike.train.build import build_model
+
+    model = build_model(cfg, task.model_io, None, task.wrap_model)
+    assert model.embedding_dim == 2 * 256 * 36  # VISpor + VISam, pooled 6 x 6
+    e, z = model(torch.rand(3, 3, 64, 64), ("projector",))
+    assert e.shape == (3, 18432) and z.shape == (3, 128)  # the spec's 128-d output
+    again = build_from_description(describe_model(model))
+    again.load_state_dict(model.state_dict())
+    assert [n for n, _ in model.backbone.named_children()][:1] == ["VISp"]
