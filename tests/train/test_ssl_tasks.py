@@ -2,6 +2,7 @@
 refuses what it cannot do with one clear line."""
 
 import dataclasses
+import json
 import types
 
 import pytest
@@ -49,6 +50,7 @@ def ssl_config(task, epochs=1, **ssl):
 def test_each_task_trains_an_epoch_and_reports_knn_accuracy(tmp_path, task):
     summary = train(ssl_config(task), tmp_path / task, progress=False, analyse=False)
     assert summary["complete"] and summary["epochs"] == 1
+    assert json.loads((tmp_path / task / "metrics.jsonl").read_text())["step"] == 4  # 64 / 16
     assert torch.isfinite(torch.tensor(summary["test_loss"]))
     assert 0.0 <= summary["test_knn_acc"] <= 1.0
     # scoring sees the backbone alone, with its embedding
@@ -107,6 +109,10 @@ def test_what_a_task_cannot_do_is_one_clear_line():
         make_task(ssl_config("moco", queue_size=100))
     with pytest.raises(ValueError, match="negatives is 65 noise samples"):
         make_task(ssl_config("instance", negatives=65))
+    too_big = ssl_config("vicreg")
+    too_big.train.batch_size = 65
+    with pytest.raises(ValueError, match="batch_size is 65; .* at most the 64 training images"):
+        make_task(too_big)
     with pytest.raises(ValueError, match="queue_size do not apply to objective.task 'simclr'"):
         ssl_config("simclr", queue_size=10)
     off = {"crop_scale": (1, 1), "jitter_prob": 0, "grayscale_prob": 0, "blur_prob": 0,
@@ -135,6 +141,7 @@ def test_the_dual_streamnet_carries_the_simclr_projector_and_rebuilds_from_its_d
                      "test_size": 10},
             "model": {"kind": "streamnet", "variant": "dual"},
             "objective": {"task": "simclr", "ssl": {"head_hidden": 32}},
+            "train": {"batch_size": 8},
         }
     )  # fmt: skip
     task = make_task(cfg)

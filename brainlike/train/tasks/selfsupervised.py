@@ -16,7 +16,6 @@ self-supervised papers report.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +98,13 @@ class EmbeddingTask(Task):
         self.headline = "knn_acc" if self.has_labels else "loss"
         self.views = ViewAugmenter(self.ssl.views.settings(), bundle.pixel_mean, bundle.pixel_std)
         self._gen: torch.Generator | None = None
+        n, bs = len(self.train_set), cfg.train.batch_size
+        if bs < 2 or bs > n:
+            raise ValueError(
+                f"train.batch_size is {bs}; objective.task {self.task_name!r} needs batches of at "
+                f"least 2 images (batch statistics, negatives) and at most the {n} training "
+                f"images; set it between 2 and {n}"
+            )
 
     def setting(self, key: str) -> Any:
         return self.ssl.value(self.task_name, key)
@@ -114,7 +120,9 @@ class EmbeddingTask(Task):
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train_set) / self.cfg.train.batch_size)  # type: ignore[arg-type]
+        # the last incomplete batch is dropped, as in the papers: batch statistics of a
+        # handful of images (or one) would be noise, or NaN
+        return len(self.train_set) // self.cfg.train.batch_size  # type: ignore[arg-type]
 
     def head_specs(self, embedding_dim: int) -> dict[str, dict]:
         """name -> head spec of the heads this task trains (see :mod:`brainlike.models.heads`)."""
@@ -155,6 +163,7 @@ class EmbeddingTask(Task):
             shuffle=shuffle,
             generator=gen,
             num_workers=self.cfg.train.num_workers,
+            drop_last=shuffle,
         )
 
     # -- an epoch -------------------------------------------------------------------------------
@@ -164,7 +173,8 @@ class EmbeddingTask(Task):
         return ""
 
     def train_loader(self, epoch: int) -> torch.utils.data.DataLoader:
-        # shuffling depends only on (seed, epoch), so a resumed run sees the same batches
+        # shuffling depends only on (seed, epoch), so a resumed run sees the same batches; the
+        # last incomplete batch is dropped (see steps_per_epoch)
         g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         return self._loader(_Indexed(self.train_set), shuffle=True, gen=g)
 
@@ -191,6 +201,8 @@ class EmbeddingTask(Task):
         sums: dict[str, float] = dict.fromkeys(("loss", *self.metric_names), 0.0)
         total = 0
         for batch in self.test_loader:
+            if len(batch[0]) < 2:  # a last batch of one image has no batch statistics
+                continue
             batch = [b.to(self.device) for b in batch]
             loss, n, extra = self.loss(model, batch, gen, train=False)
             total += n
@@ -492,7 +504,6 @@ class DepthPrediction(EmbeddingTask):
     chain = ("decoder",)
 
     def __init__(self, cfg: Any, bundle: Any) -> None:
-        super().__init__(cfg, bundle)
         dense = getattr(bundle, "dense", None)
         if dense is None:
             raise ValueError(
@@ -507,6 +518,7 @@ class DepthPrediction(EmbeddingTask):
                 f"its images are {tuple(image.shape[1:])}; they must have the same size"
             )
         self.target_channels = int(target.shape[0])
+        super().__init__(cfg, bundle)  # after the dense pairs: the training set is theirs
 
     @property
     def train_set(self) -> torch.utils.data.Dataset:
