@@ -10,7 +10,10 @@ MoCo's queue holds ``--queue`` keys (the spec's 65,536 needs that many training 
 
 Two views are twice the forward and backward work of the supervised step by construction;
 the target (issue 15, item 7) is at most 2.2 x the supervised step for the two-view
-objectives. Ends with ``NAME: VALUE`` lines (seconds, and ratios to the supervised step of the
+objectives. The spec's projector is heavy next to this backbone: 18,432 x 2048 multiply-adds
+per image (38 M) in its first layer, about as many as the whole StreamNet at 64 px, so with it
+two views cost about 2 x (backbone + head) / backbone, near 3.5 x; ``--head-hidden 512``
+shows the ratio with a lighter head. Ends with ``NAME: VALUE`` lines (seconds, and ratios to the supervised step of the
 same run).
 
     python benchmarks/bench_ssl.py                   # batch 256 (GPU)
@@ -40,8 +43,12 @@ def sync(device: torch.device) -> None:
 class Stepper:
     """One task's model, optimizer and batch, as the training loop would have them."""
 
-    def __init__(self, task: str, batch: int, queue: int, device: torch.device) -> None:
+    def __init__(
+        self, task: str, batch: int, queue: int, device: torch.device, hidden: int | None
+    ) -> None:
         ssl = {"queue_size": queue} if task == "moco" else {}
+        if hidden and task != "classification":
+            ssl["head_hidden"] = hidden
         cfg = config_from_dict(
             {
                 "name": f"bench-{task}",
@@ -85,14 +92,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--queue", type=int, default=4096, help="MoCo's queue (keys)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument(
+        "--head-hidden", type=int, default=None, help="projector width (default: the spec's 2048)"
+    )
     parser.add_argument("--tasks", default=",".join(TASKS[1:]))
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     batch = args.batch or (32 if args.quick else 256)
     rounds = args.rounds or (3 if args.quick else 10)
     queue = min(args.queue, 8 * batch) if args.quick else args.queue
     names = ["classification", *[t for t in args.tasks.split(",") if t != "classification"]]
-    steppers = [Stepper(name, batch, queue, device) for name in names]
+    steppers = [Stepper(name, batch, queue, device, args.head_hidden) for name in names]
     for s in steppers:  # warm-up: allocations, cuDNN autotuning
         s.step()
         s.step()
@@ -112,12 +125,18 @@ def main() -> None:
     view_seconds = time.perf_counter() - t
 
     sup = best["supervised"]
-    print(f"\nStreamNet dual, 64 px, batch {batch}, {device}; best of {rounds} interleaved steps")
+    hidden = args.head_hidden or 2048
+    print(f"\nStreamNet dual, 64 px, batch {batch}, {device}, projector width {hidden}; best of")
+    print(f"{rounds} interleaved steps ({torch.get_num_threads()} threads)")
     print(f"{'objective':12s} {'s/step':>8s} {'img/s':>8s} {'x supervised':>13s}")
     for label, seconds in best.items():
         print(f"{label:12s} {seconds:8.4f} {batch / seconds:8.0f} {seconds / sup:13.2f}")
     print()
     print(f"batch: {batch}")
+    print(f"head_hidden: {hidden}")
+    for s in steppers:
+        params = sum(p.numel() for p in s.model.parameters())
+        print(f"parameters_{s.label}: {params}")
     print(f"moco_queue: {queue}")
     print(f"two_views_seconds: {view_seconds:.4f}")
     for label, seconds in best.items():
