@@ -77,8 +77,14 @@ def _fmt_null(m: dict) -> str:
 def _print_summary(summary: dict) -> None:
     con = _console()
     con.print(f"[bold]{summary['name']}[/] -> {summary['run_dir']}", highlight=False)
+    if summary.get("test_acc") is not None:
+        score = f"test accuracy {summary['test_acc']:.4f}"
+    elif summary.get("test_knn_acc") is not None:  # self-supervised runs with class labels
+        score = f"test kNN accuracy {summary['test_knn_acc']:.4f}"
+    else:
+        score = f"test loss {summary['test_loss']:.4f}"
     con.print(
-        f"  test accuracy {summary['test_acc']:.4f}  parameters {summary['parameters']:,}  "
+        f"  {score}  parameters {summary['parameters']:,}  "
         f"time {summary['wall_seconds']:.1f} s",
         highlight=False,
     )

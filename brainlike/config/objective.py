@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from brainlike.config.reader import StrictSection
+from brainlike.config.selfsupervised import SSL_TASKS, SelfSupervisedConfig
 
 
 class SpatialLossConfig(StrictSection):
@@ -86,9 +87,12 @@ class BehaviorRegConfig(StrictSection):
 
 
 class ObjectiveConfig(StrictSection):
-    """The objective."""
+    """The objective (``task``, also accepted as ``kind``; ``supervised`` is classification)."""
 
-    task: Literal["classification", "codes"] = "classification"
+    task: Literal[
+        "classification", "codes", "autoencoder", "depth", "rotnet", "instance", "simclr",
+        "moco", "simsiam", "barlow_twins", "vicreg",
+    ] = Field(default="classification", validation_alias=AliasChoices("task", "kind"))  # fmt: skip
     class_weighted: bool = False
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     reconstruction_weight: float = Field(default=0.0, ge=0.0)
@@ -98,3 +102,20 @@ class ObjectiveConfig(StrictSection):
     cutmix: CutMixConfig = Field(default_factory=CutMixConfig)
     augmix: AugMixConfig = Field(default_factory=AugMixConfig)
     behavior: BehaviorRegConfig = Field(default_factory=BehaviorRegConfig)
+    ssl: SelfSupervisedConfig = Field(default_factory=SelfSupervisedConfig)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _supervised(cls, v: object) -> object:
+        return "classification" if v == "supervised" else v
+
+    @model_validator(mode="after")
+    def _ssl_fits_task(self) -> ObjectiveConfig:
+        if self.task in SSL_TASKS:
+            self.ssl.check_for(self.task)
+        elif self.ssl != SelfSupervisedConfig():
+            raise ValueError(
+                f"objective.ssl applies to the self-supervised tasks ({', '.join(SSL_TASKS)}); "
+                f"objective.task is {self.task!r}: remove objective.ssl"
+            )
+        return self

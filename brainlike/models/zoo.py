@@ -74,7 +74,9 @@ class ResNet20(PooledIO, nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, out_features)
+        # out_features 0: no readout, forward returns the pooled embedding (heads.py contract)
+        self.fc = nn.Linear(64, out_features) if out_features else nn.Identity()
+        self.embedding_dim = 64
         self._config = {"in_channels": in_channels, "out_features": out_features, "depth": depth}
 
     def describe(self) -> dict:
@@ -284,9 +286,12 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
 
 def describe_model(model: nn.Module) -> dict:
     """JSON-able architecture of any buildable model, tagged with its ``kind`` (for checkpoints)."""
+    from brainlike.models.heads import HeadedModel
     from brainlike.models.locality import AlexNetLP, LeNetLP
     from brainlike.models.vone import VOneFront
 
+    if isinstance(model, HeadedModel):
+        return model.describe()
     if isinstance(model, VOneFront):
         return {
             "kind": "vone",
@@ -316,6 +321,10 @@ def describe_model(model: nn.Module) -> dict:
 def build_from_description(desc: dict) -> nn.Module:
     """Rebuild a model from its ``describe()`` dict (as stored in checkpoints)."""
     kind = desc.get("kind", "reset")
+    if kind == "heads":
+        from brainlike.models.heads import HeadedModel
+
+        return HeadedModel.from_description(desc)
     if kind == "vone":
         from brainlike.models.vone import VOneBlock, VOneFront
 

@@ -1,1 +1,1 @@
-"""Losses: supervised, codes, reconstruction, spatial correlation."""
+"""Losses: supervised, codes, reconstruction, spatial correlation, self-supervised."""

@@ -5,6 +5,7 @@ trained model to fine-tune.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ __all__ = ["build_model", "freeze_rows", "grow_from_checkpoint", "start_from_che
 
 
 def build_model(
-    cfg: ExperimentConfig, model_io: tuple[int, int, int], state: dict[str, Any] | None
+    cfg: ExperimentConfig,
+    model_io: tuple[int, int, int],
+    state: dict[str, Any] | None,
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m,
 ) -> torch.nn.Module:
     """The model of a run, before its trained weights (if any) are loaded.
 
@@ -27,6 +31,7 @@ def build_model(
     model_io : (input channels, output features, input size) that the task asks for.
     state : the checkpoint being resumed, or None. A resumed model is built from the
         architecture stored with it (a grown model's structure lives in its checkpoint).
+    wrap : what the task puts around a fresh build (:meth:`Task.wrap_model`: heads).
     """
     from brainlike.models.zoo import build_from_config, build_from_description
 
@@ -38,10 +43,10 @@ def build_model(
     elif cfg.init is not None and cfg.model.kind == "reset":
         model = grow_from_checkpoint(cfg, in_channels, out_features)
     elif cfg.init is not None:
-        model = build_from_config(cfg.model, in_channels, out_features, input_size)
+        model = wrap(build_from_config(cfg.model, in_channels, out_features, input_size))
         start_from_checkpoint(model, cfg.init.checkpoint, what="init.checkpoint")
     else:
-        model = build_from_config(cfg.model, in_channels, out_features, input_size)
+        model = wrap(build_from_config(cfg.model, in_channels, out_features, input_size))
         if cfg.finetune is not None and cfg.finetune.checkpoint:
             start_from_checkpoint(model, cfg.finetune.checkpoint)
     return model

@@ -208,4 +208,6 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[
         raise CheckpointError(
             f"{path}: weights do not fit their own architecture ({err})"
         ) from None
-    return model, state
+    from brainlike.models.heads import backbone_of
+
+    return backbone_of(model), state  # a self-supervised run's heads are not scored

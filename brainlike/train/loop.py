@@ -277,7 +277,7 @@ def _train(
 
     accelerator = Accelerator(cpu=cfg.train.device == "cpu")
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, task.model_io, state)
+    model = build_model(cfg, task.model_io, state, task.wrap_model)
     task.check_model(model)
     rule, clock = None, None
     learning_rule = cfg.rule.build()
@@ -552,6 +552,7 @@ def build_summary(
         "test_acc": last.get("test_acc"),
         "train_acc": last.get("train_acc"),
         "test_loss": last.get("test_loss"),
+        **({"test_knn_acc": last["test_knn_acc"]} if "test_knn_acc" in last else {}),
         "wall_seconds": wall,
         "preprocessing": preprocessing,
         "brainlike_version": brainlike.__version__,

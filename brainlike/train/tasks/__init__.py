@@ -24,7 +24,7 @@ from typing import Any
 
 # every module that registers tasks; importing them fills the table
 from brainlike.registry import TASKS
-from brainlike.train.tasks import images  # noqa: F401
+from brainlike.train.tasks import images, selfsupervised  # noqa: F401
 from brainlike.train.tasks.base import StepOutput, Task
 
 __all__ = ["StepOutput", "Task", "make_task"]
@@ -35,7 +35,9 @@ def make_task(cfg: Any) -> Task:
 
     ``classification`` (:class:`~brainlike.train.tasks.images.ImageClassification`) trains on
     class labels; ``codes`` (:class:`~brainlike.train.tasks.images.NumberCodes`) on the number
-    codes of spec topography.md §1 (the config checks that the data set provides them).
+    codes of spec topography.md §1 (the config checks that the data set provides them);
+    the self-supervised tasks of spec mouse-and-entorhinal.md §1 are in
+    :mod:`~brainlike.train.tasks.selfsupervised`.
     """
     from brainlike.data.images import load_experiment_dataset
 

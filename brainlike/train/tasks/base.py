@@ -56,6 +56,10 @@ class Task:
     def steps_per_epoch(self) -> int:
         raise NotImplementedError
 
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The trained module around a freshly built model (a self-supervised task's heads)."""
+        return model
+
     def check_model(self, model: torch.nn.Module) -> None:
         """Fail before training when the model cannot do this task (or ``observe.layers``
         names layers the model does not have)."""
