@@ -13,7 +13,8 @@ the target (issue 15, item 7) is at most 2.2 x the supervised step for the two-v
 objectives. The spec's projector is heavy next to this backbone: 18,432 x 2048 multiply-adds
 per image (38 M) in its first layer, about as many as the whole StreamNet at 64 px, so with it
 two views cost about 2 x (backbone + head) / backbone, near 3.5 x; ``--head-hidden 512``
-shows the ratio with a lighter head. Ends with ``NAME: VALUE`` lines (seconds, and ratios to the supervised step of the
+shows the ratio with a narrower head, ``--head-input channels`` with the projector reading the
+per-channel mean of the output areas (512-d) as SSL heads read a ResNet's pooled features. Ends with ``NAME: VALUE`` lines (seconds, and ratios to the supervised step of the
 same run).
 
     python benchmarks/bench_ssl.py                   # batch 256 (GPU)
@@ -44,11 +45,19 @@ class Stepper:
     """One task's model, optimizer and batch, as the training loop would have them."""
 
     def __init__(
-        self, task: str, batch: int, queue: int, device: torch.device, hidden: int | None
+        self,
+        task: str,
+        batch: int,
+        queue: int,
+        device: torch.device,
+        hidden: int | None,
+        head_input: str = "flat",
     ) -> None:
-        ssl = {"queue_size": queue} if task == "moco" else {}
+        ssl: dict = {"queue_size": queue} if task == "moco" else {}
         if hidden and task != "classification":
             ssl["head_hidden"] = hidden
+        if head_input != "flat" and task != "classification":
+            ssl["head_input"] = head_input
         cfg = config_from_dict(
             {
                 "name": f"bench-{task}",
@@ -96,6 +105,14 @@ def main() -> None:
     parser.add_argument(
         "--head-hidden", type=int, default=None, help="projector width (default: the spec's 2048)"
     )
+    parser.add_argument(
+        "--head-input",
+        choices=["flat", "channels"],
+        default="flat",
+        help="what the projector reads: the 18,432-d embedding (flat, the spec's readout input) "
+        "or its per-channel mean (channels: 512-d, the global average pool SSL heads read on "
+        "ResNets)",
+    )
     parser.add_argument("--tasks", default=",".join(TASKS[1:]))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -105,7 +122,9 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 10)
     queue = min(args.queue, 8 * batch) if args.quick else args.queue
     names = ["classification", *[t for t in args.tasks.split(",") if t != "classification"]]
-    steppers = [Stepper(name, batch, queue, device, args.head_hidden) for name in names]
+    steppers = [
+        Stepper(name, batch, queue, device, args.head_hidden, args.head_input) for name in names
+    ]
     for s in steppers:  # warm-up: allocations, cuDNN autotuning
         s.step()
         s.step()
@@ -126,7 +145,10 @@ def main() -> None:
 
     sup = best["supervised"]
     hidden = args.head_hidden or 2048
-    print(f"\nStreamNet dual, 64 px, batch {batch}, {device}, projector width {hidden}; best of")
+    print(
+        f"\nStreamNet dual, 64 px, batch {batch}, {device}, projector width {hidden} reading "
+        f"the {args.head_input} embedding; best of"
+    )
     print(f"{rounds} interleaved steps ({torch.get_num_threads()} threads)")
     print(f"{'objective':12s} {'s/step':>8s} {'img/s':>8s} {'x supervised':>13s}")
     for label, seconds in best.items():
@@ -134,6 +156,7 @@ def main() -> None:
     print()
     print(f"batch: {batch}")
     print(f"head_hidden: {hidden}")
+    print(f"head_input: {args.head_input}")
     for s in steppers:
         params = sum(p.numel() for p in s.model.parameters())
         print(f"parameters_{s.label}: {params}")

@@ -7,6 +7,8 @@ use is refused, so a config says only what it trains with.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from brainlike.config.reader import StrictSection
@@ -20,12 +22,20 @@ SSL_TASKS: dict[str, tuple[str, ...]] = {
     "autoencoder": ("head_dim", "sparsity"),
     "depth": (),
     "rotnet": (),
-    "instance": ("temperature", "head_dim", "negatives", "bank_momentum", "views"),
-    "simclr": ("temperature", "head_hidden", "head_dim", "views"),
-    "moco": ("temperature", "head_hidden", "head_dim", "queue_size", "momentum", "views"),
-    "simsiam": ("head_hidden", "head_dim", "predictor_hidden", "views"),
-    "barlow_twins": ("head_hidden", "head_dim", "barlow_lambda", "views"),
-    "vicreg": ("head_hidden", "head_dim", "vicreg_weights", "views"),
+    "instance": ("temperature", "head_dim", "negatives", "bank_momentum", "head_input", "views"),
+    "simclr": ("temperature", "head_hidden", "head_dim", "head_input", "views"),
+    "moco": (
+        "temperature",
+        "head_hidden",
+        "head_dim",
+        "queue_size",
+        "momentum",
+        "head_input",
+        "views",
+    ),
+    "simsiam": ("head_hidden", "head_dim", "predictor_hidden", "head_input", "views"),
+    "barlow_twins": ("head_hidden", "head_dim", "barlow_lambda", "head_input", "views"),
+    "vicreg": ("head_hidden", "head_dim", "vicreg_weights", "head_input", "views"),
 }
 #: per-task defaults of the settings several tasks share (spec mouse-and-entorhinal.md §1)
 _DEFAULTS: dict[str, dict[str, float | int]] = {
@@ -89,6 +99,12 @@ class SelfSupervisedConfig(StrictSection):
         default=(25.0, 25.0, 1.0), description="invariance, variance, covariance"
     )
     sparsity: float = Field(default=5e-4, ge=0.0, description="autoencoder: lambda of ||h||_1")
+    head_input: Literal["flat", "channels"] = Field(
+        default="flat",
+        description="what the first head reads: the whole embedding (flat: the readout's input, "
+        "e.g. StreamNet's 6 x 6 pooled output areas) or its mean over positions per channel "
+        "(channels: the global average pool SimCLR/MoCo/SimSiam read on ResNets)",
+    )
     knn_k: int = Field(default=20, ge=1, description="neighbours of the held-out kNN accuracy")
     views: ViewsConfig = Field(default_factory=ViewsConfig)
 

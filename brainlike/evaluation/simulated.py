@@ -327,6 +327,7 @@ def simulate_mouse_benchmark(
     modality: str = "calcium",
     n_per_digit: int = 12,
     image_size: int = 64,
+    stimuli: str = "digits",
     n_animals: int = 4,
     units_per_animal: int = 30,
     n_trials: int = 10,
@@ -367,6 +368,8 @@ def simulate_mouse_benchmark(
 
     if modality not in MOUSE_MODALITIES:
         raise ScoringError(f"unknown modality {modality!r}; choose {' or '.join(MOUSE_MODALITIES)}")
+    if stimuli not in ("digits", "scenes"):
+        raise ScoringError(f"unknown stimuli {stimuli!r}; choose digits or scenes")
     if fmt not in ("nc", "npz", "nwb"):
         raise ScoringError(f"unknown format {fmt!r}; choose nc, npz or nwb")
     if fmt == "nwb" and modality == "calcium":
@@ -393,7 +396,8 @@ def simulate_mouse_benchmark(
             f"{brain} has no module {missing[0]!r} for the mouse areas; pass --areas "
             "AREA=MODULE pairs, or use a six-stream StreamNet (streamnet-six)"
         )
-    _, labels, ids, csv = _digit_stimuli(out, n_per_digit, sm.input_size, seed)
+    make_stimuli = {"digits": _digit_stimuli, "scenes": _scene_stimuli}[stimuli]
+    _, labels, ids, csv = make_stimuli(out, n_per_digit, sm.input_size, seed)
     model_input = model_images(read_stimulus_set(csv), ids, sm)
     acts = extract_activations(
         sm.model, model_input, list(dict.fromkeys(areas.values())), progress=progress
@@ -427,6 +431,7 @@ def simulate_mouse_benchmark(
         "units_per_animal": units_per_animal,
         "pool": pool,
         "image_size": sm.input_size,
+        "stimuli": stimuli,
         "expected_reliability_median": float(np.nanmedian(expected)),
         "expected_reliability_median_per_area": {
             a: float(np.nanmedian(expected[sim.region == a])) for a in areas
@@ -451,6 +456,31 @@ def _digit_stimuli(
         images[:, 0], ids, out / "stimuli", object_name=[str(int(v)) for v in labels]
     )
     return images, labels, ids, csv
+
+
+def _scene_stimuli(
+    out: Path, n_per_digit: int, image_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str], Path]:
+    """Generated scenes (:func:`brainlike.data.scenes.render_scenes`: one shape at a known
+    position, size, pose, texture and depth), ``10 * n_per_digit`` of them in grey levels like
+    the Allen natural scenes, written as the benchmark's stimulus set with their latents as
+    columns; returns the images, the shape categories, the ids and the CSV."""
+    from brainlike.data.recordings import write_stimulus_set
+    from brainlike.data.scenes import SHAPES, render_scenes
+
+    scenes = render_scenes(10 * n_per_digit, size=image_size, seed=seed, channels=1)
+    lat = scenes.latents
+    labels = np.asarray(lat["category"], int)
+    ids = [f"scene{i:04d}_{SHAPES[c]}" for i, c in enumerate(labels)]
+    csv = write_stimulus_set(
+        np.asarray(scenes.images[:, 0]),
+        ids,
+        out / "stimuli",
+        object_name=[SHAPES[c] for c in labels],
+        **{k: [float(v) for v in lat[k]] for k in ("x", "y", "size", "pose", "depth")},
+        texture=[int(v) for v in lat["texture"]],
+    )
+    return scenes.images, labels, ids, csv
 
 
 def _write_benchmark(

@@ -42,8 +42,22 @@ EMBEDDING_MODELS = (
 
 def mlp_spec(dims: Sequence[int], batch_norm: bool = False, last_bn: bool = False) -> dict:
     """A head of linear layers ``dims[0] -> ... -> dims[-1]``, with BatchNorm (``batch_norm``)
-    and ReLU between them; ``last_bn`` adds a BatchNorm after the last layer (SimSiam)."""
+    and ReLU between them; ``last_bn`` adds a BatchNorm after the last layer (SimSiam). A spec
+    with ``pool_channels: C`` first averages its (N, C * P) input over the P positions of each
+    of the C channels (the global average pool of a channel-major flattened map)."""
     return {"kind": "mlp", "dims": [int(d) for d in dims], "bn": batch_norm, "last_bn": last_bn}
+
+
+class ChannelMean(nn.Module):
+    """(N, C * P) -> (N, C): the mean over the P positions of each channel of a flattened,
+    channel-major map."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = int(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.view(x.shape[0], self.channels, -1).mean(-1)
 
 
 class Decoder(nn.Module):
@@ -97,6 +111,8 @@ def build_head(spec: dict) -> nn.Module:
             layers.append(nn.ReLU())
         elif spec["last_bn"]:
             layers.append(nn.BatchNorm1d(b))
+    if spec.get("pool_channels"):
+        layers.insert(0, ChannelMean(spec["pool_channels"]))
     return nn.Sequential(*layers)
 
 

@@ -224,6 +224,8 @@ class StreamNet(nn.Module):
         for name in outputs:
             self.add_module(name, DeepArea(streams))
         self.embedding_dim = len(outputs) * 256 * READOUT_GRID * READOUT_GRID
+        # the embedding is channel-major (C, 6, 6) flattened: C channels for a pooled head
+        self.embedding_channels = len(outputs) * 256
         if out_features > 0:
             self.dropout = nn.Dropout(dropout)
             self.fc = nn.Linear(self.embedding_dim, out_features)

@@ -154,3 +154,35 @@ def test_the_dual_streamnet_carries_the_simclr_projector_and_rebuilds_from_its_d
     again = build_from_description(describe_model(model))
     again.load_state_dict(model.state_dict())
     assert [n for n, _ in model.backbone.named_children()][:1] == ["VISp"]
+
+
+def test_head_input_channels_reads_the_per_channel_mean_of_the_output_areas():
+    from brainlike.models.zoo import build_from_description, describe_model
+    from brainlike.train.build import build_model
+
+    cfg = config_from_dict(
+        {
+            "data": {"dataset": "digits", "input_size": 32, "channels": 3, "train_size": 16,
+                     "test_size": 10},
+            "model": {"kind": "streamnet", "variant": "dual"},
+            "objective": {"task": "moco", "ssl": {"head_hidden": 32, "queue_size": 16,
+                                                 "head_input": "channels"}},
+            "train": {"batch_size": 8},
+        }
+    )  # fmt: skip
+    task = make_task(cfg)
+    model = build_model(cfg, task.model_io, None, task.wrap_model)
+    projector = model.heads["projector"]
+    assert projector[1].in_features == 512  # VISpor + VISam channels, not 18,432
+    model.eval()
+    x = torch.rand(2, 3, 32, 32)
+    e, z = model(x, ("projector",))
+    by_hand = e.view(2, 512, 36).mean(-1)  # the 6 x 6 positions of each channel
+    torch.testing.assert_close(projector[0](e), by_hand)
+    torch.testing.assert_close(z, projector[1:](by_hand))
+    again = build_from_description(describe_model(model))
+    again.load_state_dict(model.state_dict())
+    again.eval()
+    torch.testing.assert_close(again(x, ("projector",))[-1], z)
+    with pytest.raises(ValueError, match="head_input do not apply to objective.task 'rotnet'"):
+        ssl_config("rotnet", head_input="channels")

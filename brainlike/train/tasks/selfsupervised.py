@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from brainlike.config.selfsupervised import SSL_TASKS
 from brainlike.data.views import ViewAugmenter
 from brainlike.models.heads import EMBEDDING_KINDS, EMBEDDING_MODELS, HeadedModel, mlp_spec
 from brainlike.objectives import selfsupervised as L
@@ -129,9 +130,23 @@ class EmbeddingTask(Task):
         raise NotImplementedError
 
     def wrap_model(self, backbone: torch.nn.Module) -> HeadedModel:
-        """The trained module: ``backbone`` (which must give an embedding) and this task's heads."""
+        """The trained module: ``backbone`` (which must give an embedding) and this task's heads.
+
+        With ``objective.ssl.head_input: channels`` the first head of the chain reads the
+        embedding's mean over positions per channel (a backbone whose embedding is a flattened
+        map says how many channels it has in ``embedding_channels``; others are already a
+        vector and are read whole)."""
         wrapped = HeadedModel(backbone, {})
-        return HeadedModel(backbone, self.head_specs(wrapped.embedding_dim))
+        channels = getattr(backbone, "embedding_channels", None)
+        pooled = (
+            "head_input" in SSL_TASKS[self.task_name]
+            and self.ssl.head_input == "channels"
+            and channels is not None
+        )
+        specs = self.head_specs(channels if pooled else wrapped.embedding_dim)
+        if pooled:
+            specs[self.chain[0]]["pool_channels"] = int(channels)
+        return HeadedModel(backbone, specs)
 
     def check_model(self, model: torch.nn.Module) -> None:
         super().check_model(model)
