@@ -84,8 +84,7 @@ def _print_summary(summary: dict) -> None:
     else:
         score = f"test loss {summary['test_loss']:.4f}"
     con.print(
-        f"  {score}  parameters {summary['parameters']:,}  "
-        f"time {summary['wall_seconds']:.1f} s",
+        f"  {score}  parameters {summary['parameters']:,}  time {summary['wall_seconds']:.1f} s",
         highlight=False,
     )
     topo = summary.get("topography")

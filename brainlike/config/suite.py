@@ -166,11 +166,17 @@ class MouseBenchmark(_Strict):
         default="streamnet-six",
         description="registry name or trained run whose areas generate the recording",
     )
+    brain_config: str | None = Field(
+        default=None,
+        description="experiment config trained first as the brain (replaces brain); an "
+        "untrained brain is a weak test: random conv nets predict each other's areas",
+    )
     brain_seed: int = Field(default=0, ge=0)
+    stimuli: Literal["scenes", "digits"] = "scenes"
     animals: int = Field(default=4, ge=2)
-    neuroids: int = Field(default=40, ge=2, description="neurons per animal and area")
+    neuroids: int = Field(default=60, ge=2, description="neurons per animal and area")
     trials: int = Field(default=10, ge=2)
-    per_digit: int = Field(default=20, ge=2, description="stimuli per digit class")
+    per_digit: int = Field(default=20, ge=2, description="stimuli: 10 x per_digit images")
     image_size: int = Field(default=64, ge=8)
     seed: int = Field(default=0, ge=0)
 
@@ -404,6 +410,8 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
     p = locate(path, shipped_configs_dir() / "suites", noun="suite", plural="suites")
     suite = validate(SuiteConfig, read_mapping(p, empty=_EMPTY), str(p), noun="suite")
     brain = [suite.brain.config] if suite.brain is not None else []
+    if suite.mouse is not None and suite.mouse.benchmark.brain_config is not None:
+        brain.append(suite.mouse.benchmark.brain_config)
     missing = [r for r in [*suite.runs, *brain] if not resolve_run_config(r, p.parent).is_file()]
     if missing:
         raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")

@@ -49,8 +49,9 @@ CONVENTIONS = {
     "median_over_areas": "the median over the six areas of pct_ceiling, within one modality "
     "and mapping class (never across modalities, mappings or metrics)",
     "transfer": "linear readout of a frozen layer on another task (brainlike transfer): "
-    "held-out accuracy for categories, Pearson r for continuous latents; the best layer per "
-    "task",
+    "held-out accuracy for categories (chance: the most frequent class), held-out R^2 "
+    "averaged over the target's dimensions for continuous latents (null 0); the best layer "
+    "per task, chosen on the same test split",
     "headline": "the run's own held-out metric after the last epoch: test accuracy for "
     "supervised runs, kNN top-1 of the embedding for self-supervised runs with labels, else "
     "the held-out loss (lower is better)",
@@ -107,9 +108,21 @@ def mouse_plan(suite: SuiteConfig, base: Path) -> list[MouseRun]:
     return plan
 
 
-def _benchmark(bench_dir: Path, suite: SuiteConfig, modality: str, log: Any) -> tuple[Path, str]:
+def _brain(suite: SuiteConfig, base: Path, out: Path, progress: bool, log: Any) -> str:
+    """The ground-truth network: ``benchmark.brain_config`` trained into ``out/brain`` (reused
+    once trained), else ``benchmark.brain`` (a registry name or a trained run)."""
+    b = suite.mouse.benchmark
+    if b.brain_config is None:
+        return b.brain
+    _train(_resolve(b.brain_config, base), out / "brain", progress, log)
+    return str(out / "brain")
+
+
+def _benchmark(
+    bench_dir: Path, suite: SuiteConfig, brain: str, modality: str, log: Any
+) -> tuple[Path, str]:
     """The simulated mouse recording of ``modality`` and its stimulus set (made once)."""
-    from brainlike.evaluation.mouse import simulate_mouse_benchmark
+    from brainlike.evaluation.simulated import simulate_mouse_benchmark
 
     b = suite.mouse.benchmark
     folder = bench_dir / modality
@@ -118,8 +131,9 @@ def _benchmark(bench_dir: Path, suite: SuiteConfig, modality: str, log: Any) -> 
         log(f"simulating the mouse benchmark ({modality})")
         simulate_mouse_benchmark(
             folder,
-            brain=b.brain,
+            brain=brain,
             brain_seed=b.brain_seed,
+            stimuli=b.stimuli,
             modality=modality,
             n_animals=b.animals,
             units_per_animal=b.neuroids,
@@ -151,7 +165,7 @@ def _scores(run_dir: Path, folder: Path, rec: Path, csv: str, mapping: str, prog
     return _area_columns(result.to_dict())
 
 
-def _transfer(run_dir: Path, tasks: list[str], progress: bool) -> dict[str, Any]:
+def _transfer(run_dir: Path, tasks: list[str]) -> dict[str, Any]:
     """Best-layer transfer per task (reads ``transfer.json`` of the run when it covers the
     tasks and is newer than the checkpoint)."""
     from brainlike.evaluation.transfer import best_layers, run_transfer
@@ -164,7 +178,7 @@ def _transfer(run_dir: Path, tasks: list[str], progress: bool) -> dict[str, Any]
         if not set(tasks) <= set(result.get("tasks", {})):
             result = None
     if result is None:
-        result = run_transfer(run_dir, tasks, progress=progress, overwrite=True)
+        result = run_transfer(run_dir, tasks, overwrite=True)
     return best_layers(result)
 
 
@@ -235,7 +249,10 @@ def _run_mouse_suite(
     assert mouse is not None
     plan = mouse_plan(suite, base)
     _check_existing_runs(plan, out)
-    benches = {m: _benchmark(out / "benchmark", suite, m, log) for m in mouse.benchmark.modalities}
+    brain = _brain(suite, base, out, progress, log)
+    benches = {
+        m: _benchmark(out / "benchmark", suite, brain, m, log) for m in mouse.benchmark.modalities
+    }
     areas: list[str] = []
     runs = []
     for run in ProgressDisplay(progress).track(
@@ -270,7 +287,7 @@ def _run_mouse_suite(
                 row[f"{prefix}.median"] = _median([cols[f"{a}_pct"] for a in found])
         if mouse.transfer:
             log(f"transfer of {run.name}: {', '.join(mouse.transfer)}")
-            for task, best in _transfer(run_dir, list(mouse.transfer), progress).items():
+            for task, best in _transfer(run_dir, list(mouse.transfer)).items():
                 row[f"transfer.{task}"] = best["value"]
                 row[f"transfer.{task}.metric"] = best["metric"]
                 row[f"transfer.{task}.layer"] = best["layer"]
@@ -299,6 +316,7 @@ def _run_mouse_suite(
         "seeds": sorted({r["seed"] for r in runs}),
         "benchmark": {
             **mouse.benchmark.model_dump(),
+            "brain_used": brain,
             "recordings": {m: str(rec) for m, (rec, _) in benches.items()},
         },
         "overrides": dict(suite.overrides),

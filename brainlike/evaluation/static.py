@@ -81,7 +81,9 @@ def score_model(
         ``"brainscore"`` (spec §10: raw r, internal-consistency ceiling, ceiled by
         ``convention``).
     mapping : str
-        Mapping class: pls, ridge, ridgecv, linreg, one_to_one.
+        Mapping class: pls, ridge, ridgecv, linreg, one_to_one, or rsa (noise-corrected
+        RSA per animal against the inter-animal RSA ceiling; spec §6; noise-corrected metric
+        only).
     n_splits, train_fraction : int, float
         Cross-validation (train fraction default 0.5, or 0.9 for ``brainscore``).
     n_bootstraps : int
@@ -303,6 +305,23 @@ def _layer_score(
 ) -> Any:
     """One layer's cross-validated score against one area, by ``metric``."""
     layer_mapping = fits.mapping_for(X.shape[1], X.shape[0])
+    if layer_mapping == "rsa":
+        if metric != "noise-corrected":
+            raise ScoringError(
+                f"mapping rsa is scored with the noise-corrected metric (spec §6), not {metric}; "
+                "leave --metric at noise-corrected or pick a regression mapping"
+            )
+        # spec: neural-evaluation.md §6, noise-corrected RSA per animal, median over animals;
+        # its ceiling is the inter-animal RSA of the same form (_ceiling, mapping "rsa")
+        return neural.noise_corrected_rsa(
+            X,
+            Y,
+            n_bootstraps=fits.n_bootstraps,
+            animal=animal,
+            seed=fits.seed,
+            numerator=fits.numerator,
+            split_half=fits.split_half,
+        )
     if metric == "noise-corrected":
         s = neural.noise_corrected_predictivity(
             X,

@@ -402,6 +402,23 @@ def run_transfer(
     return record
 
 
+def best_layers(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per task of a :func:`run_transfer` record: the layer with the highest held-out value
+    (``value``, its ``se``, ``metric``, ``layer``, ``chance``; ``pearson_r`` for continuous
+    targets). The choice is made on the test split itself, so it is optimistic by the
+    selection, as any best-layer number."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in record["results"]:
+        value = row.get("value")
+        if value is None or not np.isfinite(value):
+            continue
+        if row["task"] not in best or value > best[row["task"]]["value"]:
+            best[row["task"]] = {
+                k: row.get(k) for k in ("value", "se", "metric", "layer", "chance", "pearson_r")
+            }
+    return best
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
