@@ -46,6 +46,8 @@ SHORTER: dict[str, str] = {
     "brainlike compare lp-lenet-digits": "--epochs 1 --seeds 0,1 --no-progress",
     "brainlike search convrnn-small-digits": "--trials 2",
     "brainlike cache clear": "--yes",
+    "brainlike train streamnet-dual": "--epochs 1 --no-progress",
+    "brainlike train mouse-brain-scenes": "--epochs 1 --no-progress",
 }
 # Lines not run, with the reason.
 SKIPPED: dict[str, str] = {
@@ -56,6 +58,12 @@ SKIPPED: dict[str, str] = {
     "brainlike experiment convrnn-temporal-digits": "4 ConvRNN trainings: over an hour on CPU",
     "brainlike experiment rules-digits --out runs/rules-digits [--json]": "78 trainings: ~50 min",
     "brainlike experiment rules-imagenet": "needs an ImageNet folder and a GPU",
+    "brainlike experiment mouse-digits --out runs/mouse-digits [--seeds 0,1,2] [--json]": (
+        "19 trainings, each scored 6 times and read out on 5 tasks: over an hour"
+    ),
+    "brainlike recording allen session1.nwb session2.nwb --scenes scenes.npy -o runs/allen": (
+        "needs Allen Brain Observatory NWB files and the 118 scene images"
+    ),
 }
 # Python snippets: paths relative to the repository root.
 PYTHON_SUBSTITUTIONS: list[tuple[str, str]] = [
