@@ -123,7 +123,6 @@ def simulate_benchmark(
 
     Returns a dict with the paths of the recording and the stimulus set and the ground truth.
     """
-    from brainlike.analysis.activations import extract_activations
     from brainlike.data.simulate import simulate_animals
 
     if fmt not in ("nc", "npz", "nwb"):
@@ -140,14 +139,7 @@ def simulate_benchmark(
         pick = [stages[round(f * (len(stages) - 1))] for f in (0.15, 0.5, 1.0)]
         areas = dict(zip(("V1", "V4", "IT"), pick, strict=True))
     _, labels, ids, csv = _digit_stimuli(out, n_per_digit, image_size, seed)
-    from brainlike.data.recordings import read_stimulus_set
-
-    model_input = model_images(read_stimulus_set(csv), ids, sm)
-    acts = extract_activations(sm.model, model_input, list(areas.values()), progress=progress)
-    features = {
-        region: _pool_units(np.asarray(acts[layer], np.float64), acts.unit_shape(layer), pool)
-        for region, layer in areas.items()
-    }
+    features = _area_features(sm, csv, ids, areas, pool, progress)
     sim = simulate_animals(
         features,
         n_animals=n_animals,
@@ -362,8 +354,6 @@ def simulate_mouse_benchmark(
     Returns a dict with the paths of the recording and the stimulus set and the ground truth.
     """
     # spec: mouse-and-entorhinal.md §1 (six areas), neural-evaluation.md §8 (simulated animals)
-    from brainlike.analysis.activations import extract_activations
-    from brainlike.data.recordings import read_stimulus_set
     from brainlike.data.simulate import simulate_animals
 
     if modality not in MOUSE_MODALITIES:
@@ -398,14 +388,7 @@ def simulate_mouse_benchmark(
         )
     make_stimuli = {"digits": _digit_stimuli, "scenes": _scene_stimuli}[stimuli]
     _, labels, ids, csv = make_stimuli(out, n_per_digit, sm.input_size, seed)
-    model_input = model_images(read_stimulus_set(csv), ids, sm)
-    acts = extract_activations(
-        sm.model, model_input, list(dict.fromkeys(areas.values())), progress=progress
-    )
-    features = {
-        region: _pool_units(np.asarray(acts[layer], np.float64), acts.unit_shape(layer), pool)
-        for region, layer in areas.items()
-    }
+    features = _area_features(sm, csv, ids, areas, pool, progress)
     sim = simulate_animals(
         features,
         n_animals=n_animals,
@@ -439,6 +422,25 @@ def simulate_mouse_benchmark(
     }
     identifier = f"simulated-mouse-{modality}-{Path(brain).name}-seed{brain_seed}"
     return _write_benchmark(out, fmt, sim, ids, labels, csv, identifier, truth)
+
+
+def _area_features(
+    sm: Any, csv: Path, ids: list[str], areas: dict[str, str], pool: int | None, progress: bool
+) -> dict[str, np.ndarray]:
+    """Each area's responses of the brain ``sm`` to the stimulus set: its module's activations
+    (stimulus, unit), conv maps average-pooled to ``pool`` x ``pool`` (see
+    :func:`simulate_benchmark`)."""
+    from brainlike.analysis.activations import extract_activations
+    from brainlike.data.recordings import read_stimulus_set
+
+    model_input = model_images(read_stimulus_set(csv), ids, sm)
+    acts = extract_activations(
+        sm.model, model_input, list(dict.fromkeys(areas.values())), progress=progress
+    )
+    return {
+        region: _pool_units(np.asarray(acts[layer], np.float64), acts.unit_shape(layer), pool)
+        for region, layer in areas.items()
+    }
 
 
 def _digit_stimuli(

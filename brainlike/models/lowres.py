@@ -27,6 +27,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from brainlike.models.streamnet import _conv_out, require_input_size
+from brainlike.models.zoo import SizedIO
 from brainlike.registry import register_model
 
 __all__ = ["VGG16", "VGG16_LAYOUT", "AlexNetBN", "alexnet_min_input_size"]
@@ -53,25 +54,29 @@ def alexnet_min_input_size() -> int:
     return size
 
 
-class _Embedding(nn.Module):
-    """The shared input/output contract: ``in_channels``, ``out_features``, ``input_size``,
-    ``embedding_dim`` and an optional last linear layer ``fc``."""
+class _Embedding(SizedIO, nn.Module):
+    """What both comparison models share: ``features`` -> ``avgpool`` -> ``classifier`` (two
+    hidden dense layers: the embedding, ``embedding_dim`` units) -> an optional last linear
+    layer ``fc``; ``describe()`` gives the constructor arguments tagged with ``kind``."""
 
-    _config: dict
+    kind: ClassVar[str]
+    features: nn.Module
+    avgpool: nn.Module
+    classifier: nn.Module
 
-    @property
-    def in_channels(self) -> int:
-        return self._config["in_channels"]
+    def _finish(self, hidden: int, out_features: int, config: dict) -> None:
+        """The embedding size, the readout (none for ``out_features=0``) and the config."""
+        self.embedding_dim = hidden
+        if out_features > 0:
+            self.fc = nn.Linear(hidden, out_features)
+        self._config = config
 
-    @property
-    def out_features(self) -> int:
-        return self._config["out_features"]
+    def describe(self) -> dict:
+        """Constructor arguments, tagged with the model's ``kind``."""
+        return {"kind": self.kind, **self._config}
 
-    @property
-    def input_size(self) -> int:
-        return self._config["input_size"]
-
-    def _readout(self, h: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.classifier(self.avgpool(self.features(x)).flatten(1))
         return self.fc(h) if self.out_features > 0 else h
 
 
@@ -99,6 +104,7 @@ class AlexNetBN(_Embedding):
     """
 
     min_input_size: ClassVar[int] = 63
+    kind: ClassVar[str] = "alexnet_bn"
 
     def __init__(
         self,
@@ -126,24 +132,17 @@ class AlexNetBN(_Embedding):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)
         self.classifier = _hidden_layers(256 * 6 * 6, hidden, dropout)
-        self.embedding_dim = hidden
-        if out_features > 0:
-            self.fc = nn.Linear(hidden, out_features)
-        self._config = {
-            "in_channels": in_channels,
-            "out_features": out_features,
-            "input_size": input_size,
-            "hidden": hidden,
-            "dropout": dropout,
-        }
-
-    def describe(self) -> dict:
-        """Constructor arguments, tagged ``kind: alexnet_bn``."""
-        return {"kind": "alexnet_bn", **self._config}
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.classifier(self.avgpool(self.features(x)).flatten(1))
-        return self._readout(h)
+        self._finish(
+            hidden,
+            out_features,
+            {
+                "in_channels": in_channels,
+                "out_features": out_features,
+                "input_size": input_size,
+                "hidden": hidden,
+                "dropout": dropout,
+            },
+        )
 
 
 class VGG16(_Embedding):
@@ -160,6 +159,7 @@ class VGG16(_Embedding):
     """
 
     min_input_size: ClassVar[int] = 32
+    kind: ClassVar[str] = "vgg16"
     #: the grid the dense layers read: 64 px after five halvings
     grid: ClassVar[int] = 2
 
@@ -188,25 +188,18 @@ class VGG16(_Embedding):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(self.grid)
         self.classifier = _hidden_layers(512 * self.grid * self.grid, hidden, dropout)
-        self.embedding_dim = hidden
-        if out_features > 0:
-            self.fc = nn.Linear(hidden, out_features)
-        self._config = {
-            "in_channels": in_channels,
-            "out_features": out_features,
-            "input_size": input_size,
-            "batch_norm": batch_norm,
-            "hidden": hidden,
-            "dropout": dropout,
-        }
-
-    def describe(self) -> dict:
-        """Constructor arguments, tagged ``kind: vgg16``."""
-        return {"kind": "vgg16", **self._config}
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.classifier(self.avgpool(self.features(x)).flatten(1))
-        return self._readout(h)
+        self._finish(
+            hidden,
+            out_features,
+            {
+                "in_channels": in_channels,
+                "out_features": out_features,
+                "input_size": input_size,
+                "batch_norm": batch_norm,
+                "hidden": hidden,
+                "dropout": dropout,
+            },
+        )
 
 
 @register_model("alexnet-bn", in_channels=3, out_features=10, input_size=64)

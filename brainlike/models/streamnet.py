@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from brainlike.models.zoo import SizedIO
 from brainlike.registry import register_model
 
 __all__ = [
@@ -176,7 +177,7 @@ class DeepArea(nn.Module):
         return out
 
 
-class StreamNet(nn.Module):
+class StreamNet(SizedIO, nn.Module):
     """A single-, dual- or six-stream StreamNet (spec: mouse-and-entorhinal.md §1).
 
     Parameters
@@ -236,18 +237,6 @@ class StreamNet(nn.Module):
             "input_size": input_size,
             "dropout": dropout,
         }
-
-    @property
-    def in_channels(self) -> int:
-        return self._config["in_channels"]
-
-    @property
-    def out_features(self) -> int:
-        return self._config["out_features"]
-
-    @property
-    def input_size(self) -> int:
-        return self._config["input_size"]
 
     @property
     def fit_layers(self) -> list[str]:

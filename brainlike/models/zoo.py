@@ -30,9 +30,9 @@ class BasicBlock(nn.Module):
         return F.relu(out + x)
 
 
-class PooledIO:
-    """The input/output contract of a globally pooled network built from ``self._config``
-    (its constructor arguments): channels in, features out, and any input size."""
+class ConfiguredIO:
+    """The input/output contract of a network built from ``self._config`` (its constructor
+    arguments): channels in, features out."""
 
     _config: dict
 
@@ -43,6 +43,18 @@ class PooledIO:
     @property
     def out_features(self) -> int:
         return self._config["out_features"]
+
+
+class SizedIO(ConfiguredIO):
+    """:class:`ConfiguredIO` of a network built for one image side (``input_size``)."""
+
+    @property
+    def input_size(self) -> int:
+        return self._config["input_size"]
+
+
+class PooledIO(ConfiguredIO):
+    """:class:`ConfiguredIO` of a globally pooled network: any input size."""
 
     @property
     def input_size(self) -> None:
