@@ -25,6 +25,7 @@ DATASET_SHAPES = {
     "cifar100": (3, 100, 32),
     "numbers": (3, 100, 32),
     "imagefolder": (3, 1000, 224),  # the full-scale recipes expect ImageNet
+    "scenes": (3, 5, 64),  # five shapes
 }
 
 # spec §1, Reset(n) table: n -> (subnetworks, outputs per subnetwork); the grid is 32x32.

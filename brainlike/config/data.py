@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from brainlike.config.reader import StrictSection
 
-DATASETS = (
+#: the data sets a config can name (one list: the loaders in brainlike.data.images use it)
+Dataset = Literal[
     "digits",
     "mnist",
     "fashion_mnist",
@@ -17,22 +18,14 @@ DATASETS = (
     "numbers",
     "imagefolder",
     "scenes",
-)
+]
+DATASETS: tuple[str, ...] = get_args(Dataset)
 
 
 class DataConfig(StrictSection):
     """The data stream."""
 
-    dataset: Literal[
-        "digits",
-        "mnist",
-        "fashion_mnist",
-        "cifar10",
-        "cifar100",
-        "numbers",
-        "imagefolder",
-        "scenes",
-    ] = "digits"
+    dataset: Dataset = "digits"
     data_dir: str | None = None
     download: bool = False
     input_size: int | None = Field(default=None, ge=4, le=512)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from brainlike.config.data import DATASETS
 from brainlike.data.stimuli import number_codes, render_digits
 
 __all__ = [
@@ -39,16 +40,6 @@ __all__ = [
     "load_dataset",
 ]
 
-DATASETS: tuple[str, ...] = (
-    "digits",
-    "mnist",
-    "fashion_mnist",
-    "cifar10",
-    "cifar100",
-    "numbers",
-    "imagefolder",
-    "scenes",
-)
 # ImageNet per-channel pixel mean and std (torchvision's reference recipes).
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
