@@ -205,6 +205,11 @@ class MouseConfig(_Strict):
         default_factory=lambda: ["categorization", "position", "size", "pose", "texture"],
         description="transfer tasks (brainlike transfer --task), each a linear readout",
     )
+    layers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="model label -> the layers scored and read out (default: the model's "
+        "default layers; a deep network's every block costs a fit per area and mapping)",
+    )
 
     @field_validator("models", "objectives")
     @classmethod
@@ -233,6 +238,12 @@ class MouseConfig(_Strict):
 
     @model_validator(mode="after")
     def _blocks_name_levels(self) -> MouseConfig:
+        unknown_layers = [k for k in self.layers if k not in self.models]
+        if unknown_layers or any(not v for v in self.layers.values()):
+            raise ValueError(
+                f"layers names models {unknown_layers} that the suite does not define, or an "
+                f"empty list; use labels of {list(self.models)} with at least one layer each"
+            )
         for i, block in enumerate(self.design):
             for factor, levels in (
                 ("models", self.models),

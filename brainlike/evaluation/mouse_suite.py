@@ -149,9 +149,18 @@ def _benchmark(
     return rec, str(csv)
 
 
-def _scores(run_dir: Path, folder: Path, rec: Path, csv: str, mapping: str, progress: bool):
+def _scores(
+    run_dir: Path,
+    folder: Path,
+    rec: Path,
+    csv: str,
+    mapping: str,
+    layers: list[str] | None,
+    progress: bool,
+):
     """Best layer per area (raw, ceiling, % of ceiling) of one run on one recording and
-    mapping class; reuses ``scores.json`` while it is newer than the run's checkpoint."""
+    mapping class (``layers``: None for the model's default layers); reuses ``scores.json``
+    while it is newer than the run's checkpoint."""
     from brainlike.evaluation.static import save_scoring, score_model
     from brainlike.evaluation.suites import _area_columns, _saved_scores
 
@@ -159,15 +168,22 @@ def _scores(run_dir: Path, folder: Path, rec: Path, csv: str, mapping: str, prog
     if saved is not None:
         return saved
     result = score_model(
-        run_dir, rec, stimuli=csv, mapping=mapping, n_splits=5, n_bootstraps=10, progress=progress
+        run_dir,
+        rec,
+        stimuli=csv,
+        layers=layers,
+        mapping=mapping,
+        n_splits=5,
+        n_bootstraps=10,
+        progress=progress,
     )
     save_scoring(result, folder, overwrite=True)
     return _area_columns(result.to_dict())
 
 
-def _transfer(run_dir: Path, tasks: list[str]) -> dict[str, Any]:
+def _transfer(run_dir: Path, tasks: list[str], layers: list[str] | None) -> dict[str, Any]:
     """Best-layer transfer per task (reads ``transfer.json`` of the run when it covers the
-    tasks and is newer than the checkpoint)."""
+    tasks, was read out on the same layers and is newer than the checkpoint)."""
     from brainlike.evaluation.transfer import best_layers, run_transfer
 
     path = run_dir / "transfer.json"
@@ -175,10 +191,11 @@ def _transfer(run_dir: Path, tasks: list[str]) -> dict[str, Any]:
     result = None
     if path.is_file() and path.stat().st_mtime >= ckpt.stat().st_mtime:
         result = json.loads(path.read_text())
-        if not set(tasks) <= set(result.get("tasks", {})):
+        same_layers = layers is None or result.get("settings", {}).get("layers") == layers
+        if not set(tasks) <= set(result.get("tasks", {})) or not same_layers:
             result = None
     if result is None:
-        result = run_transfer(run_dir, tasks, overwrite=True)
+        result = run_transfer(run_dir, tasks, layers=layers, overwrite=True)
     return best_layers(result)
 
 
@@ -274,7 +291,7 @@ def _run_mouse_suite(
                 log(f"scoring {run.name} ({modality}, {mapping})")
                 cols = _scores(
                     run_dir, out / "scores" / run.name / f"{modality}-{mapping}", rec, csv,
-                    mapping, progress,
+                    mapping, mouse.layers.get(run.model), progress,
                 )  # fmt: skip
                 found = [k[: -len("_pct")] for k in cols if k.endswith("_pct")]
                 areas.extend(a for a in found if a not in areas)
@@ -287,7 +304,8 @@ def _run_mouse_suite(
                 row[f"{prefix}.median"] = _median([cols[f"{a}_pct"] for a in found])
         if mouse.transfer:
             log(f"transfer of {run.name}: {', '.join(mouse.transfer)}")
-            for task, best in _transfer(run_dir, list(mouse.transfer)).items():
+            layers = mouse.layers.get(run.model)
+            for task, best in _transfer(run_dir, list(mouse.transfer), layers).items():
                 row[f"transfer.{task}"] = best["value"]
                 row[f"transfer.{task}.metric"] = best["metric"]
                 row[f"transfer.{task}.layer"] = best["layer"]
@@ -311,6 +329,7 @@ def _run_mouse_suite(
         "models": {k: v for k, v in mouse.models.items()},
         "objectives": {k: v for k, v in mouse.objectives.items()},
         "resolutions": list(mouse.resolutions),
+        "layers": dict(mouse.layers),
         "design": [b.model_dump() for b in mouse.design],
         "cells": [list(c) for c in mouse.cells()],
         "seeds": sorted({r["seed"] for r in runs}),

@@ -145,3 +145,10 @@ def test_report_tables_and_figures_from_the_summary(tmp_path):
     assert html.count("data:image/png;base64,") == 4
     assert "mouse-&lt;b&gt;test&lt;/b&gt;" in html and "<b>test</b>" not in html
     assert (tmp_path / "comparison.csv").read_text().count("\n") == 4
+
+
+def test_layers_name_defined_models(tmp_path):
+    suite, _ = load_suite(_suite(tmp_path, layers={"r8": ["layer1"]}))
+    assert suite.mouse.layers == {"r8": ["layer1"]}
+    with pytest.raises(ConfigError, match=r"layers names models \['vgg'\]"):
+        load_suite(_suite(tmp_path, layers={"vgg": ["x"]}))
