@@ -59,7 +59,7 @@ SKIPPED: dict[str, str] = {
     "brainlike experiment rules-digits --out runs/rules-digits [--json]": "78 trainings: ~50 min",
     "brainlike experiment rules-imagenet": "needs an ImageNet folder and a GPU",
     "brainlike experiment mouse-digits --out runs/mouse-digits [--seeds 0,1,2] [--json]": (
-        "19 trainings, each scored 6 times and read out on 5 tasks: over an hour"
+        "19 trainings, each scored 6 times and read out on 5 tasks: about 45 minutes"
     ),
     "brainlike recording allen session1.nwb session2.nwb --scenes scenes.npy -o runs/allen": (
         "needs Allen Brain Observatory NWB files and the 118 scene images"
