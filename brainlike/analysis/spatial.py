@@ -15,6 +15,7 @@ precomputed bilinear sampling matrix applied to the whole stack.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -460,8 +461,8 @@ def _grid_scores_of_sacs(
         lo, hi = best - 1 >= 0, best + 1 < per_radius.shape[1]
         vals[:, 0] = np.where(lo, vals[:, 0], np.nan)
         vals[:, 2] = np.where(hi, vals[:, 2], np.nan)
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
+        with warnings.catch_warnings():  # all-NaN windows stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             scores[ok] = np.nanmean(vals, axis=1)[ok]
     radius[ok] = radii[rows, best][ok]
     for i in range(len(sacs)):
@@ -517,8 +518,8 @@ def grid_spacing_orientation(
     found = np.isfinite(dn)
     dy = nearest // w - (h - 1) / 2
     dx = nearest % w - (w - 1) / 2
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with warnings.catch_warnings():  # maps without peaks stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         spacing = np.nanmedian(np.where(found, dn, np.nan), axis=1) * bin_cm
     phase = np.deg2rad(np.degrees(np.arctan2(dy, dx)) * 6.0)  # period 60 -> 360
     z = np.where(found, np.exp(1j * phase), 0).sum(axis=1)
@@ -614,9 +615,10 @@ def spatial_information(
     ----------
     maps : (N, H, W) rates (>= 0), NaN = unvisited. occupancy : (H, W) time or samples per bin.
     """
-    maps = _as_stack(maps)
+    maps = np.asarray(maps, dtype=float)
+    maps = maps[None] if maps.ndim == 2 else maps
     occupancy = np.asarray(occupancy, dtype=float)
-    if occupancy.shape != maps.shape[1:] or np.any(occupancy < 0):
+    if maps.ndim != 3 or occupancy.shape != maps.shape[1:] or np.any(occupancy < 0):
         raise ValueError(
             f"occupancy must be a non-negative {maps.shape[1:]} array; got {occupancy.shape}"
         )
