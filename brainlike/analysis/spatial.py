@@ -371,6 +371,7 @@ def grid_scores(
     inner: float = 0.2,
     outer: tuple[float, float, int] = (0.4, 1.0, 10),
     crop: float = 0.9,
+    batch: int = 1024,
 ) -> GridScores:
     """Grid scores (six-fold rotational symmetry of the autocorrelogram) of a stack of maps.
 
@@ -393,6 +394,7 @@ def grid_scores(
     convention : 'mean_annuli' or 'minmax_peak'.
     min_overlap : minimum overlapping bins for a lag of the autocorrelogram.
     min_visited : maps with fewer visited bins get NaN (with the reason).
+    batch : maps scored together (memory grows with it; results do not depend on it).
 
     Returns
     -------
@@ -400,19 +402,36 @@ def grid_scores(
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
+    if batch < 1 or not 0 <= inner < outer[0] <= outer[1] or int(outer[2]) < 1:
+        raise ValueError(
+            f"need batch >= 1 and 0 <= inner < outer start <= outer stop, outer count >= 1 "
+            f"(got batch={batch}, inner={inner}, outer={outer})"
+        )
     maps = _as_stack(maps)
     n = min(maps.shape[1:])
-    sacs = autocorrelograms(maps, min_overlap)
-    return _grid_scores_of_sacs(
-        sacs,
-        n,
+    reasons = _map_reasons(maps, min_visited)
+    parts = []
+    for start in range(0, len(maps), batch):  # blocks bound memory at ~ batch x 5 x annulus bins
+        sacs = autocorrelograms(maps[start : start + batch], min_overlap)
+        parts.append(
+            _grid_scores_of_sacs(
+                sacs,
+                n,
+                convention,
+                min_overlap,
+                min_visited,
+                inner,
+                outer,
+                crop,
+                reasons[start : start + batch],
+            )
+        )
+    return GridScores(
+        np.concatenate([p.scores for p in parts]),
         convention,
-        min_overlap,
-        min_visited,
-        inner,
-        outer,
-        crop,
-        _map_reasons(maps, min_visited),
+        parts[0].params,
+        np.concatenate([p.radius for p in parts]),
+        [r for p in parts for r in p.reasons],
     )
 
 

@@ -119,6 +119,7 @@ def test_batched_grid_score_equals_per_cell_ndimage_reference():
     slow = np.array([grid_score_mean_annuli(m) for m in maps])
     assert np.all(np.isfinite(fast))
     np.testing.assert_allclose(fast, slow, atol=1e-6)
+    np.testing.assert_allclose(grid_scores(maps, batch=2).scores, fast, rtol=0, atol=1e-12)
 
 
 def test_too_few_visited_bins_give_nan_with_reason():
