@@ -31,7 +31,7 @@ import numpy as np
 
 from brainlike.config.suite import SuiteConfig
 from brainlike.config.suite import resolve_run_config as _resolve
-from brainlike.evaluation.suite_runs import _f, _train
+from brainlike.evaluation.suite_runs import _f, _mean_sd, _train
 from brainlike.progress import ProgressDisplay
 
 __all__ = ["CONVENTIONS", "MouseRun", "mouse_plan", "summarise_mouse"]
@@ -203,12 +203,11 @@ def read_mouse_run(run_dir: Path) -> dict[str, Any]:
     """The run's own numbers: ``parameters``, the headline held-out metric and its name, the
     wall time."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines() if r]
-    last = rows[-1] if rows else {}
-    headline, value = "test_loss", _f(last.get("test_loss"))
+    # the summary holds the last epoch's held-out metrics
+    headline, value = "test_loss", _f(summary.get("test_loss"))
     for key in ("test_acc", "test_knn_acc"):
-        if last.get(key) is not None:
-            headline, value = key, _f(last[key])
+        if summary.get(key) is not None:
+            headline, value = key, _f(summary[key])
             break
     return {
         "parameters": summary.get("parameters"),
@@ -222,14 +221,6 @@ def _median(values: list[float | None]) -> float | None:
     v = np.array([np.nan if x is None else x for x in values], float)
     v = v[np.isfinite(v)]
     return _f(np.median(v)) if len(v) else None
-
-
-def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
-    v = np.array([np.nan if x is None else x for x in values], float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None, None
-    return _f(v.mean()), (_f(v.std(ddof=1)) if len(v) > 1 else None)
 
 
 def summarise_mouse(runs: list[dict[str, Any]], numbers: list[str]) -> list[dict[str, Any]]:

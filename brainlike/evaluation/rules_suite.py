@@ -24,7 +24,7 @@ import numpy as np
 
 from brainlike.config.suite import SuiteConfig
 from brainlike.config.suite import resolve_run_config as _resolve
-from brainlike.evaluation.suite_runs import _f, _train
+from brainlike.evaluation.suite_runs import _f, _mean_sd, _train
 from brainlike.progress import ProgressDisplay
 
 __all__ = ["CONVENTIONS", "REACHES_BACKPROP", "RulesRun", "read_rule_run", "summarise_rules"]
@@ -135,15 +135,6 @@ def read_rule_run(run_dir: Path) -> dict[str, Any]:
             for r in rows
         ]
     return out
-
-
-def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and s.d. (ddof 1) of the finite values; s.d. None below two values."""
-    v = np.array([np.nan if x is None else x for x in values], float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None, None
-    return _f(v.mean()), (_f(v.std(ddof=1)) if len(v) > 1 else None)
 
 
 def _curve_bands(curves: list[list[float | None]]) -> dict[str, list[float | None]]:

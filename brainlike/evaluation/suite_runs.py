@@ -27,6 +27,15 @@ def _f(x: Any) -> float | None:
     return v if np.isfinite(v) else None
 
 
+def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and s.d. (ddof 1) of the finite values; s.d. None below two values."""
+    v = np.array([np.nan if x is None else x for x in values], float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None, None
+    return _f(v.mean()), (_f(v.std(ddof=1)) if len(v) > 1 else None)
+
+
 def _read_benchmark(bench_dir: Path, rec_path: Path) -> tuple[Any, list[str], np.ndarray, str]:
     """A simulated benchmark's recording, stimulus ids, digit labels and stimulus-set CSV."""
     from brainlike.data.recordings import read_recording
