@@ -112,7 +112,7 @@ def ceiling(
 
 recording_app = typer.Typer(
     help="Recordings from public data: convert Allen Brain Observatory natural-scenes NWB "
-    "sessions (allen).",
+    "sessions (allen); a rodent foraging session, tracking + spike times (spatial).",
     no_args_is_help=True,
 )
 
@@ -178,3 +178,79 @@ def recording_allen(
         highlight=False,
     )
     con.print(f"recording: {path}\nstimuli:   {csv}", highlight=False)
+
+
+@recording_app.command("spatial")
+def recording_spatial(
+    positions: Path = typer.Option(
+        ..., "--positions", help="mat: posx/posy/post file | csv: t,x,y[,hd] | nwb: the file"
+    ),
+    spikes: list[Path] = typer.Option(
+        [], "--spikes", help="mat: one file per cell (repeat) | csv: cell,t | nwb: leave out"
+    ),
+    fmt: str = typer.Option(..., "--format", help="mat | csv | nwb"),
+    out: Path = typer.Option(Path("runs/spatial"), "--out", "-o", help="folder for recording.nc"),
+    arena: str = typer.Option(
+        ..., "--arena", help="arena side in m, or X,Y sides (e.g. 1.5 or 1.5,1.0)"
+    ),
+    units: str | None = typer.Option(
+        None, "--units", help="position unit m | cm | mm (default: mat cm, csv m, nwb its own)"
+    ),
+    origin: str | None = typer.Option(
+        None, "--origin", help="X,Y lower-left corner of the arena in m (default: centred at 0)"
+    ),
+    animal: str = typer.Option("animal0", "--animal"),
+    spike_variable: str = typer.Option("cellTS", "--spike-variable", help="mat: spike times"),
+    spikes_outside: str = typer.Option(
+        "refuse", "--spikes-outside", help="spikes outside the session: refuse | drop"
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace recording.nc"),
+) -> None:
+    """A rodent foraging session (tracking + spike times) -> a spatial recording
+    (OUT/recording.nc) for rate maps, grid and border scores."""
+    from brainlike.data.recordings.spatial import (
+        read_spatial_csv,
+        read_spatial_mat,
+        read_spatial_nwb,
+    )
+
+    def pair(text: str, name: str) -> tuple[float, float] | float:
+        try:
+            vals = [float(v) for v in text.split(",")]
+        except ValueError:
+            vals = []
+        if len(vals) not in (1, 2):
+            _fail(f"{name} takes a number or X,Y in metres; got {text!r}")
+        return vals[0] if len(vals) == 1 else (vals[0], vals[1])
+
+    if fmt not in ("mat", "csv", "nwb"):
+        _fail(f"--format must be mat, csv or nwb; got {fmt!r}")
+    wanted = {"mat": "one or more", "csv": "exactly one", "nwb": "no"}[fmt]
+    if (
+        (fmt == "mat" and not spikes)
+        or (fmt == "csv" and len(spikes) != 1)
+        or (fmt == "nwb" and spikes)
+    ):
+        _fail(f"--format {fmt} takes {wanted} --spikes file(s); got {len(spikes)}")
+    target = out / "recording.nc"
+    if target.exists() and not overwrite:
+        _fail(f"{target} exists; pass --overwrite to replace it, or choose another --out")
+    common = {
+        "arena": pair(arena, "--arena"),
+        "origin": None if origin is None else pair(origin, "--origin"),
+        "animal": animal,
+        "spikes_outside": spikes_outside,
+    }
+    if units is not None:
+        common["units"] = units
+    try:
+        if fmt == "mat":
+            rec = read_spatial_mat(positions, spikes, spike_variable=spike_variable, **common)
+        elif fmt == "csv":
+            rec = read_spatial_csv(positions, spikes[0], **common)
+        else:
+            rec = read_spatial_nwb(positions, **common)
+        path = rec.save(target)
+    except _known_errors() as err:
+        _fail(str(err))
+    _console().print(f"{rec!r}\nrecording: {path}", highlight=False)

@@ -341,6 +341,28 @@ def _score_caption(payload: dict) -> Any:
     return Text("\n".join(lines), justify="left")
 
 
+def _simulate_rat(
+    out: Path, animals: int, minutes: float, seed: int, overwrite: bool, as_json: bool
+) -> None:
+    from brainlike.data.recordings.spatial_session import simulate_spatial_session
+
+    try:
+        result = simulate_spatial_session(
+            out, animals=animals, minutes=minutes, seed=seed, overwrite=overwrite
+        )
+    except _known_errors() as err:
+        _fail(str(err))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    _console().print(
+        f"recording: {result['recording']} ({result['animals']} animals, {result['n_cells']} "
+        f"cells, {result['n_spikes']} spikes, {minutes:g} min each)\n"
+        f"truth:     {result['truth']}\nmaps:      {result['maps']}",
+        highlight=False,
+    )
+
+
 def simulate(
     out: Path = typer.Argument(
         Path("runs/simulated"), help="folder for recording, stimuli and ground truth"
@@ -385,8 +407,10 @@ def simulate(
         "primate",
         "--species",
         help="primate (V1/V4/IT from --brain) | mouse (VISp, VISl, VISal, VISrl, VISam, VISpm "
-        "from the six-stream StreamNet, 64 px)",
+        "from the six-stream StreamNet, 64 px) | rat (an entorhinal foraging session: grid, "
+        "border, place, head-direction and mixed cells; uses --animals, --minutes, --seed)",
     ),
+    minutes: float = typer.Option(10.0, "--minutes", help="--species rat: session length"),
     modality: str = typer.Option(
         "calcium",
         "--modality",
@@ -405,8 +429,11 @@ def simulate(
         simulate_mouse_benchmark,
     )
 
-    if species not in ("primate", "mouse"):
-        _fail(f"--species must be primate or mouse; got {species!r}")
+    if species not in ("primate", "mouse", "rat"):
+        _fail(f"--species must be primate, mouse or rat; got {species!r}")
+    if species == "rat":
+        _simulate_rat(out, animals, minutes, seed, overwrite, as_json)
+        return
     if species == "mouse" and dynamic:
         _fail("--species mouse simulates static responses; leave out --dynamic")
 

@@ -20,6 +20,9 @@ module                 holds
 ``presentations``      presentations <-> trials, shared by the BrainIO and NWB readers
 ``formats``            :func:`read_recording` / :func:`write_recording`, by file suffix
 ``stimulus_sets``      a CSV (``stimulus_id``, ``filename``, ...) next to its image files
+``spatial``            :class:`~.spatial.SpatialRecording`: a foraging session's tracking and
+                       spike times (readers for MATLAB, CSV, NWB); not a NeuralRecording
+``spatial_session``    a generated entorhinal session with known cells
 =====================  ======================================================================
 """
 
