@@ -49,7 +49,9 @@ class RecurrentCore(nn.Module):
         if core not in CORES:
             raise ValueError(f"core is {core!r}; choose one of {', '.join(CORES)}")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation is {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+            raise ValueError(
+                f"activation is {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
         self.core, self.activation, self.units = core, activation, units
         k = _GATES[core]
         self.input = nn.Linear(inputs, k * units)
