@@ -55,6 +55,9 @@ PAPER_RECIPES = [
 
 
 def model_shapes(cfg: ExperimentConfig) -> tuple[int, int, int]:
+    if cfg.data.dataset == "trajectories":  # (per-step inputs, place cells, start code)
+        n = cfg.objective.place_cells.n
+        return 2, n, n
     channels, out, size = DATASET_SHAPES[cfg.data.dataset]
     return cfg.data.channels or channels, out, cfg.data.input_size or size
 

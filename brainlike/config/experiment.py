@@ -155,8 +155,25 @@ class ExperimentConfig(StrictSection):
             )
         if reset and self.model.master == "resnet20" and self.model.master_channels is not None:
             raise ValueError("model.master_channels applies to master: small only")
+        self._path_integration()
         self.rule.check_epochs(self.train.epochs)
         return self
+
+    def _path_integration(self) -> None:
+        """model.kind pathint, data.dataset trajectories and objective.task path_integration
+        go together (spec: mouse-and-entorhinal.md §2)."""
+        parts = {
+            "model.kind pathint": self.model.kind == "pathint",
+            "data.dataset trajectories": self.data.dataset == "trajectories",
+            "objective.task path_integration": self.objective.task == "path_integration",
+        }
+        if any(parts.values()) and not all(parts.values()):
+            have = [k for k, on in parts.items() if on]
+            lack = [k for k, on in parts.items() if not on]
+            raise ValueError(
+                f"{' and '.join(have)} need(s) {' and '.join(lack)}: the path-integration task "
+                "trains a pathint model on trajectories; set all three"
+            )
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

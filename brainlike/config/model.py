@@ -348,6 +348,30 @@ class VGG16ModelConfig(StrictSection):
     dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
 
 
+class PathIntModelConfig(StrictSection):
+    """A path-integrating RNN (spec: mouse-and-entorhinal.md §2, "Networks"): a recurrent
+    ``core`` of ``units``, a ReLU "G" layer of ``g_units``, a linear place-cell decoder."""
+
+    kind: Literal["pathint"]
+    core: Literal["rnn", "ugrnn", "gru", "lstm"] = "ugrnn"
+    activation: Literal["relu", "tanh", "sigmoid", "linear"] | None = Field(
+        default=None, description="core rnn only (default relu)"
+    )
+    units: int = Field(default=4096, ge=1, description="recurrent units")
+    g_units: int = Field(default=4096, ge=1, description="units of the ReLU G layer")
+
+    @model_validator(mode="after")
+    def _activation(self) -> PathIntModelConfig:
+        if self.activation is not None and self.core != "rnn":
+            raise ValueError(
+                f"model.activation applies to core: rnn; core {self.core} has its own gates, "
+                "remove model.activation"
+            )
+        if self.activation is None and self.core == "rnn":
+            self.activation = "relu"
+        return self
+
+
 #: the smallest image side of the kinds that have one (tested to agree with the models'
 #: ``min_input_size``; kept here so that reading a config does not import torch)
 MIN_INPUT_SIZE = {"streamnet": 31, "alexnet_bn": 63, "vgg16": 32}
@@ -363,6 +387,7 @@ MODEL_KINDS: dict[str, type[BaseModel]] = {
     "streamnet": StreamNetModelConfig,
     "alexnet_bn": AlexNetBNModelConfig,
     "vgg16": VGG16ModelConfig,
+    "pathint": PathIntModelConfig,
 }
 AnyModelConfig = Annotated[
     Union[  # noqa: UP007
@@ -375,6 +400,7 @@ AnyModelConfig = Annotated[
         StreamNetModelConfig,
         AlexNetBNModelConfig,
         VGG16ModelConfig,
+        PathIntModelConfig,
     ],
     Field(discriminator="kind"),
 ]

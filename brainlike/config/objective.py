@@ -86,12 +86,23 @@ class BehaviorRegConfig(StrictSection):
         return self
 
 
+class PlaceCellsConfig(StrictSection):
+    """The place-cell targets of the path-integration task (spec: mouse-and-entorhinal.md §2):
+    ``n`` centres uniform in the arena (drawn from ``seed``), difference-of-Gaussians,
+    Gaussian or Cartesian (the position itself) targets."""
+
+    kind: Literal["dog", "gaussian", "cartesian"] = "dog"
+    n: int = Field(default=512, ge=3, description="place cells (top-3 decoding needs 3)")
+    sigma: float = Field(default=0.12, gt=0.0, description="field width, metres")
+    seed: int = Field(default=0, ge=0, description="seed of the field centres")
+
+
 class ObjectiveConfig(StrictSection):
     """The objective (``task``, also accepted as ``kind``; ``supervised`` is classification)."""
 
     task: Literal[
         "classification", "codes", "autoencoder", "depth", "rotnet", "instance", "simclr",
-        "moco", "simsiam", "barlow_twins", "vicreg",
+        "moco", "simsiam", "barlow_twins", "vicreg", "path_integration",
     ] = Field(default="classification", validation_alias=AliasChoices("task", "kind"))  # fmt: skip
     class_weighted: bool = False
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -103,6 +114,10 @@ class ObjectiveConfig(StrictSection):
     augmix: AugMixConfig = Field(default_factory=AugMixConfig)
     behavior: BehaviorRegConfig = Field(default_factory=BehaviorRegConfig)
     ssl: SelfSupervisedConfig = Field(default_factory=SelfSupervisedConfig)
+    place_cells: PlaceCellsConfig = Field(default_factory=PlaceCellsConfig)
+    recurrent_l2: float = Field(
+        default=1e-4, ge=0.0, description="path_integration: weight of the recurrent weights' L2"
+    )
 
     @field_validator("task", mode="before")
     @classmethod
@@ -118,4 +133,15 @@ class ObjectiveConfig(StrictSection):
                 f"objective.ssl applies to the self-supervised tasks ({', '.join(SSL_TASKS)}); "
                 f"objective.task is {self.task!r}: remove objective.ssl"
             )
+        if self.task != "path_integration":
+            extra = [
+                k
+                for k, default in (("place_cells", PlaceCellsConfig()), ("recurrent_l2", 1e-4))
+                if getattr(self, k) != default
+            ]
+            if extra:
+                raise ValueError(
+                    f"objective.{', objective.'.join(extra)} apply to objective.task "
+                    f"path_integration; objective.task is {self.task!r}: remove them"
+                )
         return self

@@ -187,6 +187,14 @@ def build_from_config(model_cfg, in_channels: int, out_features: int, input_size
             stride=vone.stride,
             seed=vone.seed,
         )
+    if model_cfg.kind == "pathint":
+        from brainlike.models.pathint import PathIntegrator
+
+        # a path integrator's "channels" are its per-step inputs, its "size" the start code
+        return PathIntegrator(
+            in_channels, out_features, input_size, model_cfg.core, model_cfg.activation or "relu",
+            model_cfg.units, model_cfg.g_units,
+        )  # fmt: skip
     if model_cfg.kind == "resnet" and model_cfg.layout == "imagenet":
         from brainlike.models.imagenet_resnet import ImageNetResNet
         from brainlike.models.streamnet import require_input_size
@@ -325,6 +333,7 @@ def describe_model(model: nn.Module) -> dict:
         "streamnet",
         "alexnet_bn",
         "vgg16",
+        "pathint",
     ):
         return model.describe()
     raise TypeError(f"no architecture description for {type(model).__name__}")
@@ -360,6 +369,10 @@ def build_from_description(desc: dict) -> nn.Module:
 
         args = {k: v for k, v in desc.items() if k != "kind"}
         return (AlexNetBN if kind == "alexnet_bn" else VGG16)(**args)
+    if kind == "pathint":
+        from brainlike.models.pathint import PathIntegrator
+
+        return PathIntegrator(**{k: v for k, v in desc.items() if k != "kind"})
     if kind == "grcnn":
         from brainlike.models.grcnn import GRCNN
 

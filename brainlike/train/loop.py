@@ -553,6 +553,7 @@ def build_summary(
         "train_acc": last.get("train_acc"),
         "test_loss": last.get("test_loss"),
         **({"test_knn_acc": last["test_knn_acc"]} if "test_knn_acc" in last else {}),
+        **({"test_error_cm": last["test_error_cm"]} if "test_error_cm" in last else {}),
         "wall_seconds": wall,
         "preprocessing": preprocessing,
         "brainlike_version": brainlike.__version__,

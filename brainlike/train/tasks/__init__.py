@@ -24,7 +24,7 @@ from typing import Any
 
 # every module that registers tasks; importing them fills the table
 from brainlike.registry import TASKS
-from brainlike.train.tasks import images, selfsupervised  # noqa: F401
+from brainlike.train.tasks import images, pathint, selfsupervised  # noqa: F401
 from brainlike.train.tasks.base import StepOutput, Task
 
 __all__ = ["StepOutput", "Task", "make_task"]
@@ -37,9 +37,13 @@ def make_task(cfg: Any) -> Task:
     class labels; ``codes`` (:class:`~brainlike.train.tasks.images.NumberCodes`) on the number
     codes of spec topography.md §1 (the config checks that the data set provides them);
     the self-supervised tasks of spec mouse-and-entorhinal.md §1 are in
-    :mod:`~brainlike.train.tasks.selfsupervised`.
+    :mod:`~brainlike.train.tasks.selfsupervised`; ``path_integration``
+    (:mod:`~brainlike.train.tasks.pathint`, spec §2) generates its own trajectories and loads
+    no images.
     """
     from brainlike.data.images import load_experiment_dataset
 
+    if cfg.data.dataset == "trajectories":
+        return TASKS.entry(cfg.objective.task).constructor(cfg)
     bundle = load_experiment_dataset(cfg)
     return TASKS.entry(cfg.objective.task).constructor(cfg, bundle)
