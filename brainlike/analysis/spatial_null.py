@@ -36,8 +36,8 @@ from brainlike.analysis.spatial_tuning import (
     SIGNALS,
     head_direction_tuning,
     sample_durations_s,
-    spike_reasons,
     speed_scores,
+    spike_reasons,
 )
 
 SCORES = ("grid", "border", "spatial_information", "head_direction", "speed")
