@@ -221,7 +221,7 @@ def shuffle_nulls(
     speed_smooth_s: float = 0.25,
     speed_range_cm_s: tuple[float, float] = (2.0, 50.0),
     min_spikes: int = 10,
-    max_block_elements: int = 2**25,
+    max_block_elements: int = 2**24,
 ) -> ShuffleNulls:
     """Observed scores, circular-shift nulls and per-cell thresholds (spec:
     mouse-and-entorhinal.md §2-3).
@@ -249,7 +249,8 @@ def shuffle_nulls(
     speed_smooth_s, speed_range_cm_s : speed score's temporal smoothing (s) and speed range
         (cm/s).
     min_spikes : cells with fewer spikes get NaN everywhere, with the reason (spikes only).
-    max_block_elements : largest shuffled stack (shuffles x cells x samples) built at once.
+    max_block_elements : largest shuffled stack (shuffles x cells x samples) built at once
+        (2**24: ~134 MB of float64, plus as much again for the gather indices).
 
     Returns
     -------
@@ -340,13 +341,19 @@ def shuffle_nulls(
             null[name][:, cells] = vals.reshape(n_shuffles, k)
 
     cell_reasons = spike_reasons(counts, signal, min_spikes)
+    score_params = {
+        "grid": {"convention": grid_convention, "bin_cm": bin_cm, "smooth_cm": smooth_cm},
+        "border": {"bin_cm": bin_cm, "smooth_cm": smooth_cm},
+        "spatial_information": {"unit": "bits per spike", "bin_cm": bin_cm},
+        "head_direction": {"bin_deg": hd_bin_deg, "smooth_deg": hd_smooth_deg},
+        "speed": {"smooth_s": speed_smooth_s, "speed_range_cm_s": tuple(speed_range_cm_s)},
+    }
     out = {}
     for name in scores:
         obs, reasons = observed[name]
-        out[name] = _thresholds(name, obs, null[name], percentiles, reasons, cell_reasons)
-    out_params = {"grid_convention": grid_convention} if "grid" in out else {}
-    if "grid" in out:
-        out["grid"].params.update(convention=grid_convention)
+        out[name] = _thresholds(
+            name, obs, null[name], percentiles, reasons, cell_reasons, score_params[name]
+        )
     params = dict(
         signal=signal,
         n_shuffles=n_shuffles,
@@ -361,12 +368,12 @@ def shuffle_nulls(
         speed_smooth_s=speed_smooth_s,
         speed_range_cm_s=tuple(speed_range_cm_s),
         min_spikes=min_spikes,
-        **out_params,
+        grid_convention=grid_convention,
     )
     return ShuffleNulls(out, shifts, shifts_s, n_dropped, notes, params)
 
 
-def _thresholds(name, observed, null, percentiles, reasons, cell_reasons) -> ScoreNull:
+def _thresholds(name, observed, null, percentiles, reasons, cell_reasons, params) -> ScoreNull:
     observed = observed.astype(float).copy()
     null = null.copy()
     reasons = [c or r for r, c in zip(reasons, cell_reasons, strict=True)]
@@ -396,5 +403,5 @@ def _thresholds(name, observed, null, percentiles, reasons, cell_reasons) -> Sco
         passes,
         observed_pct,
         reasons,
-        {},
+        params,
     )
