@@ -5,6 +5,11 @@ smoothing 5 cm) with a smooth random walk; cells fire Poisson spikes at 3 Hz (ha
 on a hexagonal grid). Times ``shuffle_nulls`` for ``--cells`` cells x ``--shuffles`` shuffles,
 each score alone and all five together, and reports seconds per score.
 
+Measured (2 shared CPU cores, OMP_NUM_THREADS=1, 200 cells x 100 shuffles = 20,000 trains):
+grid 24.9 s, border 7.9 s, spatial information 8.4 s, head direction 10.0 s, speed 36.5 s
+(the 250 ms Gaussian over 30,000 samples per train dominates), all five together 57.7 s;
+95th-percentile grid passes: grid cells 100 %, uniform cells 6 %.
+
 Ends with one ``NAME: VALUE`` line per figure.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_spatial_null.py               # 200 x 100
