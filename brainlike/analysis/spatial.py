@@ -470,7 +470,9 @@ def _grid_scores_of_sacs(
     radius = np.full(len(sacs), np.nan)
     reasons = list(reasons)
     ok = np.isfinite(per_radius).any(axis=1)
-    best = np.argmax(np.where(np.isfinite(per_radius), per_radius, -np.inf), axis=1)
+    # radii past the last valid lag repeat the same value: rounding makes the first of such
+    # ties win whatever the roundoff of the batch (results must not depend on the batch)
+    best = np.argmax(np.where(np.isfinite(per_radius), np.round(per_radius, 10), -np.inf), axis=1)
     rows = np.arange(len(sacs))
     if convention == "mean_annuli":
         scores[ok] = per_radius[rows, best][ok]
