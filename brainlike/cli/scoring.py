@@ -24,11 +24,16 @@ from brainlike.cli.application import (
 
 
 def score(
+    ctx: typer.Context,
     model: str = typer.Argument(
         ..., help="registry name (e.g. resnet20), checkpoint file, or run directory"
     ),
     recording: Path = typer.Option(
-        ..., "--recording", "-r", help="recording: .nc (Brain-Score/BrainIO), .nwb, .npz or .npy"
+        ...,
+        "--recording",
+        "-r",
+        help="recording: .nc (Brain-Score/BrainIO, or a spatial recording: see below), .nwb, "
+        ".npz or .npy",
     ),
     stimuli: Path | None = typer.Option(
         None, "--stimuli", help="stimulus-set CSV (default: found next to the recording)"
@@ -129,7 +134,21 @@ def score(
         "refusing the recording",
     ),
 ) -> None:
-    """Score every chosen layer of a model against every area of a recording."""
+    """Score every chosen layer of a model against every area of a recording.
+
+    A spatial recording (tracking and spike times, e.g. from `brainlike simulate OUT --species
+    rat`) scores a path-integration run's layers (--layers g,core; default g) against its
+    cells: ridge over spatial bins vs the inter-animal ceiling (spec: mouse-and-entorhinal.md
+    §2); only --layers, --splits, --train-fraction, --seed, --device and the output options
+    apply.
+    """
+    from brainlike.evaluation.spatial_scoring import is_spatial_recording
+
+    if is_spatial_recording(recording):
+        from brainlike.cli.spatial_score import score_spatial_command
+
+        score_spatial_command(ctx)
+        return
     from brainlike.evaluation.outputs import check_output_free, record_scores, score_output_dir
     from brainlike.evaluation.static import save_scoring, score_model
 

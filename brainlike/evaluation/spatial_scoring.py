@@ -19,6 +19,7 @@ chooses the maps, masks them to shared bins and records the conventions.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ __all__ = [
     "SMOOTH_CM",
     "SpatialScoring",
     "is_spatial_recording",
+    "record_spatial_scores",
+    "recording_identity",
+    "save_spatial_scoring",
     "score_spatial",
     "score_spatial_layers",
 ]
@@ -156,6 +160,85 @@ def is_spatial_recording(path: str | Path) -> bool:
         return False
 
 
+def recording_identity(path: str | Path) -> tuple[str, str]:
+    """(benchmark name, sha256) of a spatial recording file: its ``session`` attribute (or
+    the file's stem) and the file's digest, read without loading the data."""
+    import h5py
+
+    from brainlike.evaluation.outputs import recording_digest
+
+    p = Path(path).expanduser()
+    with h5py.File(p, "r") as f:
+        session = f.attrs.get("session", "")
+    if isinstance(session, bytes):
+        session = session.decode()
+    return (str(session) or p.stem), recording_digest(p)
+
+
+def save_spatial_scoring(
+    results: Sequence[SpatialScoring], out_dir: str | Path, overwrite: bool = False
+) -> str:
+    """Write ``out_dir/scores.json`` (``{"kind": "spatial", "rows": [to_dict() per layer]}``);
+    an existing one is replaced only with ``overwrite``. Returns its path."""
+    from brainlike.evaluation.outputs import check_output_free
+    from brainlike.train.checkpoint import atomic_write_json
+
+    out = Path(out_dir)
+    check_output_free(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    first = results[0]
+    payload = {
+        "kind": "spatial",
+        "model": first.model,
+        "benchmark": first.benchmark,
+        "recording": first.recording,
+        "recording_sha256": first.recording_sha256,
+        "region": REGION,
+        "metric": METRIC,
+        "mapping": MAPPING,
+        "rows": [r.to_dict() for r in results],
+    }
+    return str(atomic_write_json(out / "scores.json", payload))
+
+
+#: settings that change what a spatial score means (stored as the row's variant)
+_VARIANT_KEYS = ("bin_cm", "smooth_cm", "train_fraction", "alpha", "n_sequences")
+
+
+def record_spatial_scores(results: Sequence[SpatialScoring], db: Any) -> int:
+    """One results-database row per layer: region ``MEC``, value = raw median (error its
+    s.e.), ceiling, ceiled (= raw / ceiling, convention ``ratio``) and their errors, mapping
+    ``ridge_bins``, the recording's sha256, the weights' digest and the variant (bins,
+    smoothing, train fraction, alpha, walks). Returns the number of rows."""
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        payload = {k: v for k, v in d.items() if k not in ("per_cell", "model_scores")}
+        payload.update(value=d["raw"], error=d["raw_error"], convention="ratio")
+        rows.append(
+            {
+                "model": r.model,
+                "benchmark": r.benchmark,
+                "recording_hash": r.recording_sha256,
+                "region": REGION,
+                "layer": r.layer,
+                "score": payload,
+                "metric": METRIC,
+                "mapping": MAPPING,
+                "convention": "ratio",
+                "variant": {k: r.settings[k] for k in _VARIANT_KEYS}
+                | {"grid_convention": GRID_CONVENTION},
+                "model_hash": r.provenance.get("weights_sha256"),
+                "checkpoint": r.provenance.get("checkpoint"),
+                "n_neuroids": int(r.settings["n_cells"]),
+                "ceiling_error": d["ceiling_error"],
+                "ceiled_error": d["ceiled_error"],
+            }
+        )
+    db.add_scores(rows)
+    return len(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # the two sides
 
@@ -192,15 +275,14 @@ def _data_side(recording: Any, bin_cm: float, smooth_cm: float) -> _DataSide:
     if isinstance(recording, SpatialRecording):
         rec, path, sha, stem = recording, "", None, "spatial-recording"
     else:
-        from brainlike.evaluation.outputs import recording_digest
-
         p = Path(recording).expanduser()
         if not is_spatial_recording(p):
             raise ValueError(
                 f"{p} is not a spatial recording (.nc with tracking and spike times); write one "
                 "with SpatialRecording.save or `brainlike simulate OUT --species rat`"
             )
-        rec, path, sha, stem = SpatialRecording.load(p), str(p), recording_digest(p), p.stem
+        rec, path = SpatialRecording.load(p), str(p)
+        stem, sha = recording_identity(p)
     sx, sy = (float(v) for v in rec.arena)
     if not math.isclose(sx, sy, rel_tol=1e-9):
         raise ValueError(
@@ -312,7 +394,7 @@ def score_spatial_layers(
     model_maps = {}
     for layer in layers:
         if progress:
-            print(f"rate maps of layer {layer} ({n_sequences} walks)", flush=True)
+            print(f"rate maps of layer {layer} ({n_sequences} walks)", file=sys.stderr)
         rm = unit_rate_maps(
             model, cfg, layer=layer, n_sequences=n_sequences, bin_cm=bin_cm, seed=seed,
             arena=data.side_m,
@@ -330,7 +412,7 @@ def score_spatial_layers(
     flat = {a: np.where(visited, m, np.nan).reshape(len(m), -1) for a, m in data.maps.items()}
     fit = {"train_fraction": train_fraction, "splits": splits, "alpha": alpha, "seed": seed}
     if progress:
-        print("inter-animal ceiling", flush=True)
+        print("inter-animal ceiling", file=sys.stderr)
     ceiling = inter_animal_ceiling(flat, **fit) if len(animals) > 1 else None
     cell_ids = [str(c) for a in animals for c in data.rec.cell_ids[data.rec.cells_of(a)]]
     data_grid = np.concatenate([data.grid[a] for a in animals])
