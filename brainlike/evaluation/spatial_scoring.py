@@ -47,6 +47,7 @@ __all__ = [
     "save_spatial_scoring",
     "score_spatial",
     "score_spatial_layers",
+    "score_spatial_maps",
 ]
 
 #: Gaussian s.d. (cm) of the cells' rate maps by default: one 5 cm bin. Unsmoothed maps of a
@@ -319,7 +320,7 @@ def _ratio_se(r: float, a: float, sa: float, b: float, sb: float) -> float:
 
 
 def _conventions(bin_cm: float, smooth_cm: float, train_fraction: float, splits: int,
-                 alpha: float, seed: int, n_sequences: int) -> dict[str, Any]:  # fmt: skip
+                 alpha: float, seed: int, n_sequences: int | None) -> dict[str, Any]:  # fmt: skip
     return {
         "raw": "median over all recorded cells (every animal) of the held-out Pearson r between "
         "a cell's rate map and its ridge prediction from all model units (mean over splits); "
@@ -338,7 +339,9 @@ def _conventions(bin_cm: float, smooth_cm: float, train_fraction: float, splits:
         "bins": f"{bin_cm:g} cm square bins over the recording's arena from its lower-left "
         "corner; only bins visited by the model walks and every animal are used (the count is "
         "in bins_used)",
-        "model_maps": f"mean activation per bin over {n_sequences} seeded walks in a box of the "
+        "model_maps": "given maps (score_spatial_maps)"
+        if n_sequences is None
+        else f"mean activation per bin over {n_sequences} seeded walks in a box of the "
         "recording's side, initial state coded by the training place cells",
         "cell_maps": f"occupancy-normalised spike counts, Gaussian smoothing s.d. {smooth_cm:g} "
         "cm (counts and occupancy smoothed separately)",
@@ -371,7 +374,6 @@ def score_spatial_layers(
 ) -> list[SpatialScoring]:
     """:func:`score_spatial` for several layers, the recording's maps and ceiling computed
     once (arguments as there)."""
-    from brainlike.analysis.spatial import border_scores, grid_scores
     from brainlike.evaluation.pathint_maps import load_pathint_run, unit_rate_maps
 
     layers = list(layers)
@@ -389,7 +391,6 @@ def score_spatial_layers(
             f"{data.side_m:g} m box; the model's maps come from walks in the recording's box",
             stacklevel=2,
         )
-    animals = list(data.maps)
     shape = next(iter(data.maps.values())).shape[1:]
     model_maps = {}
     for layer in layers:
@@ -405,32 +406,62 @@ def score_spatial_layers(
                 f"bin grids of a {data.side_m:g} m box at {bin_cm:g} cm do not match"
             )
         model_maps[layer] = rm.rates
+    fit = {"train_fraction": train_fraction, "splits": splits, "alpha": alpha, "seed": seed}
+    return _score_maps(
+        model_maps, data, model=str(cfg.name), fit=fit,
+        settings={"training_arena_m": trained, "n_sequences": n_sequences, "bin_cm": bin_cm,
+                  "smooth_cm": smooth_cm},
+        provenance={
+            "run": str(run_dir),
+            "weights_sha256": _weights_digest(model),
+            "checkpoint": str(Path(run_dir).expanduser() / "checkpoints" / "last.pt"),
+        },
+        progress=progress,
+    )  # fmt: skip
+
+
+def _score_maps(
+    model_maps: dict[str, np.ndarray],
+    data: _DataSide,
+    *,
+    model: str,
+    fit: dict[str, Any],
+    settings: dict[str, Any],
+    provenance: dict[str, Any],
+    progress: bool = False,
+) -> list[SpatialScoring]:
+    """Map each layer's (N, ny, nx) maps to the recording's cells; the ceiling once."""
+    from brainlike.analysis.spatial import border_scores, grid_scores
+
+    animals = list(data.maps)
+    shape = next(iter(data.maps.values())).shape[1:]
     # spec §2: the model and the ceiling use the same bins (visited by the walks and every animal)
     visited = np.ones(shape, dtype=bool)
     for m in [*data.maps.values(), *model_maps.values()]:
         visited &= np.isfinite(m).all(axis=0)
     flat = {a: np.where(visited, m, np.nan).reshape(len(m), -1) for a, m in data.maps.items()}
-    fit = {"train_fraction": train_fraction, "splits": splits, "alpha": alpha, "seed": seed}
     if progress:
         print("inter-animal ceiling", file=sys.stderr)
     ceiling = inter_animal_ceiling(flat, **fit) if len(animals) > 1 else None
     cell_ids = [str(c) for a in animals for c in data.rec.cell_ids[data.rec.cells_of(a)]]
     data_grid = np.concatenate([data.grid[a] for a in animals])
     data_border = np.concatenate([data.border[a] for a in animals])
-    conventions = _conventions(bin_cm, smooth_cm, train_fraction, splits, alpha, seed, n_sequences)
-    weights = _weights_digest(model)
+    conventions = _conventions(
+        settings["bin_cm"], settings["smooth_cm"], fit["train_fraction"], fit["splits"],
+        fit["alpha"], fit["seed"], settings.get("n_sequences"),
+    )  # fmt: skip
     out = []
-    for layer in layers:
+    for layer in model_maps:
         src = np.where(visited, model_maps[layer], np.nan).reshape(len(model_maps[layer]), -1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             m_grid = grid_scores(model_maps[layer], GRID_CONVENTION).scores
-            m_border = border_scores(model_maps[layer], bin_cm)[0]
+            m_border = border_scores(model_maps[layer], settings["bin_cm"])[0]
         by_animal: dict[str, MappingScore] = {
             a: map_units_to_cells(src, flat[a], **fit) for a in animals
         }
         per_cell = np.concatenate([by_animal[a].per_cell for a in animals])
-        median, median_se = _median_and_se(per_cell, seed)
+        median, median_se = _median_and_se(per_cell, fit["seed"])
         c_val = ceiling.median if ceiling else float("nan")
         c_se = ceiling.median_se if ceiling else float("nan")
         ceiled = _ratio(median, c_val)
@@ -452,7 +483,7 @@ def score_spatial_layers(
         first = by_animal[animals[0]]
         out.append(
             SpatialScoring(
-                model=str(cfg.name),
+                model=model,
                 layer=layer,
                 benchmark=data.benchmark,
                 recording=data.path,
@@ -485,20 +516,52 @@ def score_spatial_layers(
                     "bins_used": first.bins_used,
                     "bins_dropped": first.bins_dropped,
                     "arena_m": data.side_m,
-                    "training_arena_m": trained,
-                    "n_sequences": n_sequences,
+                    **settings,
                     **fit,
-                    "bin_cm": bin_cm,
-                    "smooth_cm": smooth_cm,
                 },
-                provenance={
-                    "run": str(run_dir),
-                    "weights_sha256": weights,
-                    "checkpoint": str(Path(run_dir).expanduser() / "checkpoints" / "last.pt"),
-                },
+                provenance=provenance,
             )
         )
     return out
+
+
+def score_spatial_maps(
+    maps: Any,
+    recording: Any,
+    *,
+    name: str = "maps",
+    bin_cm: float = 5.0,
+    smooth_cm: float = SMOOTH_CM,
+    splits: int = SPLITS,
+    train_fraction: float = TRAIN_FRACTION,
+    alpha: float = ALPHA,
+    seed: int = 0,
+) -> SpatialScoring:
+    """Score given rate maps (any model's, or known generating maps) as :func:`score_spatial`
+    scores a run's layer.
+
+    Parameters
+    ----------
+    maps : (N, ny, nx) rate maps on the recording's bins (``bin_cm`` squares from the arena's
+        lower-left corner, rows y), NaN where unvisited.
+    recording, bin_cm, smooth_cm, splits, train_fraction, alpha, seed : as in
+        :func:`score_spatial`.
+    name : the "model"'s name in the result (its layer is ``"maps"``).
+    """
+    arr = np.asarray(maps, dtype=np.float64)
+    _check_args(bin_cm, smooth_cm, 1, "g")
+    data = _data_side(recording, bin_cm, smooth_cm)
+    shape = next(iter(data.maps.values())).shape[1:]
+    if arr.ndim != 3 or arr.shape[1:] != shape:
+        raise ValueError(
+            f"maps have shape {arr.shape}; give (units, {shape[0]}, {shape[1]}) maps on the "
+            f"recording's {bin_cm:g} cm bins"
+        )
+    fit = {"train_fraction": train_fraction, "splits": splits, "alpha": alpha, "seed": seed}
+    return _score_maps(
+        {"maps": arr}, data, model=name, fit=fit,
+        settings={"bin_cm": bin_cm, "smooth_cm": smooth_cm}, provenance={},
+    )[0]  # fmt: skip
 
 
 def _weights_digest(model: Any) -> str:
