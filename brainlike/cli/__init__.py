@@ -7,7 +7,8 @@ One module per command group: :mod:`~brainlike.cli.training` (``train``, ``compa
 :mod:`~brainlike.cli.ceilings` (``ceiling``, ``recording allen``),
 :mod:`~brainlike.cli.transfer` (``transfer``),
 :mod:`~brainlike.cli.suites` (``search``, ``pareto``, ``experiment``),
-:mod:`~brainlike.cli.synapses` (``synapses``) and :mod:`~brainlike.cli.identify`
+:mod:`~brainlike.cli.synapses` (``synapses``), :mod:`~brainlike.cli.spatial`
+(``spatial``) and :mod:`~brainlike.cli.identify`
 (``identify build``, ``identify fit``); the Typer app, the
 options several commands share and the printing of refusals are in
 :mod:`~brainlike.cli.application`. Heavy libraries (torch, matplotlib, scikit-learn) are
@@ -30,6 +31,7 @@ from brainlike.cli.inventory import (
     shipped_recipes,
 )
 from brainlike.cli.scoring import leaderboard, score, simulate
+from brainlike.cli.spatial import spatial
 from brainlike.cli.suites import experiment, pareto, search
 from brainlike.cli.synapses import synapses
 from brainlike.cli.topography import report, topo
@@ -61,6 +63,7 @@ __all__ = [
     "search",
     "shipped_recipes",
     "simulate",
+    "spatial",
     "synapses",
     "topo",
     "train",
@@ -85,6 +88,7 @@ for _command in (
     pareto,
     experiment,
     synapses,
+    spatial,
 ):
     app.command()(_command)
 app.add_typer(cache_app, name="cache")
