@@ -345,22 +345,15 @@ def _check_common(bin_cm: float, smooth_cm: float, shuffles: int) -> None:
 # a trained path integrator
 
 
-def _with_arena(cfg: Any, arena: float) -> Any:
-    tr = cfg.data.trajectories.model_copy(update={"arena": float(arena)})
-    data = cfg.data.model_copy(update={"trajectories": tr})
-    return cfg.model_copy(update={"data": data})
-
-
 @torch.no_grad()
-def _model_series(model, cfg, layer: str, n_sequences: int, seed: int, batch: int):
-    """The analysis walks of :func:`unit_rate_maps` (same seed, same batches) as one series:
-    positions (T, 2) m and activity (units, T), episodes concatenated."""
+def _model_series(model, cfg, layer: str, n_sequences: int, seed: int, batch: int, arena: float):
+    """The analysis walks of :func:`unit_rate_maps` (same seed, same batches, same box) as one
+    series: positions (T, 2) m and activity (units, T), episodes concatenated."""
     from brainlike.evaluation.pathint_maps import _batches, _model_device
 
-    arena = cfg.data.trajectories.arena
     device = _model_device(model)
     pos, act = [], []
-    for inputs, init, p, _ in _batches(cfg, n_sequences, seed, batch):
+    for inputs, init, p, _ in _batches(cfg, n_sequences, seed, batch, arena):
         a = model.run(inputs.to(device), init.to(device))[layer]
         act.append(a.reshape(-1, a.shape[-1]).double().cpu().numpy())
         pos.append(p.reshape(-1, 2).double().clamp(-arena / 2, arena / 2).numpy())
@@ -415,21 +408,21 @@ def analyse_run(
             "`brainlike train pathint-small -o DIR`"
         )
     model, cfg = load_pathint_run(run_dir)
-    if arena is not None:
-        cfg = _with_arena(cfg, arena)
-    side = float(cfg.data.trajectories.arena)
+    # another box is walked with the training place cells coding the start (as score_spatial)
+    side = float(cfg.data.trajectories.arena if arena is None else arena)
     with ProgressDisplay(progress) as display:
         task = display.add_task(f"spatial {run_dir.name}: rate maps", 2, unit="pass")
         maps = unit_rate_maps(
-            model, cfg, layer=layer, n_sequences=n_sequences, bin_cm=bin_cm, seed=seed, batch=batch
-        )
+            model, cfg, layer=layer, n_sequences=n_sequences, bin_cm=bin_cm, seed=seed,
+            batch=batch, arena=side,
+        )  # fmt: skip
         display.advance(task)
         rates = _smoothed(maps.rates, maps.occupancy, bin_cm, smooth_cm)
         scores, reasons = _map_scores(rates, maps.occupancy, bin_cm)
         display.advance(task)
         nulls = None
         if shuffles:
-            pos, act = _model_series(model, cfg, layer, n_sequences, seed, batch)
+            pos, act = _model_series(model, cfg, layer, n_sequences, seed, batch, side)
             times = np.arange(len(pos)) * DT  # episodes concatenated: one series
             parts = _nulls_in_chunks(
                 display,

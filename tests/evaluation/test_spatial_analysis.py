@@ -113,6 +113,20 @@ def test_model_scores_equal_the_direct_computation_and_the_nulls_own(run_dir):
     json.dumps(a.to_dict(), allow_nan=False)
 
 
+def test_another_box_is_walked_with_the_training_place_cells(run_dir):
+    # the same walks and maps as score_spatial's (unit_rate_maps with arena), in both the maps
+    # and the null's series
+    model, cfg = load_pathint_run(run_dir)
+    side = cfg.data.trajectories.arena * 1.5
+    a = analyse_run(run_dir, n_sequences=40, shuffles=3, seed=1, arena=side)
+    maps = unit_rate_maps(model, cfg, n_sequences=40, seed=1, arena=side)
+    np.testing.assert_array_equal(a.maps, maps.rates)
+    assert a.conventions["arena_m"] == side
+    np.testing.assert_allclose(
+        a.nulls.scores["grid"].observed, grid_scores(maps.rates).scores, atol=1e-9
+    )
+
+
 def test_cli_writes_the_files_refuses_to_overwrite_and_prints_json(session, tmp_path):
     runner = CliRunner()
     out = tmp_path / "sp"
