@@ -48,6 +48,7 @@ SHORTER: dict[str, str] = {
     "brainlike cache clear": "--yes",
     "brainlike train streamnet-dual": "--epochs 1 --no-progress",
     "brainlike train mouse-brain-scenes": "--epochs 1 --no-progress",
+    "brainlike train pathint-small": "--epochs 2 --no-progress",
 }
 # Lines not run, with the reason.
 SKIPPED: dict[str, str] = {
@@ -61,6 +62,11 @@ SKIPPED: dict[str, str] = {
     "brainlike experiment mouse-digits --out runs/mouse-digits [--seeds 0,1,2] [--json]": (
         "19 trainings, each scored 6 times and read out on 5 tasks: about 45 minutes"
     ),
+    "brainlike experiment mec-small --out runs/mec-small [--json]": (
+        "12 path-integration trainings, each analysed, mapped and ablated: about 30 minutes"
+    ),
+    "brainlike recording spatial --positions pos.mat --spikes t1c1.mat t1c2.mat --format mat "
+    "--arena 1.5 -o runs/my-session": "needs a recorded session's MATLAB files",
     "brainlike recording allen session1.nwb session2.nwb --scenes scenes.npy -o runs/allen": (
         "needs Allen Brain Observatory NWB files and the 118 scene images"
     ),
