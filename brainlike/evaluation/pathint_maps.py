@@ -42,14 +42,19 @@ def load_pathint_run(run_dir: str | Path) -> tuple[torch.nn.Module, Any]:
     return model.eval(), cfg
 
 
-def _batches(cfg: Any, n_sequences: int, seed: int, batch: int):
-    """The analysis walks: ``n_sequences`` in batches, drawn from (seed, batch index)."""
+def _batches(cfg: Any, n_sequences: int, seed: int, batch: int, arena: float | None = None):
+    """The analysis walks: ``n_sequences`` in batches, drawn from (seed, batch index); with
+    ``arena``, walks in a box of that side, coded by the training place cells."""
     if n_sequences < 1:
         raise ValueError(f"n_sequences is {n_sequences}; it must be at least 1")
     place_cells = place_cells_of(cfg)
+    walks = cfg
+    if arena is not None and arena != cfg.data.trajectories.arena:
+        tr = cfg.data.trajectories.model_copy(update={"arena": float(arena)})
+        walks = cfg.model_copy(update={"data": cfg.data.model_copy(update={"trajectories": tr})})
     for i, start in enumerate(range(0, n_sequences, batch)):
         n = min(batch, n_sequences - start)
-        traj = trajectories_of(cfg, n, i, seed=_ANALYSIS_SEED + seed)
+        traj = trajectories_of(walks, n, i, seed=_ANALYSIS_SEED + seed)
         init = place_cells.targets(traj.init_position.float())
         yield traj.inputs().float(), init, traj.position.float(), place_cells
 
@@ -68,6 +73,7 @@ def unit_rate_maps(
     bin_cm: float = 5.0,
     seed: int = 0,
     batch: int = 500,
+    arena: float | None = None,
 ) -> RateMaps:
     """Rate maps of every unit of ``layer`` (spec §2: mean activation per 5 cm bin).
 
@@ -79,6 +85,9 @@ def unit_rate_maps(
     n_sequences : random walks pooled into the maps (drawn from ``seed``).
     bin_cm : bin side in cm.
     batch : walks run at once.
+    arena : side (m) of the box walked for the maps (default the training arena; another
+        side maps the units in e.g. a recording's box, the initial state still coded by the
+        training place cells).
 
     Returns
     -------
@@ -86,12 +95,12 @@ def unit_rate_maps(
     """
     if layer not in ("g", "core"):
         raise ValueError(f"layer is {layer!r}; choose 'g' or 'core'")
-    arena = cfg.data.trajectories.arena
+    arena = cfg.data.trajectories.arena if arena is None else float(arena)
     size, low = _arena(arena, None)
     device = _model_device(model)
     sums: torch.Tensor | None = None
     counts: np.ndarray | None = None
-    for inputs, init, pos, _ in _batches(cfg, n_sequences, seed, batch):
+    for inputs, init, pos, _ in _batches(cfg, n_sequences, seed, batch, arena):
         act = model.run(inputs.to(device), init.to(device))[layer]
         # float32 positions on a wall may round a hair outside it: clamp before binning
         xy = pos.reshape(-1, 2).double().clamp(-arena / 2, arena / 2).numpy()
