@@ -275,9 +275,8 @@ def analyse_mec_run(
         seed=a.seed, progress=progress,
     )  # fmt: skip
     analysis.save(folder / "spatial", overwrite=True)
-    units = np.asarray(analysis.unit_ids)
-    if not np.issubdtype(units.dtype, np.integer):
-        units = np.arange(len(units))
+    # unit ids are "<layer>/<index>": the index is what decoding_error silences
+    units = np.array([int(str(u).rsplit("/", 1)[-1]) for u in analysis.unit_ids], dtype=int)
     result["n_units"] = int(units.size)
     thresholds = mec.thresholds.model_dump()
     for name in SCORES:
