@@ -46,7 +46,7 @@ def _pct(v: Any, sd: Any = None) -> str:
 def _bars(ax: Any, rows: list[dict], key: str, colour: str = "C0") -> None:
     y = [np.nan if r.get(key) is None else r[key] for r in rows]
     err = [r.get(f"{key}_sd") or 0.0 for r in rows]
-    ax.bar(range(len(rows)), y, yerr=err, color=colour, capsize=3, alpha=0.85)
+    ax.bar(range(len(rows)), y, yerr=err if any(err) else None, color=colour, capsize=3, alpha=0.85)
     for i, v in enumerate(y):
         if not np.isfinite(v):
             ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
@@ -118,21 +118,24 @@ def ablation_figure(summary: dict) -> Any:
 
     rows = summary["rows"]
     scores = [s for s in SCORES if any(f"ablation.{s}.targeted_minus_random" in r for r in rows)]
-    fig, ax = plt.subplots(figsize=(1.6 + 0.8 * len(rows), 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(3.0 + 1.2 * len(rows), 3.8), layout="constrained")
     width = 0.8 / max(len(scores), 1)
     for j, name in enumerate(scores):
         key = f"ablation.{name}.targeted_minus_random"
         x = np.arange(len(rows)) + (j - (len(scores) - 1) / 2) * width
         y = np.array([np.nan if r.get(key) is None else r[key] for r in rows], float)
         err = [r.get(f"{key}_sd") or 0.0 for r in rows]
-        ax.bar(x, y, width, yerr=err, capsize=2, color=f"C{j + 3}", label=name)
+        ax.bar(
+            x, y, width, yerr=err if any(err) else None, capsize=2, color=f"C{j + 3}", label=name
+        )
         for xi, v in zip(x, y, strict=True):
             if not np.isfinite(v):
-                ax.text(xi, 0, "none pass", ha="center", va="bottom", fontsize=6, rotation=90)
+                ax.text(xi, 0, f"no {name}\nunit passes", ha="center", va="bottom", fontsize=6)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(range(len(rows)), [_label(r) for r in rows], rotation=45, ha="right")
-    ax.set_ylabel("error: tuned - random units silenced (cm)")
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_xlim(-0.7, len(rows) - 0.3)
+    ax.set_ylabel("tuned - random silenced (cm)")
+    fig.legend(fontsize=8, frameon=False, loc="outside right upper")
     return fig
 
 

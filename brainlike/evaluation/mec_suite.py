@@ -204,7 +204,8 @@ def _ablate(
             "targeted_minus_baseline": None,
             "random_minus_baseline": None,
             "targeted_minus_random": None,
-            "reason": f"no unit scores above {threshold} (best {best}); nothing to ablate",
+            "reason": f"no unit scores above {threshold} (best "
+            f"{'none scored' if best is None else format(best, '.3g')}); nothing to ablate",
             "units": [],
         }
 
