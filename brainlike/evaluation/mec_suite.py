@@ -243,14 +243,29 @@ def _settings(mec: Any, recording: Path) -> dict[str, Any]:
 
 
 def analyse_mec_run(
-    run_dir: Path, folder: Path, mec: Any, recording: Path, progress: bool = False
+    run_dir: Path,
+    folder: Path,
+    mec: Any,
+    recording: Path,
+    progress: bool = False,
+    log: Any = None,
 ) -> dict[str, Any]:
     """Decoding error, spatial analysis, mapping to ``recording`` and ablations of one trained
     run, written to ``folder/mec.json`` (and the spatial analysis to ``folder/spatial``).
 
     Reuses ``mec.json`` while it is newer than the run's checkpoint and was made with the same
     settings. Returns the file's content.
+
+    Parameters
+    ----------
+    run_dir : the trained path-integration run.
+    folder : where ``mec.json`` and ``spatial/`` go.
+    mec : the suite's :class:`~brainlike.config.suite.MecConfig` (analysis, thresholds,
+        ablation).
+    recording : the spatial recording the units are mapped to.
+    progress : show the analyses' progress. log : a function of one message line.
     """
+    log = log or (lambda msg: None)
     from brainlike.evaluation.pathint_maps import decoding_error, load_pathint_run
     from brainlike.evaluation.spatial_analysis import analyse_run
     from brainlike.evaluation.spatial_scoring import score_spatial
@@ -262,9 +277,11 @@ def analyse_mec_run(
         try:
             saved = json.loads(path.read_text())
             if saved.get("settings") == settings:
+                log(f"[dim]{run_dir.name}: analysed already, reusing mec.json[/dim]")
                 return saved
         except json.JSONDecodeError:
             pass
+    log(f"analysing {run_dir.name}: decoding, grid/border scores and null, mapping, ablations")
     a = mec.analysis
     model, cfg = load_pathint_run(run_dir)
     result: dict[str, Any] = {"settings": settings}
@@ -403,8 +420,9 @@ def _run_mec_suite(
     ):
         run_dir = out / "runs" / run.name
         _train(run.config, run_dir, progress, log, run.overrides)
-        log(f"analysing {run.name}")
-        result = analyse_mec_run(run_dir, out / "analysis" / run.name, mec, recording, progress)
+        result = analyse_mec_run(
+            run_dir, out / "analysis" / run.name, mec, recording, progress, log
+        )
         runs.append(
             {
                 "run": run.name,

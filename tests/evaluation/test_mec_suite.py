@@ -238,11 +238,18 @@ def test_tiny_mec_suite_end_to_end_matches_the_run_files_and_reuses(tmp_path):
         assert (out / "runs" / run["run"] / "summary.json").is_file()
     for name in ("report.html", "comparison.csv", "summary.json", "scores.png"):
         assert (out / name).is_file()
-    # a second call trains, analyses and maps nothing again
+    # a second call (the command) trains, analyses and maps nothing again, and prints the table
+    from typer.testing import CliRunner
+
+    from brainlike.cli import app
+
     stamps = {
         p: p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".pt", ".json", ".nc")
     }
     stamps = {p: t for p, t in stamps.items() if p.parent != out}
-    again = run_suite(path, out, progress=False, record=False)
+    res = CliRunner().invoke(app, ["experiment", str(path), "-o", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "reusing mec.json" in res.output and "% ceiling" in res.output
+    again = json.loads((out / "summary.json").read_text())
     assert again["runs"] == summary["runs"]
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
