@@ -206,8 +206,7 @@ def test_tiny_mec_suite_end_to_end_matches_the_run_files_and_reuses(tmp_path):
 
     path = _suite(
         tmp_path,
-        cores={"ugrnn": {"model.core": "ugrnn"}, "gru": {"model.core": "gru"}},
-        targets={"gaussian": {"objective.place_cells.kind": "gaussian"}},
+        cores={"gru": {"model.core": "gru"}},
         session={"animals": 2, "minutes": 1.0},
         analysis={"sequences": 100, "decoding_sequences": 40, "shuffles": 5, "splits": 2},
         thresholds={"grid": -2.0, "border": 5.0},  # every unit passes grid, none border
@@ -216,8 +215,8 @@ def test_tiny_mec_suite_end_to_end_matches_the_run_files_and_reuses(tmp_path):
     out = tmp_path / "out"
     summary = run_suite(path, out, progress=False, record=False)
     assert [r["run"] for r in summary["runs"]] == [
-        "pi-ugrnn-gaussian-seed0",
         "pi-gru-gaussian-seed0",
+        "pi-gru-cartesian-seed0",
     ]
     assert summary["kind"] == "mec" and set(summary["conventions"]) >= {"decoding_error_cm"}
     assert (out / "session" / "recording.nc").is_file()
