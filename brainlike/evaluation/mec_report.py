@@ -20,6 +20,7 @@ __all__ = [
     "ablation_figure",
     "ceiling_figure",
     "decoding_figure",
+    "findings",
     "mec_columns_table",
     "score_figure",
     "write_mec_report",
@@ -180,6 +181,32 @@ def mec_columns_table(summary: dict) -> tuple[list[str], list[list[str]]]:
     return cols, out
 
 
+def findings(summary: dict) -> list[str]:
+    """One sentence per score: the largest fraction of units above their own null's 95th
+    percentile and above the fixed threshold over the cells, against the 5 % a null passes by
+    chance (what emerged at this scale, said plainly)."""
+    out = []
+    for name in SCORES:
+        rows = [r for r in summary["rows"] if r.get(f"{name}.frac_null95") is not None]
+        if not rows:
+            out.append(f"{name}: no shuffle null was computed (analysis.shuffles 0).")
+            continue
+        best = max(rows, key=lambda r: r[f"{name}.frac_null95"])
+        frac = 100.0 * best[f"{name}.frac_null95"]
+        fixed = best.get(f"{name}.frac_threshold")
+        verdict = (
+            f"no more than the ~5 % that pass by chance: no evidence of {name} cells at this scale"
+            if frac <= 5.0
+            else f"above the ~5 % that pass by chance: {name}-tuned units emerged"
+        )
+        out.append(
+            f"{name}: at most {frac:.1f} % of units above their null's 95th percentile "
+            f"({_label(best)}; {_pct(fixed)} % above the fixed threshold "
+            f"{summary['thresholds'][name]}), {verdict}."
+        )
+    return out
+
+
 _HTML = """{% extends "_base.html" %}
 {% block style %}
   body { max-width: 1400px; }
@@ -197,6 +224,7 @@ _HTML = """{% extends "_base.html" %}
   <h2>Cells</h2>
   <table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
   <tbody>{% for row in rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+  <p>What emerged (mean over seeds):</p><ul>{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
   {% if reasons %}<p>Ablations left out:</p><ul>{% for r in reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}
 </section>
 {% for f in figures %}
@@ -250,6 +278,7 @@ def write_mec_report(out: Path, summary: dict) -> Path:
             columns=columns,
             rows=rows,
             reasons=reasons,
+            findings=findings(summary),
             figures=figures,
             conventions=list(summary["conventions"].items()),
         )

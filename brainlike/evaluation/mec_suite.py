@@ -64,7 +64,8 @@ CONVENTIONS = {
     "counts as not passing",
     "grid.frac_null95, border.frac_null95": "fraction of the layer's units whose score is above "
     "the 95th percentile of its own circular-shift null (analysis.shuffles shifts; spatial "
-    "analysis of the run); None without shuffles",
+    "analysis of the run); None without shuffles. Units with no spatial tuning pass at about 5 % "
+    "by chance, so a fraction near 0.05 is no evidence of grid (border) cells",
     "mapping.median": "median over recorded cells of the held-out Pearson r of ridge (alpha 1) "
     "from the layer's rate maps to the cell's rate map, trained on a random 20 % of the spatial "
     "bins, tested on the other 80 %, averaged over analysis.splits splits",

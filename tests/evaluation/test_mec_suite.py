@@ -15,7 +15,7 @@ import yaml
 
 from brainlike.config import ConfigError, config_from_dict
 from brainlike.config.suite import load_suite
-from brainlike.evaluation.mec_report import mec_columns_table, write_mec_report
+from brainlike.evaluation.mec_report import findings, mec_columns_table, write_mec_report
 from brainlike.evaluation.mec_suite import _ablate, mec_plan, summarise_mec
 
 _BASE = {
@@ -190,7 +190,13 @@ def test_report_table_and_figures_from_the_summary(tmp_path):
     assert rows[1][columns.index("% ceiling")] == "41.0"
     assert rows[0][columns.index("ablate grid cm")] == "1.50"
     assert rows[1][columns.index("ablate grid cm")] == "n/a"
+    grid, border = findings(summary)
+    assert grid.startswith("grid: at most 50.0 % of units above their null's 95th percentile")
+    assert "(rnn / gaussian; 25.0 % above the fixed threshold 0.3)" in grid
+    assert "grid-tuned units emerged" in grid
+    assert border == "border: no shuffle null was computed (analysis.shuffles 0)."
     html = write_mec_report(tmp_path, summary).read_text()
+    assert grid in html.replace("&#39;", "'")
     for name in ("decoding.png", "scores.png", "ceiling.png", "ablation.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert html.count("data:image/png;base64,") == 4
