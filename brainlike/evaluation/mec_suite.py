@@ -59,6 +59,8 @@ CONVENTIONS = {
     "test walks)",
     "grid.median, border.median": "median over the layer's units of the grid score (the "
     "spec's mean-based form over annuli) or the border score (every field); NaN units left out",
+    "grid.n_scored, border.n_scored": "units with a finite score (a silent unit, or a map "
+    "with too few visited bins, has none; the spatial analysis gives each one's reason)",
     "grid.frac_threshold, border.frac_threshold": "fraction of the layer's units whose score is "
     "above the fixed threshold (thresholds.grid, thresholds.border); an unscorable (NaN) unit "
     "counts as not passing",
@@ -346,6 +348,7 @@ def mec_columns(result: dict[str, Any]) -> dict[str, Any]:
     for name in SCORES:
         for k in ("median", "frac_threshold", "frac_null95"):
             row[f"{name}.{k}"] = _f(result.get(name, {}).get(k))
+        row[f"{name}.n_scored"] = result.get(name, {}).get("n_scored")
     for k in ("median", "median_se", "ceiling", "ceiling_se", "pct_ceiling"):
         row[f"mapping.{k}"] = _f(result.get("mapping", {}).get(k))
     for name, v in result.get("ks", {}).items():

@@ -236,6 +236,7 @@ def test_tiny_mec_suite_end_to_end_matches_the_run_files_and_reuses(tmp_path):
         scores = np.array([np.nan if v is None else v for v in saved["grid"]["scores"]])
         assert len(scores) == run["n_units"] == 24
         assert run["grid.median"] == pytest.approx(np.nanmedian(scores))
+        assert run["grid.n_scored"] == int(np.isfinite(scores).sum())
         assert run["grid.frac_threshold"] == pytest.approx(np.mean(scores > -2.0))
         assert run["ablation.grid.n_units"] == int(np.sum(scores > -2.0))
         assert run["ablation.border.targeted_minus_random"] is None
