@@ -577,7 +577,7 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
         raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
     if suite.mec is not None and suite.mec.session.recording is not None:
         rec = suite.mec.session.recording
-        if not (p.parent / rec).expanduser().exists():
+        if not (p.parent / Path(rec).expanduser()).exists():
             raise ConfigError(
                 f"{p}: mec.session.recording {rec} not found (paths are relative to the suite's "
                 "folder); give a spatial recording or leave it out to generate a session"

@@ -146,7 +146,7 @@ def _session(suite: SuiteConfig, base: Path, out: Path, arena: float, log: Any) 
 
     s = suite.mec.session
     if s.recording is not None:
-        return (base / s.recording).expanduser()
+        return base / Path(s.recording).expanduser()
     folder = out / "session"
     rec = folder / "recording.nc"
     if not rec.is_file():

@@ -259,3 +259,14 @@ def test_tiny_mec_suite_end_to_end_matches_the_run_files_and_reuses(tmp_path):
     again = json.loads((out / "summary.json").read_text())
     assert again["runs"] == summary["runs"]
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_a_recording_of_your_own_replaces_the_generated_session(tmp_path):
+    from brainlike.evaluation.mec_suite import _session
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.nc").write_bytes(b"")
+    suite, base = load_suite(_suite(tmp_path, session={"recording": "data/mine.nc"}))
+    out = tmp_path / "out"
+    assert _session(suite, base, out, 1.0, print) == tmp_path / "data" / "mine.nc"
+    assert not (out / "session").exists()
