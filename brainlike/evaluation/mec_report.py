@@ -197,12 +197,14 @@ def findings(summary: dict) -> list[str]:
         verdict = (
             f"no more than the ~5 % that pass by chance: no evidence of {name} cells at this scale"
             if frac <= 5.0
-            else f"above the ~5 % that pass by chance: {name}-tuned units emerged"
+            else f"above the ~5 % that pass by chance: {name}-tuned units emerged (check that the cell "
+            "learned: an untrained network's units can pass too)"
         )
         out.append(
             f"{name}: at most {frac:.1f} % of units above their null's 95th percentile "
             f"({_label(best)}; {_pct(fixed)} % above the fixed threshold "
-            f"{summary['thresholds'][name]}), {verdict}."
+            f"{summary['thresholds'][name]}; that cell decodes position to "
+            f"{_fmt(best.get('decoding_error_cm'))} cm), {verdict}."
         )
     return out
 

@@ -192,7 +192,10 @@ def test_report_table_and_figures_from_the_summary(tmp_path):
     assert rows[1][columns.index("ablate grid cm")] == "n/a"
     grid, border = findings(summary)
     assert grid.startswith("grid: at most 50.0 % of units above their null's 95th percentile")
-    assert "(rnn / gaussian; 25.0 % above the fixed threshold 0.3)" in grid
+    assert (
+        "(rnn / gaussian; 25.0 % above the fixed threshold 0.3; that cell decodes position to 10.0 cm)"
+        in grid
+    )
     assert "grid-tuned units emerged" in grid
     assert border == "border: no shuffle null was computed (analysis.shuffles 0)."
     html = write_mec_report(tmp_path, summary).read_text()
