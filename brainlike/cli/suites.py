@@ -118,7 +118,8 @@ def experiment(
     as_json: bool = json_option("print the summary as JSON"),
 ) -> None:
     """Train every run of a suite, score each on its simulated benchmark (in a rules suite:
-    under every learning rule; in a mouse suite: on the simulated mouse areas and transfer),
+    under every learning rule; in a mouse suite: on the simulated mouse areas and transfer; in
+    an entorhinal (mec) suite: grid/border cells, mapping to a spatial recording, ablations),
     compare them."""
     from brainlike.config.suite import load_suite
     from brainlike.evaluation.suites import run_suite
@@ -156,13 +157,21 @@ def experiment(
             f"{summary['suite']} (median over areas of % of the inter-animal ceiling; "
             "transfer: best layer; mean ± s.d. over seeds)"
         )
+    elif summary.get("kind") == "mec":
+        from brainlike.evaluation.mec_report import mec_columns_table
+
+        columns, rows = mec_columns_table(summary)
+        title = (
+            f"{summary['suite']} (decoding error, grid/border scores and fractions, mapping as "
+            "% of the inter-animal ceiling, ablations; mean ± s.d. over seeds)"
+        )
     else:
         from brainlike.evaluation.suite_report import suite_columns
 
         columns, rows = suite_columns(summary)
         title = f"{summary['suite']} (areas: % of ceiling at the best layer)"
     table = Table(title=title)
-    left = ("run", "recipe", "architecture", "rule", "model", "objective")
+    left = ("run", "recipe", "architecture", "rule", "model", "objective", "core", "target")
     for col in columns:
         table.add_column(col, justify="left" if col in left else "right", no_wrap=col in left)
     for row in rows:

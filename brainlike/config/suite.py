@@ -29,6 +29,7 @@ from brainlike.config.rule import RuleConfig
 __all__ = [
     "BenchmarkConfig",
     "BrainConfig",
+    "MecConfig",
     "ScoreSettings",
     "SuiteConfig",
     "SuiteRule",
@@ -275,6 +276,136 @@ class MouseConfig(_Strict):
         return list(seen)
 
 
+class MecBlock(_Strict):
+    """One block of an entorhinal suite's design: the crossing of these levels (``all``: every
+    level of that factor)."""
+
+    cores: list[str] | Literal["all"] = _ALL
+    targets: list[str] | Literal["all"] = _ALL
+
+
+class MecSession(_Strict):
+    """The recording the runs are mapped to: a generated example session (written once into
+    the suite's folder by :func:`brainlike.data.recordings.spatial_session.simulate_spatial_session`)
+    or ``recording``, a spatial recording file of your own."""
+
+    recording: str | None = Field(
+        default=None, description="a SpatialRecording (.nc, .mat folder, .csv, .nwb) instead"
+    )
+    animals: int = Field(default=2, ge=2, description="animals of the generated session")
+    minutes: float = Field(default=10.0, gt=0.0, description="minutes per generated animal")
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MecSession:
+        generated = sorted({"animals", "minutes", "seed"} & self.model_fields_set)
+        if self.recording is not None and generated:
+            raise ValueError(
+                f"session sets recording and {', '.join(generated)}; the generated session's "
+                "settings do not apply to a recording file (remove one)"
+            )
+        return self
+
+
+class MecAnalysis(_Strict):
+    """How every run is analysed (spec: mouse-and-entorhinal.md §2, "Analyses")."""
+
+    layer: Literal["g", "core"] = Field(default="g", description="the layer compared with MEC")
+    bin_cm: float = Field(default=5.0, gt=0.0, description="rate-map bin side in cm")
+    sequences: int = Field(default=2000, ge=1, description="random walks pooled into rate maps")
+    decoding_sequences: int = Field(
+        default=500, ge=1, description="held-out walks of each decoding error (ablations too)"
+    )
+    shuffles: int = Field(default=100, ge=0, description="circular shifts per unit (0: no null)")
+    splits: int = Field(default=10, ge=2, description="random 20/80 bin splits of the mapping")
+    seed: int = Field(default=0, ge=0, description="seed of the analysis walks and shuffles")
+
+
+class MecThresholds(_Strict):
+    """Fixed score thresholds of a tuned unit (spec §2: grid > 0.3, border > 0.5)."""
+
+    grid: float = 0.3
+    border: float = 0.5
+
+
+class MecAblation(_Strict):
+    """Ablations: the units above each threshold silenced, against ``random`` draws of as many
+    random units (spec §2, "Ablations")."""
+
+    random: int = Field(default=10, ge=1, description="random draws of as many units")
+    seed: int = Field(default=0, ge=0)
+    scores: list[Literal["grid", "border"]] = Field(default_factory=lambda: ["grid", "border"])
+
+
+class MecConfig(_Strict):
+    """The entorhinal experiment (spec: mouse-and-entorhinal.md §2): recurrent cores x
+    place-cell targets, each level a set of config overrides, crossed in the blocks of
+    ``design`` (default: the full crossing), analysed for grid and border cells, mapped to a
+    spatial recording against its inter-animal ceiling, and ablated."""
+
+    cores: dict[str, dict[str, Any]] = Field(
+        min_length=1,
+        description="label -> overrides, e.g. {model.core: rnn, model.activation: relu}",
+    )
+    targets: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="label -> overrides, e.g. {objective.place_cells.kind: dog}"
+    )
+    design: list[MecBlock] = Field(
+        default_factory=lambda: [MecBlock()],
+        description="blocks whose union is the design (a fractional design: say which cells)",
+    )
+    session: MecSession = Field(default_factory=MecSession)
+    analysis: MecAnalysis = Field(default_factory=MecAnalysis)
+    thresholds: MecThresholds = Field(default_factory=MecThresholds)
+    ablation: MecAblation = Field(default_factory=MecAblation)
+
+    @field_validator("cores", "targets")
+    @classmethod
+    def _labels(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        import re
+
+        for label, overrides in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", label):
+                raise ValueError(
+                    f"label {label!r}: use up to 40 letters, digits, _ . + - (it names runs)"
+                )
+            if not isinstance(overrides, dict):
+                raise ValueError(f"{label} is {overrides!r}; give a mapping of config overrides")
+            bad = [k for k in overrides if k.split(".")[0] in ("name", "seed")]
+            if bad:
+                raise ValueError(
+                    f"{label} sets {', '.join(bad)}: the suite names the runs and sets their "
+                    "seeds (seeds)"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _blocks_name_levels(self) -> MecConfig:
+        for i, block in enumerate(self.design):
+            for factor, levels in (("cores", self.cores), ("targets", self.targets)):
+                picked = getattr(block, factor)
+                if picked == _ALL:
+                    continue
+                unknown = [x for x in picked if x not in levels]
+                if unknown or not picked:
+                    raise ValueError(
+                        f"design block {i} names {factor} {unknown or '[]'} that the suite does "
+                        f"not define; use some of {list(levels)} or 'all'"
+                    )
+        return self
+
+    def cells(self) -> list[tuple[str, str]]:
+        """Every (core, target) of the design, in a fixed order, once each."""
+        seen: dict[tuple[str, str], None] = {}
+        for block in self.design:
+            cs = list(self.cores) if block.cores == _ALL else block.cores
+            ts = list(self.targets) if block.targets == _ALL else block.targets
+            for c in cs:
+                for t in ts:
+                    seen[(c, t)] = None
+        return list(seen)
+
+
 class SuiteConfig(_Strict):
     """A suite: runs to train and compare on one benchmark."""
 
@@ -291,6 +422,11 @@ class SuiteConfig(_Strict):
         default=None,
         description="the mouse-visual-cortex comparison: architectures x objectives x "
         "resolutions scored on simulated mouse areas and transfer (spec: mouse-and-entorhinal.md §1)",
+    )
+    mec: MecConfig | None = Field(
+        default=None,
+        description="the entorhinal comparison: recurrent cores x place-cell targets, grid and "
+        "border cells, mapping to a spatial recording, ablations (spec: mouse-and-entorhinal.md §2)",
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
@@ -348,8 +484,10 @@ class SuiteConfig(_Strict):
         return v
 
     @property
-    def kind(self) -> Literal["brain", "temporal", "rules", "mouse"]:
+    def kind(self) -> Literal["brain", "temporal", "rules", "mouse", "mec"]:
         """Which comparison the suite makes."""
+        if self.mec is not None:
+            return "mec"
         if self.mouse is not None:
             return "mouse"
         if self.rules is not None:
@@ -358,25 +496,36 @@ class SuiteConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_brain(self) -> SuiteConfig:
-        given = [k for k in ("brain", "temporal", "rules", "mouse") if getattr(self, k) is not None]
+        kinds = ("brain", "temporal", "rules", "mouse", "mec")
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of brain (a trained network; static benchmark), temporal "
                 "(the built-in recurrent brain; time-binned benchmark), rules (learning rules "
-                "to train every run under) or mouse (architectures x objectives x resolutions "
-                f"on simulated mouse areas); this suite has {' and '.join(given) or 'none'}"
+                "to train every run under), mouse (architectures x objectives x resolutions "
+                "on simulated mouse areas) or mec (recurrent cores x place-cell targets on a "
+                f"spatial recording); this suite has {' and '.join(given) or 'none'}"
             )
-        if self.mouse is not None:
+        for kind, levels, where in (
+            (
+                "mouse",
+                "the architectures, objectives and resolutions",
+                "mouse.benchmark, mouse.mappings",
+            ),
+            ("mec", "the cores and targets", "mec.session, mec.analysis"),
+        ):
+            if getattr(self, kind) is None:
+                continue
             extra = sorted({"benchmark", "score"} & self.model_fields_set)
             if extra:
                 raise ValueError(
-                    f"{' and '.join(extra)} apply to suites with a brain; a mouse suite sets "
-                    "its benchmark and mappings under mouse: (mouse.benchmark, mouse.mappings)"
+                    f"{' and '.join(extra)} apply to suites with a brain; a {kind} suite sets "
+                    f"its recording and analysis under {kind}: ({where})"
                 )
             if len(self.runs) != 1:
                 raise ValueError(
-                    "a mouse suite builds every run from one base config (runs: [one config]); "
-                    "the architectures, objectives and resolutions are mouse's levels"
+                    f"a {kind} suite builds every run from one base config (runs: [one config]); "
+                    f"{levels} are {kind}'s levels"
                 )
         if self.rules is not None:
             extra = sorted({"benchmark", "score"} & self.model_fields_set)
@@ -426,6 +575,13 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, Path]:
     missing = [r for r in [*suite.runs, *brain] if not resolve_run_config(r, p.parent).is_file()]
     if missing:
         raise ConfigError(f"{p}: configs not found: {', '.join(missing)}")
+    if suite.mec is not None and suite.mec.session.recording is not None:
+        rec = suite.mec.session.recording
+        if not (p.parent / Path(rec).expanduser()).exists():
+            raise ConfigError(
+                f"{p}: mec.session.recording {rec} not found (paths are relative to the suite's "
+                "folder); give a spatial recording or leave it out to generate a session"
+            )
     # every run validates with the overrides (names cannot be overridden)
     names = [load_config(resolve_run_config(r, p.parent), suite.overrides).name for r in suite.runs]
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -20,7 +20,8 @@ recurrent.md §4-5, the brain-likeness experiment of source document 002; neural
 
 A suite with a ``temporal`` section runs :mod:`brainlike.evaluation.temporal_suite` instead,
 one with a ``rules`` list :mod:`brainlike.evaluation.rules_suite` (every run under every
-learning rule; no benchmark).
+learning rule; no benchmark), one with a ``mouse`` or ``mec`` section
+:mod:`brainlike.evaluation.mouse_suite` or :mod:`brainlike.evaluation.mec_suite`.
 The simulated benchmark knows its answer: the brain's own architecture is the model to beat,
 so the comparison measures how far each recipe moves a model towards *that* network, not
 towards primate cortex. Say so when reporting.
@@ -87,6 +88,10 @@ def run_suite(
         from brainlike.evaluation.mouse_suite import _run_mouse_suite
 
         return _run_mouse_suite(suite, base, out, progress, log, t0)
+    if suite.mec is not None:
+        from brainlike.evaluation.mec_suite import _run_mec_suite
+
+        return _run_mec_suite(suite, base, out, progress, log, t0)
     return _run_static_suite(suite, base, out, db, progress, record, log, t0)
 
 
