@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from brainlike.evaluation.suite_report import _write_csv
+from brainlike.evaluation.suite_report import csv_and_figures
 
 __all__ = [
     "area_figure",
@@ -272,14 +272,9 @@ _HTML = """{% extends "_base.html" %}
 def write_mouse_report(out: Path, summary: dict) -> Path:
     """Write ``comparison.csv`` (one row per run), the four figures and ``report.html``."""
     from brainlike import __version__
-    from brainlike.report.figures import save_figure
-    from brainlike.report.html import data_uri, report_environment
+    from brainlike.report.html import report_environment
 
-    _write_csv(out / "comparison.csv", summary["runs"])
-    figures = []
-    for name, make, caption in FIGURES:
-        path = save_figure(make(summary), out / name, dpi=REPORT_DPI)
-        figures.append({"name": name, "caption": caption, "uri": data_uri(path)})
+    figures = csv_and_figures(out, summary, FIGURES, REPORT_DPI)
     columns, rows = mouse_columns(summary)
     tables = []
     for mod in summary["modalities"]:

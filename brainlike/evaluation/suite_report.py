@@ -23,6 +23,21 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def csv_and_figures(out: Path, summary: dict, figures: Any, dpi: float) -> list[dict]:
+    """Write a suite's ``comparison.csv`` (one row per run) and each ``(file name, maker,
+    caption)`` figure of ``figures`` drawn from ``summary``; returns the figures as report
+    entries (name, caption, embedded data URI)."""
+    from brainlike.report.figures import save_figure
+    from brainlike.report.html import data_uri
+
+    _write_csv(out / "comparison.csv", summary["runs"])
+    entries = []
+    for name, make, caption in figures:
+        path = save_figure(make(summary), out / name, dpi=dpi)
+        entries.append({"name": name, "caption": caption, "uri": data_uri(path)})
+    return entries
+
+
 #: Widest figure of a suite report, in pixels: it fits a 1280 px browser window.
 REPORT_MAX_WIDTH_PX = 1280
 REPORT_DPI = 100
