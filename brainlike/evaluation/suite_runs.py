@@ -69,10 +69,15 @@ def _train(
     from brainlike.config import load_config
     from brainlike.train.loop import train
 
-    if _trained(run_dir):
-        log(f"[dim]{run_dir.name}: already trained, reusing[/dim]")
-        return json.loads((run_dir / "summary.json").read_text())
     cfg = load_config(config_path, overrides)
+    if _trained(run_dir):
+        # a finished run is reused, unless the suite now asks for more epochs: then it goes on
+        # from its last checkpoint (a changed experiment is refused before: _check_existing_runs)
+        done = load_config(run_dir / "config.yaml").train.epochs
+        if cfg.train.epochs <= done:
+            log(f"[dim]{run_dir.name}: already trained, reusing[/dim]")
+            return json.loads((run_dir / "summary.json").read_text())
+        log(f"{run_dir.name}: trained {done} epochs, going on to {cfg.train.epochs}")
     resume = (run_dir / "checkpoints" / "last.pt").is_file()
     log(f"training {cfg.name} -> {run_dir}")
     # a folder without a checkpoint holds no complete epoch (a run killed early): start afresh

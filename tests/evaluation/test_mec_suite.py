@@ -75,9 +75,16 @@ def test_plan_crosses_cores_and_targets_over_seeds_in_design_order(tmp_path):
 
 
 def test_shipped_mec_suites_load_and_plan():
-    for name, n in (("mec-small", 12), ("mec-small-quick", 2)):
+    for name, n in (("mec-small", 4 * 4 + 1), ("mec-small-quick", 2)):
         suite, base = load_suite(name)
         assert suite.kind == "mec" and len(mec_plan(suite, base)) == n
+    # the long levels: the spec's 512 DoG cells and the Gaussian control, 60 epochs each
+    long = [r for r in mec_plan(*load_suite("mec-small")) if r.target.endswith("-long")]
+    assert sorted((r.core, r.target) for r in long) == [
+        ("gru", "dog-long"), ("lstm", "dog-long"), ("rnn-relu", "dog-long"),
+        ("ugrnn", "dog-long"), ("ugrnn", "gaussian-long"),
+    ]  # fmt: skip
+    assert all(r.overrides["train.epochs"] == 60 for r in long)
 
 
 @pytest.mark.parametrize(

@@ -234,3 +234,31 @@ def test_experiment_seeds_option_is_checked(tmp_path):
     assert res.exit_code == 2 and "distinct" in res.output
     res = CliRunner().invoke(app, ["experiment", str(path), "--seeds", "x", "--no-record"])
     assert res.exit_code == 2 and "comma-separated integers" in res.output
+
+
+def test_a_suite_run_asked_for_more_epochs_goes_on_and_otherwise_is_reused(tmp_path):
+    # a finished run is reused only when it has the epochs asked for; with more it resumes
+    import json
+
+    from brainlike.config import shipped_configs_dir
+    from brainlike.evaluation.suite_runs import _train
+
+    tiny = {
+        "model.units": 16,
+        "model.g_units": 16,
+        "objective.place_cells.n": 32,
+        "data.trajectories.batches_per_epoch": 2,
+        "data.trajectories.test_sequences": 20,
+        "train.batch_size": 8,
+    }
+    config = shipped_configs_dir() / "pathint-small.yaml"
+    run, said = tmp_path / "run", []
+    _train(config, run, False, said.append, {**tiny, "train.epochs": 1})
+    _train(config, run, False, said.append, {**tiny, "train.epochs": 2})
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert any("trained 1 epochs, going on to 2" in m for m in said)
+    stamp = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+    summary = _train(config, run, False, said.append, {**tiny, "train.epochs": 2})
+    assert "reusing" in said[-1] and summary["complete"]
+    assert (run / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
