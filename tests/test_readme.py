@@ -63,7 +63,7 @@ SKIPPED: dict[str, str] = {
         "19 trainings, each scored 6 times and read out on 5 tasks: about 45 minutes"
     ),
     "brainlike experiment mec-small --out runs/mec-small [--json]": (
-        "12 path-integration trainings, each analysed, mapped and ablated: about 30 minutes"
+        "17 path-integration trainings, each analysed, mapped and ablated: about 70 minutes"
     ),
     "brainlike recording spatial --positions pos.mat --spikes t1c1.mat t1c2.mat --format mat "
     "--arena 1.5 -o runs/my-session": "needs a recorded session's MATLAB files",
