@@ -73,8 +73,9 @@ def score_figure(summary: dict) -> Any:
 
     fig, axes = plt.subplots(1, len(SCORES), figsize=(5.0 * len(SCORES) + 2, 3.6),
                              squeeze=False, layout="constrained")  # fmt: skip
-    cmap = plt.get_cmap("tab10")
     cells = [(r["core"], r["target"]) for r in summary["rows"]]
+    # one colour per cell: 10 colours repeat in a full crossing (mec-small has 17 cells)
+    cmap = plt.get_cmap("tab10" if len(cells) <= 10 else "tab20")
     for ax, name in zip(axes[0], SCORES, strict=True):
         for i, (core, target) in enumerate(cells):
             names = [
@@ -85,10 +86,12 @@ def score_figure(summary: dict) -> Any:
             if s.size:
                 s = np.sort(s)
                 ax.step(s, np.arange(1, s.size + 1) / s.size, where="post",
-                        color=cmap(i % 10), label=f"{core} / {target}")  # fmt: skip
+                        color=cmap(i % cmap.N), label=f"{core} / {target}")  # fmt: skip
             q = next((d.get("null_quantiles") for d in dists if d.get("null_quantiles")), None)
             if q:
-                ax.plot(q, NULL_QUANTILES / 100.0, ls="--", lw=0.9, color=cmap(i % 10), alpha=0.7)
+                ax.plot(
+                    q, NULL_QUANTILES / 100.0, ls="--", lw=0.9, color=cmap(i % cmap.N), alpha=0.7
+                )
         ax.axvline(summary["thresholds"][name], color="k", lw=0.8, ls=":")
         ax.set_xlabel(f"{name} score (dotted: threshold {summary['thresholds'][name]})")
         ax.set_ylabel("fraction of units" if ax is axes[0][0] else "")
