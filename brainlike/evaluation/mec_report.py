@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from brainlike.evaluation.mec_suite import NULL_QUANTILES, SCORES
-from brainlike.evaluation.suite_report import csv_and_figures
+from brainlike.evaluation.suite_report import csv_and_figures, format_cell
 
 __all__ = [
     "ablation_figure",
@@ -33,11 +33,7 @@ def _label(row: dict) -> str:
     return f"{row['core']} / {row['target']}"
 
 
-def _fmt(v: Any, spec: str = ".1f", sd: Any = None) -> str:
-    if v is None:
-        return "n/a"
-    text = format(v, spec)
-    return f"{text} ± {format(sd, spec)}" if sd is not None else text
+_fmt = format_cell
 
 
 def _pct(v: Any, sd: Any = None) -> str:

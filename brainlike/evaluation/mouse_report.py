@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from brainlike.evaluation.suite_report import csv_and_figures
+from brainlike.evaluation.suite_report import csv_and_figures, format_cell
 
 __all__ = [
     "area_figure",
@@ -31,11 +31,7 @@ def _label(row: dict) -> str:
     return f"{row['model']} / {row['objective']} / {row['resolution']} px"
 
 
-def _fmt(v: Any, spec: str = ".1f", sd: Any = None) -> str:
-    if v is None:
-        return "n/a"
-    text = format(v, spec)
-    return f"{text} ± {format(sd, spec)}" if sd is not None else text
+_fmt = format_cell
 
 
 def _markers(keys: list[str]) -> dict[str, str]:

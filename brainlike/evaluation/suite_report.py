@@ -23,6 +23,15 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def format_cell(v: Any, spec: str = ".1f", sd: Any = None) -> str:
+    """A suite table's cell: ``v`` formatted by ``spec`` (``n/a`` when missing), with ``± sd``
+    over seeds when given."""
+    if v is None:
+        return "n/a"
+    text = format(v, spec)
+    return f"{text} ± {format(sd, spec)}" if sd is not None else text
+
+
 def csv_and_figures(out: Path, summary: dict, figures: Any, dpi: float) -> list[dict]:
     """Write a suite's ``comparison.csv`` (one row per run) and each ``(file name, maker,
     caption)`` figure of ``figures`` drawn from ``summary``; returns the figures as report
