@@ -83,8 +83,11 @@ def test_truncated_file(door, suffix, cut):
 
 
 @settings(max_examples=30)
-@given(suffix=st.sampled_from(SUFFIXES), at=st.floats(0.0, 1.0, exclude_max=True),
-       junk=st.binary(min_size=1, max_size=16))
+@given(
+    suffix=st.sampled_from(SUFFIXES),
+    at=st.floats(0.0, 1.0, exclude_max=True),
+    junk=st.binary(min_size=1, max_size=16),
+)
 def test_corrupted_file(door, suffix, at, junk):
     """A valid recording with some bytes overwritten reads or is refused with RecordingError."""
     raw = bytearray(valid_file(suffix))
@@ -98,8 +101,20 @@ ARRAYS = hnp.arrays(
     shape=hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=3),
 )
 NPZ_KEYS = st.sampled_from(
-    ["responses", "stimulus_ids", "neuroid_ids", "animal", "region", "time_bins", "identifier",
-     "stimulus_set_identifier", "stimulus__x", "neuroid__y", "trial__z", "other"]
+    [
+        "responses",
+        "stimulus_ids",
+        "neuroid_ids",
+        "animal",
+        "region",
+        "time_bins",
+        "identifier",
+        "stimulus_set_identifier",
+        "stimulus__x",
+        "neuroid__y",
+        "trial__z",
+        "other",
+    ]
 )
 
 
@@ -118,8 +133,12 @@ def test_npz_of_odd_arrays(door, arrays):
 
 
 @settings(max_examples=40)
-@given(array=ARRAYS, axes=st.one_of(st.none(), st.text(max_size=30),
-                                    st.permutations(["trial", "neuroid", "stimulus"])))
+@given(
+    array=ARRAYS,
+    axes=st.one_of(
+        st.none(), st.text(max_size=30), st.permutations(["trial", "neuroid", "stimulus"])
+    ),
+)
 @example(array=np.zeros((2, 2, 2, 2)), axes=None)
 @example(array=np.zeros((2, 2, 2)), axes="stimulus,stimulus,trial")
 def test_npy_of_odd_arrays(door, array, axes):

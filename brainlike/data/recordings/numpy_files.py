@@ -17,10 +17,10 @@ from brainlike.data.recordings.recording import (
     _as_str_array,
     _check_structure,
     _existing,
-    reading,
     _preview,
     _tidy_coord,
     make_recording,
+    reading,
 )
 
 _NPZ_KEYS = {

@@ -15,11 +15,11 @@ from brainlike.data.recordings.recording import (
     RecordingError,
     _as_str_array,
     _existing,
-    reading,
     _per_neuroid,
     _preview,
     _time_bins,
     make_recording,
+    reading,
 )
 from brainlike.data.recordings.selection import _match
 
@@ -169,7 +169,9 @@ def read_nwb(
             flat_spikes = np.asarray(units.spike_times.data[:], dtype=np.float64)
             ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
             unit_ids = np.asarray(units.id.data[:])
-            names = _as_str_array(units["unit_name"].data[:]) if "unit_name" in units.colnames else None
+            names = (
+                _as_str_array(units["unit_name"].data[:]) if "unit_name" in units.colnames else None
+            )
             regions = _unit_regions(units)
             animal_column = next((c for c in _ANIMAL_COLUMNS if c in units.colnames), None)
             animals = None if animal_column is None else _as_str_array(units[animal_column].data[:])
