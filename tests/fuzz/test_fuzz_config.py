@@ -122,3 +122,10 @@ def test_config_overrides(door, key, value):
         path = Path(tmp) / "base.yaml"
         path.write_text("name: base\ntrain:\n  epochs: 1\n", encoding="utf-8")
         check_door(door, lambda: load_config(path, {key: value}), Path(tmp))
+
+
+def test_config_path_of_unknown_user(door):
+    """A path under ~name of a user that does not exist is a ConfigError (was pathlib's
+    RuntimeError)."""
+    out = check_door(door, lambda: load_config("~nosuchuser0/x.yaml"))
+    assert isinstance(out, ConfigError) and "no such user" in str(out)

@@ -192,3 +192,10 @@ def test_stimulus_set_csv_bytes(door, raw):
         path = Path(tmp) / "set.csv"
         path.write_bytes(raw)
         check_door(door, lambda: read_stimulus_set(path), Path(tmp))
+
+
+def test_recording_path_of_unknown_user(door):
+    """A path under ~name of a user that does not exist is a RecordingError (was pathlib's
+    RuntimeError)."""
+    out = door(lambda: read_recording("~nosuchuser0/x.npy"), (RecordingError,))
+    assert isinstance(out, RecordingError) and "no such user" in str(out)

@@ -177,7 +177,12 @@ def _time_bins(time_bins: Any) -> np.ndarray:
 
 
 def _existing(path: str | Path, what: str = "file") -> Path:
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError:  # ~name of a user that does not exist
+        raise RecordingError(
+            f"cannot expand {str(path)!r}: no such user; give the full path"
+        ) from None
     if not path.is_file():
         folder = path.parent
         hint = "" if folder.is_dir() else f" (the folder {str(folder)!r} does not exist either)"
