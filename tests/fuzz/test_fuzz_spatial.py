@@ -92,6 +92,10 @@ MAT_NAMES = st.sampled_from(["posx", "posy", "post", "cellTS", "other"])
     pos_vars={"posx": np.zeros(3), "posy": np.zeros(3), "post": np.arange(3.0)},
     spk_vars={"cellTS": {"a": 1.0}},
 )
+@example(
+    pos_vars={"posx": np.zeros(3), "posy": np.zeros(3), "post": np.arange(3.0)},
+    spk_vars={"cellTS": np.array([0.5 + 1j])},
+)  # was silently cast to real
 def test_spatial_mat(door, pos_vars, spk_vars):
     """MATLAB files of any variables (strings, structs, any shape) read or are refused."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -495,6 +495,8 @@ def _mat_vector(data: Mapping[str, Any], name: str, path: Path) -> np.ndarray:
             f"{str(path)!r} has no variable {name!r}; variables: {_preview(names, 10)}"
         )
     try:
+        if np.iscomplexobj(data[name]):
+            raise TypeError("complex")
         return np.asarray(data[name], dtype=float).ravel()
     except (TypeError, ValueError):
         kind = type(data[name]).__name__
