@@ -257,8 +257,8 @@ class ResultsDB:
         if path.stat().st_size == 0:
             # opening it would write SQLite's header into a file a reader must not change
             raise FileNotFoundError(
-                f"{path} is empty: it holds no scores table; give --db the database "
-                "`brainlike score` wrote to"
+                f"{path} is empty: it holds no scores table, so it is not a brainlike results "
+                "database (give --db the database `brainlike score` wrote to)"
             )
         with path.open("rb") as fh:
             header = fh.read(16)
