@@ -123,13 +123,16 @@ NPZ_KEYS = st.sampled_from(
 @example(arrays={"responses": np.zeros((2, 2, 2)), "time_bins": np.zeros(3)})
 @example(arrays={"responses": np.zeros((2, 2, 2)), "stimulus_ids": np.array(["a"])})
 @example(arrays={"responses": np.zeros((2, 2, 2)), "identifier": np.zeros((2, 2))})
-@example(arrays={"responses": np.array([[[1 + 1j]]])})
+@example(arrays={"responses": np.array([[[1 + 1j]]])})  # was silently cast to real
 def test_npz_of_odd_arrays(door, arrays):
-    """An .npz of arrays of any dtype and shape under the known keys reads or is refused."""
+    """An .npz of arrays of any dtype and shape under the known keys reads or is refused;
+    complex responses are refused."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "odd.npz"
         np.savez(path, **arrays)
-        check_door(door, lambda: read_recording(path), Path(tmp))
+        out = check_door(door, lambda: read_recording(path), Path(tmp))
+        if np.iscomplexobj(arrays.get("responses", 0.0)):
+            assert isinstance(out, RecordingError)
 
 
 @settings(max_examples=40)

@@ -274,6 +274,8 @@ def make_recording(
         values, neuroids without any response, or stimuli with fewer than ``min_trials`` trials.
     """
     try:
+        if np.iscomplexobj(data):
+            raise TypeError("they are complex; give real responses (e.g. np.abs(data))")
         values = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise RecordingError(
