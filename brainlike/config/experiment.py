@@ -194,7 +194,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
 
     ``overrides`` maps dotted keys (``"train.epochs"``) to values applied before validation.
     """
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError:  # ~name of a user that does not exist
+        raise ConfigError(
+            f"cannot expand {str(path)!r}: no such user; give the full path"
+        ) from None
     if not path.is_file():
         raise ConfigError(
             f"config file {path} does not exist; list the shipped recipes with `brainlike configs`"

@@ -98,7 +98,13 @@ def locate(
 def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> Any:
     """Parse a file with ``yaml.safe_load``; invalid YAML raises ``error`` naming the file."""
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise error(
+            f"{path}: not UTF-8 text (byte {err.start}); save the YAML file as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML ({err})") from None
 

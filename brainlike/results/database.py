@@ -123,7 +123,19 @@ def database_url(text: str) -> str:
     """A database URL as given, or a plain file path as the SQLite URL of that file (``--db``
     and ``$BRAINLIKE_RESULTS`` take either)."""
     text = text.strip()
-    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
+    if "\x00" in text:
+        raise ValueError(
+            f"database URL or path {text!r} contains a NUL byte; give a file path or a URL "
+            "such as sqlite:////abs/path/results.sqlite"
+        )
+    if "://" in text:
+        return text
+    try:
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    except RuntimeError:  # ~name of a user that does not exist
+        raise ValueError(
+            f"cannot expand {text!r}: no such user's home folder; give the full path"
+        ) from None
 
 
 def _package_version() -> str:
@@ -167,9 +179,10 @@ class ResultsDB:
         echo: bool = False,
         create: bool = True,
     ):
+        text = database_url(url) if url else default_url()
         try:
-            self.url = sa.engine.make_url(database_url(url) if url else default_url())
-        except sa.exc.ArgumentError:
+            self.url = sa.engine.make_url(text)
+        except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise ValueError(
                 f"{url!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
                 "postgresql+psycopg://user@host/brainlike"
@@ -185,6 +198,12 @@ class ResultsDB:
             kwargs["connect_args"] = {"timeout": min(self.lock_timeout, 30.0)}
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
+        except sa.exc.ArgumentError as err:
+            raise ValueError(
+                f"{self.url_display} is not a usable database URL "
+                f"({' '.join(str(err).split())}); use e.g. "
+                "sqlite:////abs/path/results.sqlite"
+            ) from None
         except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as err:
             raise ValueError(
                 f"cannot open {self.url_display}: {err}. Install the database driver it names "
@@ -192,14 +211,24 @@ class ResultsDB:
             ) from None
         if self.is_sqlite:
             self._configure_sqlite()
-        if create:
-            self._write(lambda conn: metadata.create_all(conn))
-        elif not sa.inspect(self.engine).has_table(scores_table.name):
-            raise FileNotFoundError(
-                f"{self.url_display} holds no scores table: it is not a brainlike results "
-                "database (give --db the database `brainlike score` wrote to)"
-            )
-        self._migrate()
+        try:
+            if create:
+                self._write(lambda conn: metadata.create_all(conn))
+            elif not sa.inspect(self.engine).has_table(scores_table.name):
+                raise FileNotFoundError(
+                    f"{self.url_display} holds no scores table: it is not a brainlike results "
+                    "database (give --db the database `brainlike score` wrote to)"
+                )
+            self._migrate()
+        except exc.DatabaseError as err:
+            if isinstance(err, exc.OperationalError) and _is_locked(err):
+                raise
+            self.engine.dispose()
+            reason = " ".join(str(err.orig if err.orig is not None else err).split())
+            raise ValueError(
+                f"cannot open {self.url_display} as a results database ({reason}); give --db "
+                "a brainlike results database or a new file path"
+            ) from None
 
     @property
     def url_display(self) -> str:
@@ -224,6 +253,20 @@ class ResultsDB:
             raise FileNotFoundError(
                 f"no results database at {path}; score a model first (brainlike score MODEL -r "
                 "RECORDING) or give --db the database it wrote to"
+            )
+        if path.stat().st_size == 0:
+            # opening it would write SQLite's header into a file a reader must not change
+            raise FileNotFoundError(
+                f"{path} is empty: it holds no scores table, so it is not a brainlike results "
+                "database (give --db the database `brainlike score` wrote to)"
+            )
+        with path.open("rb") as fh:
+            header = fh.read(16)
+        if header != b"SQLite format 3\x00":
+            # SQLite would take a short file for a new database and write into it
+            raise ValueError(
+                f"{path} is not an SQLite database (it lacks SQLite's header); give --db the "
+                "database `brainlike score` wrote to"
             )
 
     def _migrate(self) -> None:

@@ -192,21 +192,38 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[
     from brainlike.models.zoo import build_from_description
 
     state = load_checkpoint(path)
-    model = build_from_description(state["architecture"])
+    for key in ("architecture", "model"):
+        if not isinstance(state.get(key), dict):
+            raise CheckpointError(
+                f"{path} records no {key} (a dict; got {type(state.get(key)).__name__}): it is "
+                "not a checkpoint of a trained model; use one written by `brainlike train`"
+            )
     config = state.get("config") or {}
-    rule = config.get("rule")
-    if rule:
-        # a run trained with a learning rule has backward weights: give the model them too
-        # (convert leaves a backprop model as it is)
-        from brainlike.config.rule import RuleConfig
-        from brainlike.rules.convert import convert
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{path}: its config is a {type(config).__name__}, not a dict; use a checkpoint "
+            "written by `brainlike train`"
+        )
+    try:
+        model = build_from_description(state["architecture"])
+        rule = config.get("rule")
+        if rule:
+            # a run trained with a learning rule has backward weights: give the model them too
+            # (convert leaves a backprop model as it is)
+            from brainlike.config.rule import RuleConfig
+            from brainlike.rules.convert import convert
 
-        convert(model, RuleConfig.model_validate(rule).build(), seed=int(config.get("seed", 0)))
+            convert(model, RuleConfig.model_validate(rule).build(), seed=int(config.get("seed", 0)))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(
+            f"{path}: cannot rebuild the model it records ({type(err).__name__}: "
+            f"{_load_failure(err)}); use a checkpoint written by `brainlike train`"
+        ) from None
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(
-            f"{path}: weights do not fit their own architecture ({err})"
+            f"{path}: weights do not fit their own architecture ({_load_failure(err)})"
         ) from None
     from brainlike.models.heads import backbone_of
 

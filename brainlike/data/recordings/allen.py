@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from brainlike.data.recordings.presentations import _group_presentations, _scatter_trials
-from brainlike.data.recordings.recording import RecordingError, make_recording
+from brainlike.data.recordings.recording import RecordingError, make_recording, reading
 
 NATURAL_SCENES_TABLE = "natural_scenes_presentations"
 N_SCENES = 118
@@ -205,25 +205,26 @@ def read_allen_session(
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"no such NWB file: {str(path)!r}")
-    with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
-        nwb = io.read()
-        onsets, frames = _presentations(nwb, path)
-        animal = _subject(nwb)
-        if nwb.units is not None and len(nwb.units) > 0:
-            lo, hi = window or (0.0, 0.25)
-            spikes, area, ids = _units(nwb, path)
-            counts = np.empty((len(onsets), len(spikes)))
-            for n, t in enumerate(spikes):
-                t = np.sort(t)
-                counts[:, n] = np.searchsorted(t, onsets + hi, side="left") - np.searchsorted(
-                    t, onsets + lo, side="left"
-                )
-            return counts, frames, area, ids, animal, "neuropixels"
-        lo, hi = window or (0.0, 0.5)
-        data, times, area, ids = _dff(nwb, path)
-        response = _window_means(data, times, onsets, lo, hi)
-        base = _window_means(data, times, onsets, baseline[0], baseline[1])
-        return response - base, frames, area, ids, animal, "calcium"
+    with reading(path, "an NWB (HDF5) file", "give the Allen session NWB file as downloaded"):
+        with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+            nwb = io.read()
+            onsets, frames = _presentations(nwb, path)
+            animal = _subject(nwb)
+            if nwb.units is not None and len(nwb.units) > 0:
+                lo, hi = window or (0.0, 0.25)
+                spikes, area, ids = _units(nwb, path)
+                counts = np.empty((len(onsets), len(spikes)))
+                for n, t in enumerate(spikes):
+                    t = np.sort(t)
+                    counts[:, n] = np.searchsorted(t, onsets + hi, side="left") - np.searchsorted(
+                        t, onsets + lo, side="left"
+                    )
+                return counts, frames, area, ids, animal, "neuropixels"
+            lo, hi = window or (0.0, 0.5)
+            data, times, area, ids = _dff(nwb, path)
+            response = _window_means(data, times, onsets, lo, hi)
+            base = _window_means(data, times, onsets, baseline[0], baseline[1])
+            return response - base, frames, area, ids, animal, "calcium"
 
 
 def read_allen_natural_scenes(

@@ -31,6 +31,7 @@ from brainlike.data.recordings.recording import (
     _preview,
     _tidy_coord,
     make_recording,
+    reading,
     remove_nan_neuroids,
     validate_recording,
 )
@@ -308,10 +309,11 @@ def read_brainio_netcdf(
         dataset = xr.open_dataset(path, engine="h5netcdf")
     except Exception as err:  # h5py/h5netcdf raise many types for a non-netCDF file
         raise RecordingError(
-            f"could not open {str(path)!r} as netCDF-4 ({type(err).__name__}: {err}); BrainIO "
+            f"could not open {str(path)!r} as netCDF-4 ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); BrainIO "
             f"assemblies are netCDF-4 (HDF5) files"
         ) from None
-    with dataset:
+    with dataset, reading(path, "netCDF-4", "the file may be truncated or corrupt"):
         array = _data_variable(dataset, path).load()
         attrs = {**dataset.attrs, **array.attrs}
     identifier = str(attrs.get("identifier") or path.stem)

@@ -20,6 +20,7 @@ from brainlike.data.recordings.recording import (
     _preview,
     _tidy_coord,
     make_recording,
+    reading,
 )
 
 _NPZ_KEYS = {
@@ -104,14 +105,13 @@ def read_npz(path: str | Path, *, drop_nan_neuroids: bool = False) -> xr.DataArr
     xarray.DataArray
     """
     path = _existing(path)
-    try:
+    hint = (
+        "write it with np.savez (or brainlike's write_npz); save strings as numpy str arrays "
+        "(np.asarray(ids, dtype=str)), not Python objects"
+    )
+    with reading(path, "a .npz archive", hint):
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except ValueError as err:
-        raise RecordingError(
-            f"could not read {str(path)!r} ({err}); save strings as numpy str arrays "
-            f"(np.asarray(ids, dtype=str)), not Python objects"
-        ) from None
     if "responses" not in arrays:
         raise RecordingError(
             f"{str(path)!r} has no 'responses' array (arrays: {_preview(arrays, 20)}); save the "
@@ -221,7 +221,9 @@ def read_npy(
     xarray.DataArray
     """
     path = _existing(path)
-    data = np.load(path, allow_pickle=False)
+    hint = "write it with np.save of a numeric array (not Python objects)"
+    with reading(path, "a .npy array", hint):
+        data = np.load(path, allow_pickle=False)
     if data.ndim not in (3, 4):
         raise RecordingError(
             f"{str(path)!r} holds an array of shape {data.shape}; expected (stimulus, neuroid, "

@@ -19,6 +19,7 @@ from brainlike.data.recordings.recording import (
     _preview,
     _time_bins,
     make_recording,
+    reading,
 )
 from brainlike.data.recordings.selection import _match
 
@@ -156,36 +157,39 @@ def read_nwb(
 
     path = _existing(path)
     bins = _time_bins(time_bins)
-    with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
-        nwb = io.read()
-        units = nwb.units
-        if units is None or len(units) == 0 or "spike_times" not in units.colnames:
-            raise RecordingError(
-                f"{str(path)!r} has no units table with spike_times; read_nwb needs sorted "
-                f"spikes (nwb.units)"
+    with reading(path, "an NWB (HDF5) file", "give an NWB 2 file written by pynwb"):
+        with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+            nwb = io.read()
+            units = nwb.units
+            if units is None or len(units) == 0 or "spike_times" not in units.colnames:
+                raise RecordingError(
+                    f"{str(path)!r} has no units table with spike_times; read_nwb needs sorted "
+                    f"spikes (nwb.units)"
+                )
+            flat_spikes = np.asarray(units.spike_times.data[:], dtype=np.float64)
+            ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
+            unit_ids = np.asarray(units.id.data[:])
+            names = (
+                _as_str_array(units["unit_name"].data[:]) if "unit_name" in units.colnames else None
             )
-        flat_spikes = np.asarray(units.spike_times.data[:], dtype=np.float64)
-        ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
-        unit_ids = np.asarray(units.id.data[:])
-        names = _as_str_array(units["unit_name"].data[:]) if "unit_name" in units.colnames else None
-        regions = _unit_regions(units)
-        animal_column = next((c for c in _ANIMAL_COLUMNS if c in units.colnames), None)
-        animals = None if animal_column is None else _as_str_array(units[animal_column].data[:])
-        table = _presentation_table(nwb, intervals, stimulus_column, path)
-        column = stimulus_column or next(
-            (c for c in _STIMULUS_COLUMNS if c in table.colnames), _STIMULUS_COLUMNS[0]
-        )
-        if column not in table.colnames:
-            raise RecordingError(
-                f"intervals table {table.name!r} has no column {column!r}; columns: "
-                f"{_preview(table.colnames, 20)}; name the stimulus column with "
-                f"stimulus_column=..."
+            regions = _unit_regions(units)
+            animal_column = next((c for c in _ANIMAL_COLUMNS if c in units.colnames), None)
+            animals = None if animal_column is None else _as_str_array(units[animal_column].data[:])
+            table = _presentation_table(nwb, intervals, stimulus_column, path)
+            column = stimulus_column or next(
+                (c for c in _STIMULUS_COLUMNS if c in table.colnames), _STIMULUS_COLUMNS[0]
             )
-        onsets = np.asarray(table["start_time"].data[:], dtype=np.float64)
-        stimuli = _as_str_array(table[column].data[:])
-        subject = getattr(nwb, "subject", None)
-        subject_id = getattr(subject, "subject_id", None) if subject is not None else None
-        identifier = str(nwb.identifier)
+            if column not in table.colnames:
+                raise RecordingError(
+                    f"intervals table {table.name!r} has no column {column!r}; columns: "
+                    f"{_preview(table.colnames, 20)}; name the stimulus column with "
+                    f"stimulus_column=..."
+                )
+            onsets = np.asarray(table["start_time"].data[:], dtype=np.float64)
+            stimuli = _as_str_array(table[column].data[:])
+            subject = getattr(nwb, "subject", None)
+            subject_id = getattr(subject, "subject_id", None) if subject is not None else None
+            identifier = str(nwb.identifier)
 
     keep_presentation = np.isfinite(onsets)
     onsets, stimuli = onsets[keep_presentation], stimuli[keep_presentation]

@@ -29,7 +29,8 @@ and message helpers (ids, labels, time bins, files) the readers share.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +177,38 @@ def _time_bins(time_bins: Any) -> np.ndarray:
 
 
 def _existing(path: str | Path, what: str = "file") -> Path:
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError:  # ~name of a user that does not exist
+        raise RecordingError(
+            f"cannot expand {str(path)!r}: no such user; give the full path"
+        ) from None
     if not path.is_file():
         folder = path.parent
         hint = "" if folder.is_dir() else f" (the folder {str(folder)!r} does not exist either)"
         raise RecordingError(f"no such {what}: {str(path)!r}{hint}")
     return path
+
+
+@contextmanager
+def reading(path: str | Path, kind: str, hint: str) -> Iterator[None]:
+    """Turn what a library raises for a corrupt, truncated or foreign file into one
+    :class:`RecordingError` naming the file, the format expected and ``hint`` (the fix).
+
+    Parameters
+    ----------
+    path : the file being read. kind : its format, e.g. ``"an NWB (HDF5) file"``.
+    hint : what a readable file of this kind is, or how to make one.
+    """
+    try:
+        yield
+    except RecordingError:
+        raise
+    except Exception as err:  # h5py, zipfile, numpy, scipy, pandas raise many types
+        reason = " ".join(str(err).split())[:200] or "no detail"
+        raise RecordingError(
+            f"could not read {str(path)!r} as {kind} ({type(err).__name__}: {reason}); {hint}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,6 +274,8 @@ def make_recording(
         values, neuroids without any response, or stimuli with fewer than ``min_trials`` trials.
     """
     try:
+        if np.iscomplexobj(data):
+            raise TypeError("they are complex; give real responses (e.g. np.abs(data))")
         values = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise RecordingError(

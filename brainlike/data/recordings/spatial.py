@@ -48,7 +48,12 @@ import numpy as np
 import xarray as xr
 
 from brainlike.analysis.spatial import RateMaps, rate_maps_from_spikes
-from brainlike.data.recordings.recording import RecordingError, _as_str_array, _preview
+from brainlike.data.recordings.recording import (
+    RecordingError,
+    _as_str_array,
+    _preview,
+    reading,
+)
 
 __all__ = [
     "LENGTH_UNITS",
@@ -436,8 +441,9 @@ class SpatialRecording:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no spatial recording at {str(path)!r}")
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
+        with reading(path, "a saved SpatialRecording (netCDF-4)", "write it with .save()"):
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                ds = ds.load()
         for name in ("sample_animal", "cell_id", "animal"):
             if name in ds.variables:
                 ds[name] = ds[name].astype(str)
@@ -488,7 +494,22 @@ def _mat_vector(data: Mapping[str, Any], name: str, path: Path) -> np.ndarray:
         raise RecordingError(
             f"{str(path)!r} has no variable {name!r}; variables: {_preview(names, 10)}"
         )
-    return np.asarray(data[name], dtype=float).ravel()
+    try:
+        if np.iscomplexobj(data[name]):
+            raise TypeError("complex")
+        return np.asarray(data[name], dtype=float).ravel()
+    except (TypeError, ValueError):
+        kind = type(data[name]).__name__
+        raise RecordingError(
+            f"{str(path)!r}: variable {name!r} is not numeric ({kind}); it must hold numbers"
+        ) from None
+
+
+def _loadmat(path: Path) -> dict[str, Any]:
+    from scipy.io import loadmat
+
+    with reading(path, "a MATLAB .mat file", "save it from MATLAB (v7 or earlier) or savemat"):
+        return loadmat(path)
 
 
 def read_spatial_mat(
@@ -516,10 +537,8 @@ def read_spatial_mat(
     head_direction_variable : a variable of the position file in radians, or None.
     Other parameters as in :meth:`SpatialRecording.from_arrays`.
     """
-    from scipy.io import loadmat
-
     positions = Path(positions)
-    pos = loadmat(positions)
+    pos = _loadmat(positions)
     x, y, t = (_mat_vector(pos, name, positions) for name in position_variables)
     hd = (
         None
@@ -529,7 +548,7 @@ def read_spatial_mat(
     spike_times = []
     for f in spikes:
         f = Path(f)
-        spike_times.append(_mat_vector(loadmat(f), spike_variable, f))
+        spike_times.append(_mat_vector(_loadmat(f), spike_variable, f))
     return SpatialRecording.from_arrays(
         t,
         x,
@@ -549,20 +568,36 @@ def read_spatial_mat(
 def _read_csv(path: Path, required: Sequence[str]) -> dict[str, list[str]]:
     if not path.is_file():
         raise FileNotFoundError(f"no file {str(path)!r}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in columns]
-        if missing:
+    with reading(path, "a CSV file", "save it as UTF-8 CSV with a header row"):
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    columns = [c.strip() for c in (rows[0] if rows else [])]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise RecordingError(
+            f"{str(path)!r} lacks column(s) {', '.join(missing)}; it has "
+            f"{', '.join(columns) or 'no header'} (need {', '.join(required)})"
+        )
+    out: dict[str, list[str]] = {c: [] for c in columns}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # a blank line, as csv.DictReader skips it
+        if len(row) != len(columns):
             raise RecordingError(
-                f"{str(path)!r} lacks column(s) {', '.join(missing)}; it has "
-                f"{', '.join(columns) or 'no header'} (need {', '.join(required)})"
+                f"{str(path)!r} line {line} has {len(row)} fields but the header has "
+                f"{len(columns)}; give every row one value per column"
             )
-        out: dict[str, list[str]] = {c: [] for c in columns}
-        for row in reader:
-            for key, value in row.items():
-                out[key.strip()].append(value)
+        for key, value in zip(columns, row, strict=True):
+            out[key].append(value)
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_spatial_csv(
@@ -584,21 +619,27 @@ def read_spatial_csv(
     positions, spikes = Path(positions), Path(spikes)
     pos = _read_csv(positions, ("t", "x", "y"))
 
-    def num(values: list[str]) -> np.ndarray:
-        return np.array([float(v) if v.strip() else np.nan for v in values], dtype=float)
+    def num(values: list[str], column: str, path: Path) -> np.ndarray:
+        try:
+            return np.array([float(v) if v.strip() else np.nan for v in values], dtype=float)
+        except ValueError:
+            bad = next(v for v in values if v.strip() and not _is_number(v))
+            raise RecordingError(
+                f"{str(path)!r} column {column!r} holds {bad!r}, not a number; give numbers"
+            ) from None
 
     sp = _read_csv(spikes, ("cell", "t"))
     cells = list(dict.fromkeys(v.strip() for v in sp["cell"]))
     cell_of = np.array([v.strip() for v in sp["cell"]])
-    times = num(sp["t"])
+    times = num(sp["t"], "t", spikes)
     return SpatialRecording.from_arrays(
-        num(pos["t"]),
-        num(pos["x"]),
-        num(pos["y"]),
+        num(pos["t"], "t", positions),
+        num(pos["x"], "x", positions),
+        num(pos["y"], "y", positions),
         [times[cell_of == c] for c in cells],
         arena=arena,
         units=units,
-        head_direction=num(pos["hd"]) if "hd" in pos else None,
+        head_direction=num(pos["hd"], "hd", positions) if "hd" in pos else None,
         cell_ids=cells,
         animal=animal,
         origin=origin,

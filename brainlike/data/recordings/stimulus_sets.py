@@ -25,6 +25,7 @@ from brainlike.data.recordings.recording import (
     _existing,
     _plural,
     _preview,
+    reading,
 )
 
 
@@ -176,7 +177,9 @@ def read_stimulus_set(
         Every listed image file must exist (RecordingError naming the missing ones otherwise).
     """
     csv_path = _existing(csv_path, "stimulus set CSV")
-    table = pd.read_csv(csv_path, dtype={"stimulus_id": str, "image_id": str, "filename": str})
+    hint = "save it as UTF-8 CSV with a header row: stimulus_id,filename[,...]"
+    with reading(csv_path, "a stimulus set CSV", hint):
+        table = pd.read_csv(csv_path, dtype={"stimulus_id": str, "image_id": str, "filename": str})
     id_column = next((c for c in ("stimulus_id", "image_id") if c in table.columns), None)
     missing_columns = [
         name
