@@ -38,7 +38,7 @@ import numpy as np
 
 from brainlike.config.suite import SuiteConfig
 from brainlike.config.suite import resolve_run_config as _resolve
-from brainlike.evaluation.suite_runs import _f, _mean_sd, _train
+from brainlike.evaluation.suite_runs import _check_existing_runs, _f, _mean_sd, _train
 from brainlike.progress import ProgressDisplay
 
 __all__ = ["CONVENTIONS", "SCORES", "MecRun", "analyse_mec_run", "mec_plan", "summarise_mec"]
@@ -409,7 +409,6 @@ def _run_mec_suite(
     """Train the design's runs over the seeds; analyse, map, ablate and report them."""
     from brainlike.config import load_config
     from brainlike.evaluation.mec_report import write_mec_report
-    from brainlike.evaluation.rules_suite import _check_existing_runs
     from brainlike.train.checkpoint import atomic_write_json
 
     mec = suite.mec

@@ -31,7 +31,7 @@ import numpy as np
 
 from brainlike.config.suite import SuiteConfig
 from brainlike.config.suite import resolve_run_config as _resolve
-from brainlike.evaluation.suite_runs import _f, _mean_sd, _train
+from brainlike.evaluation.suite_runs import _check_existing_runs, _f, _mean_sd, _train
 from brainlike.progress import ProgressDisplay
 
 __all__ = ["CONVENTIONS", "MouseRun", "mouse_plan", "summarise_mouse"]
@@ -250,7 +250,6 @@ def _run_mouse_suite(
 ) -> dict[str, Any]:
     """Train the design's runs over the seeds; score, read out and report them."""
     from brainlike.evaluation.mouse_report import write_mouse_report
-    from brainlike.evaluation.rules_suite import _check_existing_runs
     from brainlike.train.checkpoint import atomic_write_json
 
     mouse = suite.mouse

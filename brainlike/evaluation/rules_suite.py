@@ -24,7 +24,7 @@ import numpy as np
 
 from brainlike.config.suite import SuiteConfig
 from brainlike.config.suite import resolve_run_config as _resolve
-from brainlike.evaluation.suite_runs import _f, _mean_sd, _train
+from brainlike.evaluation.suite_runs import _check_existing_runs, _f, _mean_sd, _train
 from brainlike.progress import ProgressDisplay
 
 __all__ = ["CONVENTIONS", "REACHES_BACKPROP", "RulesRun", "read_rule_run", "summarise_rules"]
@@ -225,25 +225,6 @@ def summarise_rules(runs: list[dict[str, Any]]) -> tuple[list[dict], dict[str, d
         if bp["test_acc_sd"] is not None:
             row["reaches_backprop"] = bool(row["test_acc"] >= bp["test_acc"] - bp["test_acc_sd"])
     return rows, curves
-
-
-def _check_existing_runs(plan: list[Any], out: Path) -> None:
-    """Refuse, before anything trains, a run folder of this suite that holds another experiment
-    (a rule's or a level's settings changed under the same label): it would be reused as if it
-    were this one. ``plan`` holds runs with ``name``, ``config``, ``overrides`` and ``label``."""
-    from brainlike.config import ConfigError, load_config
-    from brainlike.train.run_dir import _same_experiment
-
-    for run in plan:
-        stored = out / "runs" / run.name / "config.yaml"
-        if stored.is_file() and not _same_experiment(
-            load_config(stored), load_config(run.config, run.overrides)
-        ):
-            raise ConfigError(
-                f"{stored.parent} was trained with another config than this suite now asks "
-                f"for ({run.label}); give the changed entry a new label, or delete that "
-                "folder to train it again"
-            )
 
 
 def _run_rules_suite(

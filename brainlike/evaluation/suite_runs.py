@@ -59,6 +59,25 @@ def _trained(run_dir: Path) -> bool:
         return False
 
 
+def _check_existing_runs(plan: list[Any], out: Path) -> None:
+    """Refuse, before anything trains, a run folder of this suite that holds another experiment
+    (a rule's or a level's settings changed under the same label): it would be reused as if it
+    were this one. ``plan`` holds runs with ``name``, ``config``, ``overrides`` and ``label``."""
+    from brainlike.config import ConfigError, load_config
+    from brainlike.train.run_dir import _same_experiment
+
+    for run in plan:
+        stored = out / "runs" / run.name / "config.yaml"
+        if stored.is_file() and not _same_experiment(
+            load_config(stored), load_config(run.config, run.overrides)
+        ):
+            raise ConfigError(
+                f"{stored.parent} was trained with another config than this suite now asks "
+                f"for ({run.label}); give the changed entry a new label, or delete that "
+                "folder to train it again"
+            )
+
+
 def _train(
     config_path: Path,
     run_dir: Path,
