@@ -147,6 +147,14 @@ class ScoreSettings(_Strict):
 _ALL = "all"
 
 
+def _check_label(label: str) -> None:
+    """A level's label names runs: up to 40 letters, digits, _ . + -."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", label):
+        raise ValueError(f"label {label!r}: use up to 40 letters, digits, _ . + - (it names runs)")
+
+
 class MouseBlock(_Strict):
     """One block of a mouse suite's design: the crossing of these levels (``all``: every level
     of that factor)."""
@@ -215,13 +223,8 @@ class MouseConfig(_Strict):
     @field_validator("models", "objectives")
     @classmethod
     def _labels(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        import re
-
         for label, overrides in v.items():
-            if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", label):
-                raise ValueError(
-                    f"label {label!r}: use up to 40 letters, digits, _ . + - (it names runs)"
-                )
+            _check_label(label)
             bad = [k for k in overrides if k.split(".")[0] in ("name", "seed", "data")]
             if bad:
                 raise ValueError(
@@ -362,13 +365,8 @@ class MecConfig(_Strict):
     @field_validator("cores", "targets")
     @classmethod
     def _labels(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        import re
-
         for label, overrides in v.items():
-            if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", label):
-                raise ValueError(
-                    f"label {label!r}: use up to 40 letters, digits, _ . + - (it names runs)"
-                )
+            _check_label(label)
             if not isinstance(overrides, dict):
                 raise ValueError(f"{label} is {overrides!r}; give a mapping of config overrides")
             bad = [k for k in overrides if k.split(".")[0] in ("name", "seed")]
