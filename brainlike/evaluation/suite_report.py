@@ -193,7 +193,7 @@ img{max-width:100%;height:auto}{% endblock %}
 <table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr>{% for cell in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}
 </table>
-<p><img alt="comparison" src="{{ figure }}"></p>
+{% if figure %}<p><img alt="comparison" src="{{ figure }}"></p>{% endif %}
 {% endblock %}"""
 
 

@@ -74,6 +74,10 @@ _BACKGROUNDS_JS = r"""async () => {
 _IMAGES_JS = r"""() => Array.from(document.images).map(i => ({
   src: i.getAttribute('src').slice(0, 40), complete: i.complete, width: i.naturalWidth,
   gif: i.getAttribute('src').startsWith('data:image/gif')}))"""
+# In-page links (#id) whose target is not on the page.
+_ANCHORS_JS = r"""() => Array.from(document.querySelectorAll('a[href^="#"]'))
+  .map(a => a.getAttribute('href').slice(1))
+  .filter(id => id && !document.getElementById(decodeURIComponent(id)))"""
 
 
 def _chromium() -> str | None:
@@ -157,6 +161,7 @@ def check_in_browser(
         images = page.evaluate(_IMAGES_JS)
         backgrounds = page.evaluate(_BACKGROUNDS_JS)
         external = page.evaluate(_EXTERNAL_JS)
+        dangling = page.evaluate(_ANCHORS_JS)
         pwned = page.evaluate("typeof window.__pwned")
         scripts = page.evaluate("document.scripts.length")
         text = page.inner_text("body")
@@ -172,6 +177,10 @@ def check_in_browser(
     assert len(images) >= min_images, f"{kind}: {len(images)} images, expected >= {min_images}"
     broken = [i for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"{kind}: images that do not load: {broken}"
+    # self-contained: every image is embedded, none read from a file beside the report
+    beside = [i["src"] for i in images if not i["src"].startswith("data:")]
+    assert not beside, f"{kind}: images not embedded: {beside}"
+    assert not dangling, f"{kind}: links to missing sections: {dangling}"
     assert all(b["width"] > 0 for b in backgrounds), f"{kind}: broken backgrounds {backgrounds}"
     if gif:
         assert any(i["gif"] for i in images), f"{kind}: no GIF movie on the page"
@@ -184,7 +193,8 @@ def check_in_browser(
     # the screenshot shows a page: a real PNG, not blank
     assert shot.stat().st_size > 10_000, f"{kind}: screenshot of {shot.stat().st_size} bytes"
     with Image.open(shot) as im:
-        assert im.size[0] == 1280 and im.size[1] >= 300
+        assert im.size[0] == 1280, f"{kind}: page wider than 1280 px ({im.size[0]})"
+        assert im.size[1] >= 300, f"{kind}: page of {im.size[1]} px height"
         assert len(im.convert("L").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 8
     return {"images": images, "text": text}
 
@@ -463,9 +473,9 @@ def _feature_table(path: Path) -> Path:
         for r in range(6):
             for layer, position in enumerate(("early", "middle", "deep")):
                 row = {"run": f"c{c}-r{r}", "label": label, "architecture": f"a{r % 2}",
-                       "batch_size": 32, "seed": r, "layer": f"l{layer}", "layer_index": layer,
-                       "position": position, "fraction": 1.0, "noise": 0.0,
-                       "recording_seed": 0}  # fmt: skip
+                       "batch_size": 32 * (1 + r // 3), "seed": r, "layer": f"l{layer}",
+                       "layer_index": layer, "position": position, "fraction": 1.0,
+                       "noise": 0.0, "recording_seed": 0}  # fmt: skip
                 for key in stats:
                     signal = 4.0 * c * np.arange(6) / 6 if key == stats[0] else 0
                     values = signal + rng.normal(0, 0.3, 6)
@@ -484,12 +494,13 @@ def test_identify_report_in_browser(browser, artefacts, work):
     work.joinpath("identify").mkdir()
     table = read_feature_table(_feature_table(work / "identify" / "features.csv"))
     settings = IdentifySettings(classifiers=("svm", "forest"), splits=2, cv=1, sweep_splits=2,
-                                sweeps=("holdouts",), trees=10)  # fmt: skip
+                                sweeps=("holdouts", "trajectory"), trees=10,
+                                trajectory=((1, 2), (1, 4), (2, 3)))  # fmt: skip
     summary = identify_rules(table, settings)
     summary["source"] = str(work / "identify" / "features.csv")
     files = write_identify_report(summary, work / "identify" / "report")
     check_in_browser(
-        browser, Path(files["report"]), artefacts, "identify", user_text=[XSS_SCRIPT], min_images=2
+        browser, Path(files["report"]), artefacts, "identify", user_text=[XSS_SCRIPT], min_images=4
     )
 
 
@@ -543,3 +554,53 @@ def test_leaderboard_in_browser(browser, artefacts, work):
         browser, path, artefacts, "leaderboard", user_text=[XSS_SCRIPT, XSS_IMG], min_images=0
     )
     assert "0.700 ± 0.010" in shown["text"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks themselves: each catches the fault it is for, and a good page passes
+
+
+def _good_page() -> str:
+    """A page that passes every check: text, a table, an embedded image and a paper's link."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)).save(buf, "PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    rows = "".join(f"<tr><td>row {i}</td><td>{i * i}</td></tr>" for i in range(30))
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body>"
+        f"<h1>{XSS_SCRIPT.replace('<', '&lt;')}</h1><table>{rows}</table>"
+        f"<img src='{uri}' alt='noise'>"
+        "<p>See <a href='https://doi.org/10.1000/182'>the paper</a>.</p>{bad}</body></html>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        pytest.param("", None, id="good-page-with-a-paper-link"),
+        pytest.param("<img src='https://cdn.example.org/x.png'>", "outside the file", id="cdn"),
+        pytest.param("<img src='missing.png'>", "failed requests", id="missing-file"),
+        pytest.param("<a href='#nowhere'>x</a>", "missing sections", id="dangling-anchor"),
+        pytest.param("<img src='data:image/png;base64,AAAA'>", "do not load", id="broken-image"),
+        pytest.param("<script>console.error('boom')</script>", "console errors", id="console"),
+        pytest.param("<script>null.x</script>", "page error", id="page-error"),
+        pytest.param("<b data-x='https://cdn.example.org/x.js'>x</b>", "external URL", id="ref"),
+        pytest.param(XSS_SCRIPT, "ran as script", id="unescaped"),
+        pytest.param("<table><tr>" + "<td>wide</td>" * 300 + "</tr></table>", "wider", id="wide"),
+    ],
+)
+def test_the_checks_catch_each_fault(browser, tmp_path, bad, message):
+    page = tmp_path / "page.html"
+    page.write_text(_good_page().replace("{bad}", bad), encoding="utf-8")
+    check = lambda: check_in_browser(  # noqa: E731
+        browser, page, tmp_path, "page", user_text=[XSS_SCRIPT], min_images=1
+    )
+    if message is None:
+        check()
+        return
+    with pytest.raises(AssertionError, match=message):
+        check()
