@@ -216,7 +216,7 @@ def _write_html(path: Path, summary: dict, caption: str) -> Path:
             figure=data_uri(fig) if fig.is_file() else "",
         )
     )
-    path.write_text(html)
+    path.write_text(html, encoding="utf-8")
     return path
 
 

@@ -37,7 +37,8 @@ CHROMIUM_ARGS = [
 ]
 # Free text a user can put in a name: one that would run a script, one that would run through an
 # image's error handler (no '/', so it also works where a name becomes a folder name).
-XSS_SCRIPT = "<script>window.__pwned=1</script>"
+# Non-ASCII letters check that the page is written and read as UTF-8.
+XSS_SCRIPT = "<script>window.__pwned=1</script> Größe κ"
 XSS_IMG = '<img src=x onerror="window.__pwned=1">'
 
 # Every attribute value and every <style> text holding http(s)://, except <a href>.
