@@ -538,6 +538,8 @@ def test_leaderboard_in_browser(browser, artefacts, work):
     db = ResultsDB(f"sqlite:///{work / 'board.sqlite'}")
     rows = [("alexnet", "IT", "conv5", 0.55), ("alexnet", "V4", "conv3", 0.6),
             (XSS_SCRIPT, "IT", XSS_IMG, 0.7), (XSS_SCRIPT, "V4", "output", 0.2)]  # fmt: skip
+    # a lab's board is wide: one column per benchmark and area
+    rows += [("alexnet", f"area{k}", "conv4", 0.3) for k in range(12)]
     db.add_scores(
         dict(
             model=m,
@@ -546,7 +548,7 @@ def test_leaderboard_in_browser(browser, artefacts, work):
             layer=layer,
             metric="pls_r",
             score={"value": v, "error": 0.01, "ceiled": v / 2},
-        )  # fmt: skip
+        )
         for m, r, layer, v in rows
     )
     path = work / "board.html"
