@@ -371,3 +371,12 @@ def test_override_through_a_non_mapping(tmp_path: Path):
 def test_download_without_data_dir_says_where():
     msg = reject({"data": {"dataset": "cifar10", "download": True}})
     assert "data.download" in msg and "data_dir" in msg and "--data-dir" in msg
+
+
+def test_to_yaml_keeps_non_ascii_letters_and_round_trips(tmp_path: Path) -> None:
+    cfg = config_from_dict({"name": "Größe-κ", "description": "μ-Netz für V1"})
+    text = cfg.to_yaml()
+    assert "name: Größe-κ" in text and "description: μ-Netz für V1" in text
+    (tmp_path / "c.yaml").write_bytes(text.encode("utf-8"))
+    again = load_config(tmp_path / "c.yaml")
+    assert (again.name, again.description) == ("Größe-κ", "μ-Netz für V1")

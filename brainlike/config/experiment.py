@@ -176,7 +176,8 @@ class ExperimentConfig(StrictSection):
             )
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        # letters as written (a name or description in any script), not \u escapes; UTF-8 on disk
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:

@@ -200,5 +200,5 @@ def write_spatial_html(analysis: SpatialAnalysis, path: Path, sacs: np.ndarray) 
             figures=figures,
         )
     )
-    path.write_text(html)
+    path.write_text(html, encoding="utf-8")
     return path

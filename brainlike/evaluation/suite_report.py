@@ -193,7 +193,7 @@ img{max-width:100%;height:auto}{% endblock %}
 <table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr>{% for cell in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}
 </table>
-<p><img alt="comparison" src="{{ figure }}"></p>
+{% if figure %}<p><img alt="comparison" src="{{ figure }}"></p>{% endif %}
 {% endblock %}"""
 
 
@@ -216,7 +216,7 @@ def _write_html(path: Path, summary: dict, caption: str) -> Path:
             figure=data_uri(fig) if fig.is_file() else "",
         )
     )
-    path.write_text(html)
+    path.write_text(html, encoding="utf-8")
     return path
 
 

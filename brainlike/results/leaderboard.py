@@ -630,7 +630,7 @@ _HTML = """<!DOCTYPE html>
 <title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; }}
+table {{ border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.35em 0.8em; text-align: right; }}
 th {{ background: #f4f4f4; }}
 td.model {{ text-align: left; font-weight: 600; }}

@@ -82,3 +82,14 @@ def test_temporal_suite_figure_fits_1280_px_and_its_legend_covers_no_curve():
                 & (points[:, 1] <= legend.y1)
             )
             assert not inside.any()
+
+
+def test_report_without_its_figure_has_no_broken_image(tmp_path):
+    from brainlike.evaluation.suite_report import _write_html
+
+    summary = {"suite": "s", "regions": ["V1", "IT"], "rows": _fake_rows(2)}
+    html = _write_html(tmp_path / "report.html", summary, "caption").read_text()
+    assert "<img" not in html and html.count("a-very-long-run-name-") == 2
+    (tmp_path / "comparison.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    html = _write_html(tmp_path / "report.html", summary, "caption").read_text()
+    assert html.count('<img alt="comparison" src="data:image/png;base64,') == 1
