@@ -21,8 +21,11 @@ What still differs from one process:
   plain DDP; SyncBatchNorm runs on GPUs only. A model without BatchNorm is unaffected.
 - Random draws inside a step (dropout, CutMix and AugMix of a recipe, augmentation) come from
   each process's own stream; process 0 keeps the single-process stream.
-- An epoch whose last batch does not split evenly has that batch completed with the epoch's
-  first samples (Accelerate's ``even_batches``), so a few samples count twice in that step.
+- An epoch whose last batch is short (the training set not a multiple of ``batch_size``)
+  has that batch filled up to a full one with the epoch's first samples (Accelerate's
+  ``even_batches``; a process with no samples would stall the others), so its last step and
+  the epoch's training metrics count those samples twice. A training set that is a multiple
+  of ``batch_size`` trains exactly as on one process.
 
 Refused before anything is written, with one line each: a batch that does not split evenly,
 learning rules (their backward weights are updated from each process's own activations,
