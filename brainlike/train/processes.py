@@ -60,20 +60,20 @@ def check_processes(cfg: Any, task: Any, num_processes: int) -> None:
     if task.single_process_reason is not None:
         raise ValueError(
             f"objective.task {cfg.objective.task!r} trains on one process only ({launch}): "
-            f"{task.single_process_reason}; launch it without accelerate, or with --num_processes 1"
+            f"{task.single_process_reason}; train it as one process (without accelerate launch)"
         )
     rule = cfg.rule.build()
     if rule.converts or cfg.rule.noisy_updates is not None:
         raise ValueError(
             f"rule {cfg.rule.kind!r} trains on one process only ({launch}): its backward weights and "
             "update noise are applied outside DDP's gradient averaging, so the processes would "
-            "drift apart; launch it without accelerate, or with --num_processes 1"
+            "drift apart; train it as one process (without accelerate launch)"
         )
     if cfg.finetune is not None and cfg.finetune.stages:
         raise ValueError(
             f"finetune.stages train on one process only ({launch}): a stage freezes parameters "
-            "in the middle of the run, which DDP cannot follow; launch it without accelerate, or "
-            "with --num_processes 1"
+            "in the middle of the run, which DDP cannot follow; train it as one process (without "
+            "accelerate launch)"
         )
     batch = int(cfg.train.batch_size)
     if batch % num_processes:
