@@ -49,7 +49,7 @@ from brainlike.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from brainlike.train.processes import check_processes, reduce_sums, run_agreed
+from brainlike.train.processes import batchnorm_note, check_processes, reduce_sums, run_agreed
 from brainlike.train.run_dir import (
     RunDirectoryError,
     _busy_message,
@@ -294,6 +294,9 @@ def _train(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, task.model_io, state, task.wrap_model)
     task.check_model(model)
+    note = batchnorm_note(model, cfg, accelerator.num_processes)
+    if note and main:
+        print(note, file=sys.stderr)
     rule, clock = None, None
     learning_rule = cfg.rule.build()
     if state is not None and state.get("init_source"):

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["check_processes", "reduce_sums", "run_agreed"]
+__all__ = ["batchnorm_note", "check_processes", "reduce_sums", "run_agreed"]
 
 T = TypeVar("T")
 
@@ -83,6 +83,22 @@ def check_processes(cfg: Any, task: Any, num_processes: int) -> None:
             f"{launch}, so it must be a multiple of {num_processes} (e.g. {low} or "
             f"{low + num_processes})"
         )
+
+
+def batchnorm_note(model: torch.nn.Module, cfg: Any, num_processes: int) -> str | None:
+    """One line telling that ``model``'s BatchNorm sees each process's share of the batch
+    (None on one process, or without BatchNorm)."""
+    if num_processes == 1:
+        return None
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return None
+    share = int(cfg.train.batch_size) // num_processes
+    return (
+        f"note: {len(norms)} BatchNorm layers normalise each process's share of the batch "
+        f"({share} of {cfg.train.batch_size} samples), as in plain DDP, so this run differs "
+        "from one process by those statistics"
+    )
 
 
 def reduce_sums(accelerator: Any, sums: dict[str, float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ import torch
 from brainlike.config import load_config
 from brainlike.train.checkpoint import load_checkpoint
 from brainlike.train.loop import train
-from brainlike.train.processes import check_processes, reduce_sums, run_agreed
+from brainlike.train.processes import batchnorm_note, check_processes, reduce_sums, run_agreed
 from brainlike.train.tasks.base import Task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +94,16 @@ def test_share_of_and_stream_seed_split_a_batch_among_processes():
     assert task.stream_seed(17) == 17 + 2 * 1_000_003  # process 2's own stream
 
 
+def test_batchnorm_note_counts_the_layers_and_the_share(tmp_path):
+    cfg = _cfg(tmp_path, DIGITS)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.ReLU())
+    assert batchnorm_note(net, cfg, 1) is None
+    assert batchnorm_note(torch.nn.Linear(2, 2), cfg, 2) is None
+    assert batchnorm_note(net, cfg, 4).startswith(
+        "note: 1 BatchNorm layers normalise each process's share of the batch (8 of 32 samples)"
+    )
+
+
 def test_one_process_sums_and_errors_pass_through():
     one = SimpleNamespace(num_processes=1)
     assert reduce_sums(one, {"seen": 3, "loss": 1.5}) == {"seen": 3.0, "loss": 1.5}
@@ -109,7 +119,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _launch_two(config: Path, out: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+def _launch_two(
+    config: Path, out: Path, tmp_path: Path, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """``brainlike train`` under ``accelerate launch`` with 2 CPU processes (gloo).
 
     ``--multi_gpu`` is accelerate's multi-process launcher (torchrun); with ``train.device:
@@ -129,7 +141,7 @@ def _launch_two(config: Path, out: Path, tmp_path: Path) -> subprocess.Completed
         "--main_process_port", str(_free_port()),
         "-m", "brainlike.cli", "train", str(config), "--out", str(out), "--no-progress",
     ]  # fmt: skip
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -175,3 +187,17 @@ def test_two_processes_train_what_one_process_trains(tmp_path, recipe):
             if key == "seconds":
                 continue
             assert r2[key] == pytest.approx(v1, rel=1e-4, abs=1e-5), key
+
+
+@pytest.mark.slow
+def test_a_refusal_stops_every_process(tmp_path):
+    """A folder that exists is refused by every process, and none waits for the others."""
+    config = tmp_path / "recipe.yaml"
+    config.write_text(DIGITS)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    done = _launch_two(config, tmp_path / "taken", tmp_path, timeout=180)
+    assert done.returncode != 0
+    assert done.stderr.count("already exists; pass --resume") == 2, done.stderr
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
