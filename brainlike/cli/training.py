@@ -45,6 +45,7 @@ def train(
     """Train an experiment; writes checkpoints, metrics, snapshots and summary.json."""
     from brainlike.config import load_config, resolve_config_path
     from brainlike.train.loop import train as run_train
+    from brainlike.train.run_dir import _launch_rank
 
     overrides: dict[str, Any] = {
         "data.data_dir": data_dir,
@@ -64,6 +65,8 @@ def train(
         _fail(str(err))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    if _launch_rank() != 0:  # one summary per launch: the main process prints it
+        return
     if as_json:
         print(json.dumps(summary, indent=2))
     else:

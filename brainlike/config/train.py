@@ -60,7 +60,11 @@ class TrainConfig(StrictSection):
         default_factory=list, description="epochs where a step schedule multiplies lr by gamma"
     )
     gamma: float = Field(default=0.1, gt=0.0, le=1.0)
-    batch_size: int = Field(default=100, ge=1)
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        description="the global batch: samples per optimizer step over all processes together",
+    )
     epochs: int = Field(default=10, ge=0)
     snapshots_per_epoch: int = Field(default=2, ge=0, le=1000)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -13,6 +13,10 @@ today). A new system adds a task or a callback, never a second loop. A run direc
     summary.json       final numbers: accuracies, the final snapshot's entry of topography.json,
                        wall time (summed over resumed parts), seed
 
+On several processes (``accelerate launch``) ``train.batch_size`` is the global batch, split
+among them, and a run is the single-process run of the same config up to float rounding:
+see :mod:`brainlike.train.processes` for what is split, summed and refused.
+
 Resume is exact: the shuffling of every epoch and every random draw of a task depend only on
 (seed, epoch), and the checkpoint holds the optimizer, schedule, torch RNG and the state of the
 task and of every callback.
@@ -45,6 +49,7 @@ from brainlike.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from brainlike.train.processes import batchnorm_note, check_processes, reduce_sums, run_agreed
 from brainlike.train.run_dir import (
     RunDirectoryError,
     _busy_message,
@@ -257,28 +262,41 @@ def _train(
     held: list[Any],
 ) -> dict[str, Any]:
     """The body of :func:`train`; appends the training lock it takes to ``held``."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DataLoaderConfiguration
 
     t_start = time.perf_counter()
-    state, resume, restart, say_restart = _open_run(cfg, run_dir, resume, overwrite)
-    if task is None:
-        task = make_task(cfg)  # loads the data, before the folder is made
+    # train.batch_size is the global batch: each of N processes takes 1/N of every batch
+    accelerator = Accelerator(
+        cpu=cfg.train.device == "cpu",
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
+    main = accelerator.is_main_process
+    # every process checks the folder before any of them touches it, and all stop if one does
+    state, resume, restart, say_restart = run_agreed(
+        accelerator, lambda: _open_run(cfg, run_dir, resume, overwrite)
+    )
+    if task is None:  # loads the data (a download once, by the main process first)
+        task = run_agreed(accelerator, lambda: make_task(cfg), main_first=True)
+    check_processes(cfg, task, accelerator.num_processes)
+    task.set_processes(accelerator.process_index, accelerator.num_processes)
     callbacks = [*task.standard_callbacks(analyse=analyse), *extra_callbacks]
-    if say_restart:
+    if say_restart and main:
         print(
             f"{run_dir} has no checkpoint (the run stopped before its first epoch ended); "
             "starting it from scratch",
             file=sys.stderr,
         )
-    prepare_run_dir(run_dir, resume, overwrite, restart=restart)
-    if _launch_rank() == 0:
+    if main:  # only the main process writes the run folder
+        prepare_run_dir(run_dir, resume, overwrite, restart=restart)
         held.append(_hold_training_lock(run_dir))
-    seed_everything(cfg.seed)
-
-    accelerator = Accelerator(cpu=cfg.train.device == "cpu")
+    accelerator.wait_for_everyone()
+    seed_everything(cfg.seed)  # the same initial weights on every process
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, task.model_io, state, task.wrap_model)
     task.check_model(model)
+    note = batchnorm_note(model, cfg, accelerator.num_processes)
+    if note and main:
+        print(note, file=sys.stderr)
     rule, clock = None, None
     learning_rule = cfg.rule.build()
     if state is not None and state.get("init_source"):
@@ -312,7 +330,8 @@ def _train(
         if rule is not None:
             rule.load_state_dict(state["rule"])
         torch.set_rng_state(state["torch_rng"])
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    if main:
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
 
     model, optimizer = accelerator.prepare(model, optimizer)
     run.model = accelerator.unwrap_model(model)
@@ -338,10 +357,12 @@ def _train(
         wall_before + time.perf_counter() - t_start,
         complete=not interrupted,
     )
+    summary["processes"] = accelerator.num_processes  # that shared each batch
     for cb in callbacks:
         cb.on_train_end(run, summary, interrupted)
-    if accelerator.is_main_process:
+    if main:
         atomic_write_json(run_dir / "summary.json", summary)
+    accelerator.wait_for_everyone()  # no process returns before the run folder is complete
     return summary
 
 
@@ -408,8 +429,12 @@ def _run_epochs(
                     return True
                 t_epoch = time.perf_counter()
                 model.train()
+                if accelerator.process_index:  # dropout and augmentation: its own stream
+                    torch.manual_seed(task.stream_seed(cfg.seed * 100_019 + epoch))
                 note = task.start_epoch(run.model, epoch)
-                loader = accelerator.prepare_data_loader(task.train_loader(epoch))
+                loader = task.train_loader(epoch)
+                if not task.shares_batches_itself:  # this process's share of each batch
+                    loader = accelerator.prepare_data_loader(loader)
                 what = f"train {cfg.name}: epoch {epoch + 1}/{total_epochs}{note}"
                 bar_task = bar.add_task(what, total=steps_per_epoch, unit="batch", auto_end=False)
                 seen = 0
@@ -437,10 +462,16 @@ def _run_epochs(
                     bar.update(bar_task, advance=1, info=running(sums, seen))
                     for cb in callbacks:
                         cb.on_batch_end(run, epoch, i)
+                # the epoch's sums over every process's share (the held-out set is evaluated
+                # whole by each process, with the same weights)
+                totals = reduce_sums(accelerator, {"seen": seen, **sums})
                 held_out = task.evaluate(run.model)
                 row = {
                     "epoch": epoch + 1,
-                    **{f"train_{k}": sums[k] / max(seen, 1) for k in ("loss", *task.metric_names)},
+                    **{
+                        f"train_{k}": totals[k] / max(totals["seen"], 1)
+                        for k in ("loss", *task.metric_names)
+                    },
                     **{f"test_{k}": v for k, v in held_out.items()},
                     "seconds": time.perf_counter() - t_epoch,
                     "step": run.step,

@@ -38,6 +38,15 @@ class Task:
     metric_names: tuple[str, ...] = ()
     #: the held-out metric shown after each epoch (a key of :meth:`evaluate`'s result)
     headline: str = "loss"
+    #: None when the loop may train this task on several processes; else why it may not
+    single_process_reason: str | None = None
+    #: False: the loop splits each batch of :meth:`train_loader` among the processes; True:
+    #: the loader yields what names a whole batch (a data step) and :meth:`step` trains on
+    #: this process's share of it (:meth:`share_of`)
+    shares_batches_itself: bool = False
+    #: this process's place among those that train together (set by the loop)
+    process_index: int = 0
+    num_processes: int = 1
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -71,6 +80,25 @@ class Task:
 
     def bind(self, model: torch.nn.Module, device: torch.device) -> None:
         """Called once the model is on its device, before the first epoch."""
+
+    def set_processes(self, index: int, count: int) -> None:
+        """Train as process ``index`` of ``count`` (see :mod:`brainlike.train.processes`)."""
+        self.process_index, self.num_processes = int(index), int(count)
+
+    def share_of(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        """This process's contiguous share of a whole batch (each tensor's first axis is the
+        batch, ``train.batch_size`` long, a multiple of the number of processes)."""
+        if self.num_processes == 1:
+            return tensors
+        part = tensors[0].shape[0] // self.num_processes
+        lo = part * self.process_index
+        return tuple(t[lo : lo + part] for t in tensors)
+
+    def stream_seed(self, seed: int) -> int:
+        """The seed of this process's own stream of random draws made from ``seed``: ``seed``
+        itself on process 0 (so one process draws what a single-process run draws), another
+        per process elsewhere (so no two processes draw the same dropout or CutMix)."""
+        return seed if self.process_index == 0 else seed + 1_000_003 * self.process_index
 
     # -- an epoch -------------------------------------------------------------------------------
     def start_epoch(self, model: torch.nn.Module, epoch: int) -> str:

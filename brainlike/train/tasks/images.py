@@ -114,7 +114,10 @@ class ImageClassification(Task):
     def start_epoch(self, model: torch.nn.Module, epoch: int) -> str:
         self._stage = self.recipe.enter_epoch(model, epoch)
         # every random draw of the recipe comes from a generator seeded by (seed, epoch)
-        self._recipe_gen = torch.Generator().manual_seed(self.cfg.seed * 6_607 + epoch)
+        # (each process of a multi-process run has its own stream: processes.py)
+        self._recipe_gen = torch.Generator().manual_seed(
+            self.stream_seed(self.cfg.seed * 6_607 + epoch)
+        )
         self.terms.start_epoch(epoch)
         return f" (fine-tune {self._stage.block})" if self._stage is not None else ""
 

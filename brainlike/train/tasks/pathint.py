@@ -103,6 +103,8 @@ class PathIntegration(Task):
 
     metric_names = ("error_cm",)
     headline = "error_cm"  # a decoding error in cm: lower is better
+    # every process draws the whole batch of a data step and trains on its share of it
+    shares_batches_itself = True
 
     def __init__(self, cfg: Any, bundle: Any = None) -> None:
         super().__init__(cfg)
@@ -151,7 +153,7 @@ class PathIntegration(Task):
         return loss, logits
 
     def step(self, model: torch.nn.Module, batch: Any, epoch: int) -> StepOutput:
-        data = self.batch_of(int(batch))
+        data = self.share_of(*self.batch_of(int(batch)))
         loss, logits = self._loss(model, data)
         total = loss
         weight = float(self.cfg.objective.recurrent_l2)

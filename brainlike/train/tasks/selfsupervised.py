@@ -84,6 +84,10 @@ class EmbeddingTask(Task):
 
     #: the heads that :meth:`loss` runs after the backbone, in order
     chain: tuple[str, ...] = ()
+    single_process_reason = (
+        "its loss, BatchNorm statistics, memory bank or queue see the whole batch, which no "
+        "process of several would"
+    )
 
     def __init__(self, cfg: Any, bundle: Any) -> None:
         super().__init__(cfg)
