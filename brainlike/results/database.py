@@ -55,6 +55,10 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 ENV_VAR = "BRAINLIKE_RESULTS"
+#: PostgreSQL advisory lock held while the scores table is created or migrated ("brainl")
+SCHEMA_LOCK_KEY = 0x62726169_6E6C
+#: the largest value of an Integer column on every backend (PostgreSQL's is 32-bit)
+MAX_INTEGER = 2**31 - 1
 
 metadata = sa.MetaData()
 
@@ -147,6 +151,18 @@ def _package_version() -> str:
         return "unknown"
 
 
+def _lock_schema(conn: sa.Connection) -> None:
+    """Make the processes that create or migrate the table take turns (PostgreSQL).
+
+    Two processes opening a new database at once both see no table and both CREATE it; the
+    second fails on PostgreSQL's catalogue (``pg_type_typname_nsp_index``). A transaction-level
+    advisory lock queues them, and the second then finds the table. SQLite's ``BEGIN
+    IMMEDIATE`` already does this.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+
+
 def _is_locked(err: exc.OperationalError) -> bool:
     text = str(err.orig if err.orig is not None else err).lower()
     return "locked" in text or "busy" in text
@@ -213,7 +229,7 @@ class ResultsDB:
             self._configure_sqlite()
         try:
             if create:
-                self._write(lambda conn: metadata.create_all(conn))
+                self._write(lambda conn: (_lock_schema(conn), metadata.create_all(conn)))
             elif not sa.inspect(self.engine).has_table(scores_table.name):
                 raise FileNotFoundError(
                     f"{self.url_display} holds no scores table: it is not a brainlike results "
@@ -278,6 +294,7 @@ class ResultsDB:
 
         def add(conn: sa.Connection) -> None:
             # another process may have migrated meanwhile: look again inside the transaction
+            _lock_schema(conn)
             now = {c["name"] for c in sa.inspect(conn).get_columns(scores_table.name)}
             for name in missing:
                 if name in now:
@@ -487,10 +504,11 @@ def _where(filters: Mapping[str, Any]) -> list[Any]:
         if value is None:
             continue
         column = scores_table.c[name]
-        if isinstance(value, (list, tuple, set, frozenset)):
-            where.append(column.in_([str(v) for v in value]))
-        else:
-            where.append(column == str(value))
+        many = isinstance(value, (list, tuple, set, frozenset))
+        texts = [str(v) for v in value] if many else [str(value)]
+        if any("\x00" in t for t in texts):  # PostgreSQL refuses the query; nothing matches
+            raise ValueError(f"the {name} filter {value!r} contains a NUL byte; remove it")
+        where.append(column.in_(texts) if many else column == texts[0])
     return where
 
 
@@ -506,7 +524,23 @@ def _name(value: Any, what: str, required: bool) -> str | None:
         value = os.fspath(value)
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string; got {type(value).__name__} {value!r}")
-    return value.strip()
+    value = value.strip()
+    # every backend stores the same names: PostgreSQL refuses what SQLite would keep
+    if "\x00" in value:
+        raise ValueError(f"{what} {value!r} contains a NUL byte; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{what} {value!r} is not valid Unicode text (a lone surrogate); give it as UTF-8"
+        ) from None
+    limit = getattr(scores_table.c[what].type, "length", None)
+    if limit is not None and len(value) > limit:
+        raise ValueError(
+            f"{what} {value[:40]!r}... is {len(value)} characters long; the results database "
+            f"keeps at most {limit}: shorten it"
+        )
+    return value
 
 
 def _number(value: Any, what: str) -> float | None:
@@ -579,6 +613,8 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         isinstance(n_neuroids, bool) or not isinstance(n_neuroids, int) or n_neuroids < 0
     ):
         raise ValueError(f"n_neuroids must be a non-negative int; got {n_neuroids!r}")
+    if n_neuroids is not None and n_neuroids > MAX_INTEGER:
+        raise ValueError(f"n_neuroids {n_neuroids} is beyond the 32-bit integer column")
     mapping = record.pop("mapping", None) or params.get("mapping") or prov.get("mapping")
     row = {
         "created_at": datetime.datetime.now(datetime.timezone.utc),
@@ -600,7 +636,9 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         "ceiling": _number(payload.get("ceiling"), "ceiling"),
         "ceiled": _number(payload.get("ceiled"), "ceiled"),
         "n_neuroids": n_neuroids,
-        "package_version": str(prov.get("brainlike_version") or _package_version()),
+        "package_version": _name(
+            str(prov.get("brainlike_version") or _package_version()), "package_version", False
+        ),
     }
     try:
         row["payload"] = json.dumps(payload, allow_nan=True, default=_json_default)
@@ -616,7 +654,8 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
     if isinstance(created, datetime.datetime):
         if created.tzinfo is None:  # SQLite drops the zone; everything is written in UTC
             created = created.replace(tzinfo=datetime.timezone.utc)
-        out["created_at"] = created.isoformat()
+        # a server reads a timestamp back in its own zone (PostgreSQL's `timezone` setting)
+        out["created_at"] = created.astimezone(datetime.timezone.utc).isoformat()
     out["payload"] = json.loads(out["payload"])
     out["extra"] = json.loads(out["extra"]) if out["extra"] else {}
     return out
