@@ -48,17 +48,18 @@ def pg_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
-    """The URL of a new, empty database on the session's PostgreSQL server (dropped after)."""
-    name = pg_server.create_database()
+    """The URL of a new, empty schema on the session's PostgreSQL server (dropped after)."""
+    schema = pg_server.create_schema()
     try:
-        yield pg_server.url(name)
+        yield pg_server.url(schema=schema)
     finally:
-        pg_server.drop_database(name)
+        pg_server.drop_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """A fresh results database: an SQLite file in tmp_path, or a PostgreSQL database."""
+    """A fresh results database: an SQLite file in tmp_path, or a fresh schema on the
+    PostgreSQL server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'results.sqlite'}"
     return request.getfixturevalue("pg_url")

@@ -6,7 +6,8 @@ is made with ``initdb`` (trust authentication, no fsync), listens on 127.0.0.1 a
 with its socket inside the folder, and is stopped and deleted at the end. PostgreSQL refuses to
 run as root, and CI runs as root: then the folder is handed to the package's ``postgres`` user
 and every server command runs as that user through ``runuser`` (``su`` where ``runuser`` is
-missing). Each test gets a database of its own (:meth:`PostgresServer.create_database`).
+missing). Each test gets a schema of its own in one database (:meth:`PostgresServer.create_schema`;
+the URL's ``search_path`` points its connections there), dropped after the test.
 
 The server runs in a time zone east of UTC on purpose, so a timestamp read back in the
 server's zone instead of UTC shows in the tests.
@@ -25,6 +26,8 @@ from pathlib import Path
 
 #: the zone of the test server: +05:30, never mistaken for UTC
 SERVER_TIMEZONE = "Asia/Kolkata"
+#: the database the tests' schemas live in
+DATABASE = "brainlike_tests"
 
 
 def find_bindir() -> Path | None:
@@ -116,30 +119,40 @@ class PostgresServer:
                              "-t", "60", "start")  # fmt: skip
             if done.returncode == 0:
                 self.running = True
+                self._admin(f"CREATE DATABASE {DATABASE}", database="postgres")
                 return self
         text = log.read_text(errors="replace")[-2000:] if log.is_file() else done.stderr
         raise RuntimeError(f"pg_ctl start failed: {text.strip()}")
 
-    def url(self, database: str = "postgres") -> str:
-        """The SQLAlchemy URL of one database of this server."""
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = DATABASE, schema: str | None = None) -> str:
+        """The SQLAlchemy URL of one database of this server; with ``schema``, the connections
+        it makes work in that schema (their ``search_path``)."""
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
 
-    def _admin(self, sql: str) -> None:
+    def _admin(self, *statements: str, database: str = DATABASE) -> None:
         import psycopg
 
-        conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql)
+            for sql in statements:
+                conn.execute(sql)
 
-    def create_database(self) -> str:
-        """A new empty database; returns its name."""
+    def create_schema(self) -> str:
+        """A new empty schema in the tests' database; returns its name (a schema costs a
+        fraction of a millisecond where CREATE DATABASE costs a tenth of a second or more)."""
         name = f"t_{uuid.uuid4().hex[:16]}"
-        self._admin(f'CREATE DATABASE "{name}"')
+        self._admin(f'CREATE SCHEMA "{name}"')
         return name
 
-    def drop_database(self, name: str) -> None:
-        """Drop a database, closing the connections a test left open to it."""
-        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    def drop_schema(self, name: str) -> None:
+        """Close every connection a test left open (engines it did not dispose of), then drop
+        its schema with everything in it."""
+        self._admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{DATABASE}' AND pid <> pg_backend_pid()",
+            f'DROP SCHEMA IF EXISTS "{name}" CASCADE',
+        )
 
     def stop(self) -> None:
         """Stop the server (immediate shutdown: nothing in it is kept) and delete its folder."""
