@@ -40,13 +40,15 @@ Integrity
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import importlib.util
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,8 @@ from sqlalchemy import event, exc
 ENV_VAR = "BRAINLIKE_RESULTS"
 #: PostgreSQL advisory lock held while the scores table is created or migrated ("brainl")
 SCHEMA_LOCK_KEY = 0x62726169_6E6C
+#: seconds a connection to a database server waits for it to answer
+CONNECT_TIMEOUT = 10
 #: the largest value of an Integer column on every backend (PostgreSQL's is 32-bit)
 MAX_INTEGER = 2**31 - 1
 
@@ -142,6 +146,102 @@ def database_url(text: str) -> str:
         ) from None
 
 
+def engine_url(text: str) -> sa.engine.URL:
+    """The SQLAlchemy URL of a database URL or plain file path (see :func:`database_url`).
+
+    A PostgreSQL URL without a driver (``postgresql://``, or Heroku's ``postgres://``) gets
+    psycopg 3, the driver of ``brainlike[postgres]``, unless psycopg2 is installed (SQLAlchemy
+    2.0 would pick psycopg2 and fail without it).
+    """
+    text = database_url(text)
+    try:
+        url = sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(
+            f"{text!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
+            "postgresql+psycopg://user@host/brainlike"
+        ) from None
+    if url.drivername in ("postgresql", "postgres") and (
+        url.drivername == "postgres" or importlib.util.find_spec("psycopg2") is None
+    ):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def server_connect_args(url: sa.engine.URL) -> dict[str, Any]:
+    """Driver arguments every connection to ``url`` needs: a PostgreSQL server that does not
+    answer is given up after ``CONNECT_TIMEOUT`` seconds (libpq would wait for the operating
+    system, minutes), unless the URL sets ``connect_timeout`` itself."""
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        return {"connect_timeout": CONNECT_TIMEOUT}
+    return {}
+
+
+def missing_driver(url: sa.engine.URL, err: BaseException) -> ValueError:
+    """The error for a database URL whose driver is not installed, naming what to install."""
+    backend = url.get_backend_name()
+    install = (
+        "pip install brainlike[postgres]"
+        if backend == "postgresql"
+        else f"install the driver for {url.drivername}"
+    )
+    return ValueError(
+        f"cannot open {url.render_as_string(hide_password=True)}: the database driver is "
+        f"missing ({err}); {install}, or use an sqlite:/// URL"
+    )
+
+
+@contextlib.contextmanager
+def creating_tables(url: sa.engine.URL) -> Iterator[None]:
+    """Make processes that create their tables through their own connections (Optuna's study
+    storage) take turns, instead of colliding with "already exists" errors.
+
+    PostgreSQL: a session advisory lock. An SQLite file: an exclusive ``flock`` on the folder
+    holding it (not on the file: closing a second descriptor of an SQLite file drops the
+    locks SQLite holds on it). Elsewhere, nothing happens.
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        with _folder_lock(url.database):
+            yield
+        return
+    if backend != "postgresql":
+        yield
+        return
+    engine = sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args=server_connect_args(url)
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _folder_lock(database: str | None) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        fcntl = None  # type: ignore[assignment]
+    folder = Path(database).expanduser().parent if database and database != ":memory:" else None
+    if fcntl is None or folder is None or not folder.is_dir() or database.startswith("file:"):
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def _package_version() -> str:
     try:
         import brainlike
@@ -195,17 +295,10 @@ class ResultsDB:
         echo: bool = False,
         create: bool = True,
     ):
-        text = database_url(url) if url else default_url()
-        try:
-            self.url = sa.engine.make_url(text)
-        except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
-            raise ValueError(
-                f"{url!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
-                "postgresql+psycopg://user@host/brainlike"
-            ) from None
+        self.url = engine_url(url) if url else engine_url(default_url())
         self.lock_timeout = float(lock_timeout)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "connect_args": server_connect_args(self.url)}
         if self.is_sqlite:
             if create:
                 self._make_sqlite_folder()
@@ -221,10 +314,7 @@ class ResultsDB:
                 "sqlite:////abs/path/results.sqlite"
             ) from None
         except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as err:
-            raise ValueError(
-                f"cannot open {self.url_display}: {err}. Install the database driver it names "
-                "(e.g. pip install psycopg) or use an sqlite:/// URL"
-            ) from None
+            raise missing_driver(self.url, err) from None
         if self.is_sqlite:
             self._configure_sqlite()
         try:
