@@ -137,6 +137,7 @@ def _open_storage(url: str) -> Any:
         engine_url,
         missing_driver,
         server_connect_args,
+        unreachable,
     )
 
     parsed = engine_url(url)
@@ -154,8 +155,10 @@ def _open_storage(url: str) -> Any:
                 grace_period=3 * HEARTBEAT_SECONDS,
                 engine_kwargs={"connect_args": connect_args},
             )
-    except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as err:
+    except (sa.exc.NoSuchModuleError, ImportError) as err:  # Optuna raises ImportError
         raise missing_driver(parsed, err) from None
+    except sa.exc.OperationalError as err:
+        raise unreachable(parsed, err, "as a study storage") from None
 
 
 def _display_url(url: str) -> str:

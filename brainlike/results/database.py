@@ -191,6 +191,21 @@ def missing_driver(url: sa.engine.URL, err: BaseException) -> ValueError:
     )
 
 
+def error_reason(err: exc.SQLAlchemyError) -> str:
+    """The driver's own message of a database error, on one line (without SQLAlchemy's
+    statement and link)."""
+    orig = getattr(err, "orig", None)
+    return " ".join(str(orig if orig is not None else err).split())
+
+
+def unreachable(url: sa.engine.URL, err: exc.SQLAlchemyError, what: str) -> ValueError:
+    """The one-line error for a database server that cannot be reached or refuses the login."""
+    return ValueError(
+        f"cannot open {url.render_as_string(hide_password=True)} {what} ({error_reason(err)}); "
+        "check that the server is running and the URL's host, port, user and database name"
+    )
+
+
 @contextlib.contextmanager
 def creating_tables(url: sa.engine.URL) -> Iterator[None]:
     """Make processes that create their tables through their own connections (Optuna's study
@@ -330,10 +345,11 @@ class ResultsDB:
             if isinstance(err, exc.OperationalError) and _is_locked(err):
                 raise
             self.engine.dispose()
-            reason = " ".join(str(err.orig if err.orig is not None else err).split())
+            if not self.is_sqlite and isinstance(err, exc.OperationalError):
+                raise unreachable(self.url, err, "as a results database") from None
             raise ValueError(
-                f"cannot open {self.url_display} as a results database ({reason}); give --db "
-                "a brainlike results database or a new file path"
+                f"cannot open {self.url_display} as a results database ({error_reason(err)}); "
+                "give --db a brainlike results database or a new file path"
             ) from None
 
     @property
