@@ -15,6 +15,7 @@ server's zone instead of UTC shows in the tests.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -119,6 +120,7 @@ class PostgresServer:
                              "-t", "60", "start")  # fmt: skip
             if done.returncode == 0:
                 self.running = True
+                atexit.register(self.stop)  # should the fixture's own clean-up not run
                 self._admin(f"CREATE DATABASE {DATABASE}", database="postgres")
                 return self
         text = log.read_text(errors="replace")[-2000:] if log.is_file() else done.stderr
