@@ -21,19 +21,24 @@ Where it lives
     ``ResultsDB()`` uses ``$BRAINLIKE_RESULTS`` when set (an SQLAlchemy URL, or a plain file
     path meaning an SQLite file there), else ``sqlite:///$XDG_DATA_HOME/brainlike/results.sqlite``
     (``~/.local/share/brainlike/results.sqlite`` when ``XDG_DATA_HOME`` is unset). Any
-    SQLAlchemy URL works, e.g. ``postgresql+psycopg://user:pass@host/brainlike`` (install the
-    driver yourself); the table is created on first use.
+    SQLAlchemy URL works, e.g. ``postgresql://user:pass@host/brainlike`` (psycopg 3:
+    ``pip install brainlike[postgres]``; a server that does not answer is given up after
+    ``CONNECT_TIMEOUT`` seconds); the table is created on first use. The tests run on SQLite
+    and on a real PostgreSQL server (tests/postgres_server.py).
 
 Concurrency (SQLite)
     The file runs in WAL mode with a busy timeout, every write transaction starts with
     ``BEGIN IMMEDIATE`` (so two writers queue instead of deadlocking on a lock upgrade), and a
     write that still meets "database is locked" is retried with backoff for up to
     ``lock_timeout`` seconds. Several processes can add scores to one file at once and none is
-    lost. WAL needs a local file system (not NFS).
+    lost. WAL needs a local file system (not NFS). On PostgreSQL the server does this; the
+    processes that open a new database at once take turns creating the table (an advisory
+    lock), so none fails on "already exists".
 
 Integrity
     Inputs are checked before anything is written (empty names, non-numeric values, payloads
-    that are not JSON), non-finite numbers are stored as NULL (the payload keeps them as
+    that are not JSON, and what a server would refuse where SQLite keeps it: names longer than
+    their column, NUL bytes, lone surrogates, integers beyond 32 bits), non-finite numbers are stored as NULL (the payload keeps them as
     ``NaN``), and :meth:`ResultsDB.add_scores` writes all its rows in one transaction: if any
     row fails, none is stored.
 """
