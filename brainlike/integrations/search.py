@@ -130,19 +130,35 @@ def sample_experiment(trial: Any, search: SearchConfig) -> dict[str, Any]:
 
 def _open_storage(url: str) -> Any:
     import optuna
+    import sqlalchemy as sa
 
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
+    from brainlike.results.database import (
+        creating_tables,
+        engine_url,
+        missing_driver,
+        server_connect_args,
+        unreachable,
+    )
+
+    parsed = engine_url(url)
+    if parsed.get_backend_name() == "sqlite":
         # several processes on one file: wait for a lock instead of failing at once
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=3 * HEARTBEAT_SECONDS,
-            **kwargs,
-        )
+        connect_args: dict[str, Any] = {"timeout": 60}
+    else:
+        connect_args = server_connect_args(parsed)
+    try:
+        with warnings.catch_warnings(), creating_tables(parsed):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                parsed.render_as_string(hide_password=False),
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=3 * HEARTBEAT_SECONDS,
+                engine_kwargs={"connect_args": connect_args},
+            )
+    except (sa.exc.NoSuchModuleError, ImportError) as err:  # Optuna raises ImportError
+        raise missing_driver(parsed, err) from None
+    except sa.exc.OperationalError as err:
+        raise unreachable(parsed, err, "as a study storage") from None
 
 
 def _display_url(url: str) -> str:

@@ -21,32 +21,39 @@ Where it lives
     ``ResultsDB()`` uses ``$BRAINLIKE_RESULTS`` when set (an SQLAlchemy URL, or a plain file
     path meaning an SQLite file there), else ``sqlite:///$XDG_DATA_HOME/brainlike/results.sqlite``
     (``~/.local/share/brainlike/results.sqlite`` when ``XDG_DATA_HOME`` is unset). Any
-    SQLAlchemy URL works, e.g. ``postgresql+psycopg://user:pass@host/brainlike`` (install the
-    driver yourself); the table is created on first use.
+    SQLAlchemy URL works, e.g. ``postgresql://user:pass@host/brainlike`` (psycopg 3:
+    ``pip install brainlike[postgres]``; a server that does not answer is given up after
+    ``CONNECT_TIMEOUT`` seconds); the table is created on first use. The tests run on SQLite
+    and on a real PostgreSQL server (tests/postgres_server.py).
 
 Concurrency (SQLite)
     The file runs in WAL mode with a busy timeout, every write transaction starts with
     ``BEGIN IMMEDIATE`` (so two writers queue instead of deadlocking on a lock upgrade), and a
     write that still meets "database is locked" is retried with backoff for up to
     ``lock_timeout`` seconds. Several processes can add scores to one file at once and none is
-    lost. WAL needs a local file system (not NFS).
+    lost. WAL needs a local file system (not NFS). On PostgreSQL the server does this; the
+    processes that open a new database at once take turns creating the table (an advisory
+    lock), so none fails on "already exists".
 
 Integrity
     Inputs are checked before anything is written (empty names, non-numeric values, payloads
-    that are not JSON), non-finite numbers are stored as NULL (the payload keeps them as
+    that are not JSON, and what a server would refuse where SQLite keeps it: names longer than
+    their column, NUL bytes, lone surrogates, integers beyond 32 bits), non-finite numbers are stored as NULL (the payload keeps them as
     ``NaN``), and :meth:`ResultsDB.add_scores` writes all its rows in one transaction: if any
     row fails, none is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import importlib.util
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -55,6 +62,12 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 ENV_VAR = "BRAINLIKE_RESULTS"
+#: PostgreSQL advisory lock held while the scores table is created or migrated ("brainl")
+SCHEMA_LOCK_KEY = 0x62726169_6E6C
+#: seconds a connection to a database server waits for it to answer
+CONNECT_TIMEOUT = 10
+#: the largest value of an Integer column on every backend (PostgreSQL's is 32-bit)
+MAX_INTEGER = 2**31 - 1
 
 metadata = sa.MetaData()
 
@@ -138,6 +151,117 @@ def database_url(text: str) -> str:
         ) from None
 
 
+def engine_url(text: str) -> sa.engine.URL:
+    """The SQLAlchemy URL of a database URL or plain file path (see :func:`database_url`).
+
+    A PostgreSQL URL without a driver (``postgresql://``, or Heroku's ``postgres://``) gets
+    psycopg 3, the driver of ``brainlike[postgres]``, unless psycopg2 is installed (SQLAlchemy
+    2.0 would pick psycopg2 and fail without it).
+    """
+    text = database_url(text)
+    try:
+        url = sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(
+            f"{text!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
+            "postgresql+psycopg://user@host/brainlike"
+        ) from None
+    if url.drivername in ("postgresql", "postgres") and (
+        url.drivername == "postgres" or importlib.util.find_spec("psycopg2") is None
+    ):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def server_connect_args(url: sa.engine.URL) -> dict[str, Any]:
+    """Driver arguments every connection to ``url`` needs: a PostgreSQL server that does not
+    answer is given up after ``CONNECT_TIMEOUT`` seconds (libpq would wait for the operating
+    system, minutes), unless the URL sets ``connect_timeout`` itself."""
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        return {"connect_timeout": CONNECT_TIMEOUT}
+    return {}
+
+
+def missing_driver(url: sa.engine.URL, err: BaseException) -> ValueError:
+    """The error for a database URL whose driver is not installed, naming what to install."""
+    backend = url.get_backend_name()
+    install = (
+        "pip install brainlike[postgres]"
+        if backend == "postgresql"
+        else f"install the driver for {url.drivername}"
+    )
+    return ValueError(
+        f"cannot open {url.render_as_string(hide_password=True)}: the database driver is "
+        f"missing ({err}); {install}, or use an sqlite:/// URL"
+    )
+
+
+def error_reason(err: exc.SQLAlchemyError) -> str:
+    """The driver's own message of a database error, on one line (without SQLAlchemy's
+    statement and link)."""
+    orig = getattr(err, "orig", None)
+    return " ".join(str(orig if orig is not None else err).split())
+
+
+def unreachable(url: sa.engine.URL, err: exc.SQLAlchemyError, what: str) -> ValueError:
+    """The one-line error for a database server that cannot be reached or refuses the login."""
+    return ValueError(
+        f"cannot open {url.render_as_string(hide_password=True)} {what} ({error_reason(err)}); "
+        "check that the server is running and the URL's host, port, user and database name"
+    )
+
+
+@contextlib.contextmanager
+def creating_tables(url: sa.engine.URL) -> Iterator[None]:
+    """Make processes that create their tables through their own connections (Optuna's study
+    storage) take turns, instead of colliding with "already exists" errors.
+
+    PostgreSQL: a session advisory lock. An SQLite file: an exclusive ``flock`` on the folder
+    holding it (not on the file: closing a second descriptor of an SQLite file drops the
+    locks SQLite holds on it). Elsewhere, nothing happens.
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        with _folder_lock(url.database):
+            yield
+        return
+    if backend != "postgresql":
+        yield
+        return
+    engine = sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args=server_connect_args(url)
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _folder_lock(database: str | None) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        fcntl = None  # type: ignore[assignment]
+    folder = Path(database).expanduser().parent if database and database != ":memory:" else None
+    if fcntl is None or folder is None or not folder.is_dir() or database.startswith("file:"):
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def _package_version() -> str:
     try:
         import brainlike
@@ -145,6 +269,18 @@ def _package_version() -> str:
         return str(brainlike.__version__)
     except Exception:  # pragma: no cover
         return "unknown"
+
+
+def _lock_schema(conn: sa.Connection) -> None:
+    """Make the processes that create or migrate the table take turns (PostgreSQL).
+
+    Two processes opening a new database at once both see no table and both CREATE it; the
+    second fails on PostgreSQL's catalogue (``pg_type_typname_nsp_index``). A transaction-level
+    advisory lock queues them, and the second then finds the table. SQLite's ``BEGIN
+    IMMEDIATE`` already does this.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
 
 def _is_locked(err: exc.OperationalError) -> bool:
@@ -179,17 +315,10 @@ class ResultsDB:
         echo: bool = False,
         create: bool = True,
     ):
-        text = database_url(url) if url else default_url()
-        try:
-            self.url = sa.engine.make_url(text)
-        except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
-            raise ValueError(
-                f"{url!r} is not a database URL; use e.g. sqlite:////abs/path/results.sqlite or "
-                "postgresql+psycopg://user@host/brainlike"
-            ) from None
+        self.url = engine_url(url) if url else engine_url(default_url())
         self.lock_timeout = float(lock_timeout)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "connect_args": server_connect_args(self.url)}
         if self.is_sqlite:
             if create:
                 self._make_sqlite_folder()
@@ -205,15 +334,12 @@ class ResultsDB:
                 "sqlite:////abs/path/results.sqlite"
             ) from None
         except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as err:
-            raise ValueError(
-                f"cannot open {self.url_display}: {err}. Install the database driver it names "
-                "(e.g. pip install psycopg) or use an sqlite:/// URL"
-            ) from None
+            raise missing_driver(self.url, err) from None
         if self.is_sqlite:
             self._configure_sqlite()
         try:
             if create:
-                self._write(lambda conn: metadata.create_all(conn))
+                self._write(lambda conn: (_lock_schema(conn), metadata.create_all(conn)))
             elif not sa.inspect(self.engine).has_table(scores_table.name):
                 raise FileNotFoundError(
                     f"{self.url_display} holds no scores table: it is not a brainlike results "
@@ -224,10 +350,11 @@ class ResultsDB:
             if isinstance(err, exc.OperationalError) and _is_locked(err):
                 raise
             self.engine.dispose()
-            reason = " ".join(str(err.orig if err.orig is not None else err).split())
+            if not self.is_sqlite and isinstance(err, exc.OperationalError):
+                raise unreachable(self.url, err, "as a results database") from None
             raise ValueError(
-                f"cannot open {self.url_display} as a results database ({reason}); give --db "
-                "a brainlike results database or a new file path"
+                f"cannot open {self.url_display} as a results database ({error_reason(err)}); "
+                "give --db a brainlike results database or a new file path"
             ) from None
 
     @property
@@ -278,6 +405,7 @@ class ResultsDB:
 
         def add(conn: sa.Connection) -> None:
             # another process may have migrated meanwhile: look again inside the transaction
+            _lock_schema(conn)
             now = {c["name"] for c in sa.inspect(conn).get_columns(scores_table.name)}
             for name in missing:
                 if name in now:
@@ -487,10 +615,11 @@ def _where(filters: Mapping[str, Any]) -> list[Any]:
         if value is None:
             continue
         column = scores_table.c[name]
-        if isinstance(value, (list, tuple, set, frozenset)):
-            where.append(column.in_([str(v) for v in value]))
-        else:
-            where.append(column == str(value))
+        many = isinstance(value, (list, tuple, set, frozenset))
+        texts = [str(v) for v in value] if many else [str(value)]
+        if any("\x00" in t for t in texts):  # PostgreSQL refuses the query; nothing matches
+            raise ValueError(f"the {name} filter {value!r} contains a NUL byte; remove it")
+        where.append(column.in_(texts) if many else column == texts[0])
     return where
 
 
@@ -506,7 +635,23 @@ def _name(value: Any, what: str, required: bool) -> str | None:
         value = os.fspath(value)
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string; got {type(value).__name__} {value!r}")
-    return value.strip()
+    value = value.strip()
+    # every backend stores the same names: PostgreSQL refuses what SQLite would keep
+    if "\x00" in value:
+        raise ValueError(f"{what} {value!r} contains a NUL byte; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{what} {value!r} is not valid Unicode text (a lone surrogate); give it as UTF-8"
+        ) from None
+    limit = getattr(scores_table.c[what].type, "length", None)
+    if limit is not None and len(value) > limit:
+        raise ValueError(
+            f"{what} {value[:40]!r}... is {len(value)} characters long; the results database "
+            f"keeps at most {limit}: shorten it"
+        )
+    return value
 
 
 def _number(value: Any, what: str) -> float | None:
@@ -579,6 +724,8 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         isinstance(n_neuroids, bool) or not isinstance(n_neuroids, int) or n_neuroids < 0
     ):
         raise ValueError(f"n_neuroids must be a non-negative int; got {n_neuroids!r}")
+    if n_neuroids is not None and n_neuroids > MAX_INTEGER:
+        raise ValueError(f"n_neuroids {n_neuroids} is beyond the 32-bit integer column")
     mapping = record.pop("mapping", None) or params.get("mapping") or prov.get("mapping")
     row = {
         "created_at": datetime.datetime.now(datetime.timezone.utc),
@@ -600,7 +747,9 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         "ceiling": _number(payload.get("ceiling"), "ceiling"),
         "ceiled": _number(payload.get("ceiled"), "ceiled"),
         "n_neuroids": n_neuroids,
-        "package_version": str(prov.get("brainlike_version") or _package_version()),
+        "package_version": _name(
+            str(prov.get("brainlike_version") or _package_version()), "package_version", False
+        ),
     }
     try:
         row["payload"] = json.dumps(payload, allow_nan=True, default=_json_default)
@@ -616,7 +765,8 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
     if isinstance(created, datetime.datetime):
         if created.tzinfo is None:  # SQLite drops the zone; everything is written in UTC
             created = created.replace(tzinfo=datetime.timezone.utc)
-        out["created_at"] = created.isoformat()
+        # a server reads a timestamp back in its own zone (PostgreSQL's `timezone` setting)
+        out["created_at"] = created.astimezone(datetime.timezone.utc).isoformat()
     out["payload"] = json.loads(out["payload"])
     out["extra"] = json.loads(out["extra"]) if out["extra"] else {}
     return out

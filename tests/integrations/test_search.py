@@ -1,6 +1,7 @@
 """Optuna TPE search: trials in the storage, studies continued, invalid trials kept, CLI."""
 
 import json
+import multiprocessing
 
 import optuna
 import pytest
@@ -90,14 +91,14 @@ def test_search_records_trials_and_continues_the_study(tmp_path):
     assert (out / "trials" / "3" / "summary.json").is_file()
 
 
-def test_invalid_combinations_are_pruned_with_their_reason(tmp_path):
+def test_invalid_combinations_are_pruned_with_their_reason(tmp_path, db_url):
     # refused by the config: the image shown longer than the unroll
     path = write_search(
         tmp_path,
         name="bad-config",
         space={"params": {"model.t_on": {"type": "categorical", "choices": [9]}}},
     )
-    summary = run_search(path, tmp_path / "a", n_trials=1)
+    summary = run_search(path, tmp_path / "a", n_trials=1, storage=db_url)
     (trial,) = summary["trials"]
     assert trial["state"] == "pruned" and trial["test_acc"] is None
     assert "t_on (9) is longer than time_steps (7)" in trial["error"]
@@ -106,11 +107,12 @@ def test_invalid_combinations_are_pruned_with_their_reason(tmp_path):
     path = write_search(
         tmp_path, name="bad-model", space={"cells": {"layers": ["conv9"], "kinds": ["gru"]}}
     )
-    summary = run_search(path, tmp_path / "b", n_trials=1)
+    summary = run_search(path, tmp_path / "b", n_trials=1, storage=db_url)
     (trial,) = summary["trials"]
     assert trial["state"] == "pruned" and "conv9" in trial["error"]
     assert not (tmp_path / "b" / "trials" / "0").exists()  # nothing trained, nothing left
-    study = optuna.load_study(study_name="bad-model", storage=summary["storage"])
+    assert summary["storage"] == db_url
+    study = optuna.load_study(study_name="bad-model", storage=db_url)
     assert study.trials[0].user_attrs["status"] == "invalid"
 
 
@@ -157,14 +159,59 @@ def test_shipped_recipe_samples_valid_experiments():
     assert search.base["model"].get("cells") is None  # the base is not modified
 
 
-def test_search_command_json(tmp_path):
+def test_search_command_json(tmp_path, db_url):
     path = write_search(tmp_path, name="cli")
+    server = db_url.startswith("postgresql")  # SQLite: the default file in the output folder
+    storage = ["--storage", db_url] if server else []
     res = CliRunner().invoke(
-        app, ["search", str(path), "-o", str(tmp_path / "o"), "--trials", "1", "--json"]
+        app, ["search", str(path), "-o", str(tmp_path / "o"), "--trials", "1", "--json", *storage]
     )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["n_trials"] == 1 and summary["best"]["number"] == 0
-    assert summary["storage"] == f"sqlite:///{tmp_path / 'o' / 'search.sqlite'}"
+    assert summary["states"] == {"complete": 1} and 0 <= summary["best"]["test_acc"] <= 1
+    assert summary["storage"] == (
+        db_url if server else f"sqlite:///{tmp_path / 'o' / 'search.sqlite'}"
+    )
+    study = optuna.load_study(study_name="cli", storage=db_url if server else summary["storage"])
+    assert study.best_value == summary["best"]["test_acc"]
     res = CliRunner().invoke(app, ["search", str(tmp_path / "missing.yaml")])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
+
+
+def _search_worker(path, out, storage, seed, barrier):
+    barrier.wait()  # both workers join the study at the same moment
+    run_search(path, out, storage=storage, n_trials=4, seed=seed)
+
+
+def test_two_search_workers_share_one_study(tmp_path, db_url):
+    # every trial is refused by the config (t_on 9 > time_steps 7), so no trial trains: what
+    # is tested is the storage, which two processes create, join and add trials to at once
+    path = write_search(
+        tmp_path,
+        name="shared",
+        space={"params": {"model.t_on": {"type": "categorical", "choices": [9]}}},
+    )
+    # fork: the workers start with torch and optuna already imported (a spawned worker spends
+    # seconds importing them); this process holds no connection to the study's database
+    import brainlike.train.loop  # noqa: F401
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=_search_worker, args=(path, tmp_path / f"w{w}", db_url, w, barrier))
+        for w in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    trials = optuna.load_study(study_name="shared", storage=db_url).trials
+    assert sorted(t.number for t in trials) == list(range(8))
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    assert all("t_on (9) is longer than time_steps (7)" in t.user_attrs["error"] for t in trials)
+    # each worker's summary is of the whole study: the other worker's trials included
+    for w in range(2):
+        summary = json.loads((tmp_path / f"w{w}" / "search_summary.json").read_text())
+        assert summary["trials_this_call"] == 4 and 4 <= summary["n_trials"] <= 8

@@ -22,8 +22,8 @@ def score(value=0.5, **kw):
     return Score(value=value, error=0.02, raw=np.array([0.4, 0.5, 0.6]), metric="pls_r", **kw)
 
 
-def test_a_score_round_trips_with_its_payload(tmp_path):
-    db = ResultsDB(url(tmp_path))
+def test_a_score_round_trips_with_its_payload(db_url):
+    db = ResultsDB(db_url)
     s = score(0.61, ceiling=0.8, ceiled=0.61**2 / 0.8, convention="r2_over_ceiling")
     s.parameters["mapping"] = "pls"
     row_id = db.add_score(
@@ -56,8 +56,8 @@ def test_a_score_round_trips_with_its_payload(tmp_path):
     assert back.value == pytest.approx(0.61)
 
 
-def test_query_filters_and_counts(tmp_path):
-    db = ResultsDB(url(tmp_path))
+def test_query_filters_and_counts(db_url):
+    db = ResultsDB(db_url)
     db.add_scores(
         [
             dict(model=m, benchmark=b, region="IT", layer=f"l{i}", score=0.1 * i)
@@ -70,21 +70,25 @@ def test_query_filters_and_counts(tmp_path):
     assert len(db.query(limit=2)) == 2
     with pytest.raises(ValueError, match="cannot filter on"):
         db.query(colour="red")
+    with pytest.raises(ValueError, match="model filter .* contains a NUL byte"):
+        db.query(model=["a", "a\x00"])
     assert db.delete(model="a") == 2 and db.count() == 2
     with pytest.raises(ValueError, match="at least one filter"):
         db.delete()
 
 
-def test_non_finite_values_are_stored_as_null_and_kept_in_the_payload(tmp_path):
-    db = ResultsDB(url(tmp_path))
+def test_non_finite_values_are_stored_as_null_and_kept_in_the_payload(db_url):
+    db = ResultsDB(db_url)
     db.add_score(model="m", benchmark="b", score={"value": float("nan"), "error": float("inf")})
     (row,) = db.query()
     assert row["value"] is None and row["error"] is None
     assert math.isnan(row["payload"]["value"]) and math.isinf(row["payload"]["error"])
-    # the file itself holds NULL, not a NaN that SQLite would turn into NULL anyway or garbage
-    con = sqlite3.connect(tmp_path / "results.sqlite")
-    assert con.execute("select value, error from scores").fetchall() == [(None, None)]
-    con.close()
+    # the table itself holds NULL, not a NaN that SQLite would turn into NULL anyway and
+    # PostgreSQL would keep (and sort above every number)
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select value, error from scores").fetchall() == [(None, None)]
+    engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -96,26 +100,32 @@ def test_non_finite_values_are_stored_as_null_and_kept_in_the_payload(tmp_path):
         (dict(score={"value": "high"}), "must be a number"),
         (dict(score={"value": 0.3, "raw": object()}), "JSON"),
         (dict(model=3), "must be a string"),
+        # what PostgreSQL refuses is refused at the door on every backend, before any write
+        (dict(model="m" * 256), "model 'm.* is 256 characters long; .* at most 255"),
+        (dict(recording_hash="f" * 65), "recording_hash .* at most 64"),
+        (dict(layer="conv\x001"), r"layer 'conv\\x001' contains a NUL byte"),
+        (dict(region="IT\ud800"), "region .* lone surrogate"),
+        (dict(n_neuroids=2**31), "n_neuroids 2147483648 is beyond the 32-bit"),
     ],
 )
-def test_bad_rows_are_refused_at_the_door(tmp_path, bad, message):
-    db = ResultsDB(url(tmp_path))
+def test_bad_rows_are_refused_at_the_door(db_url, bad, message):
+    db = ResultsDB(db_url)
     record = {"model": "m", "benchmark": "b", "score": 0.5, **bad}
     with pytest.raises((ValueError, TypeError), match=message):
         db.add_score(**record)
     assert db.count() == 0
 
 
-def test_a_bad_row_in_add_scores_leaves_no_partial_rows(tmp_path):
-    db = ResultsDB(url(tmp_path))
+def test_a_bad_row_in_add_scores_leaves_no_partial_rows(db_url):
+    db = ResultsDB(db_url)
     good = [dict(model=f"m{i}", benchmark="b", score=0.1 * i) for i in range(5)]
     with pytest.raises(ValueError, match="record 3.*nothing was stored"):
         db.add_scores(good[:3] + [dict(model="", benchmark="b", score=0.1)] + good[3:])
     assert db.count() == 0
 
 
-def test_a_failure_inside_the_transaction_rolls_everything_back(tmp_path, monkeypatch):
-    db = ResultsDB(url(tmp_path))
+def test_a_failure_inside_the_transaction_rolls_everything_back(db_url, monkeypatch):
+    db = ResultsDB(db_url)
     real_row = db_mod._row
 
     def sneak_past_the_checks(record):
@@ -180,27 +190,53 @@ def _writer(db_url, worker, n, barrier):
             benchmark="simulated-IT",
             region="IT",
             layer=f"layer{i}",
-            score={"value": i / n, "error": 0.01, "metric": "pls_r"},
+            score={"value": worker + i / n, "error": 0.01, "metric": "pls_r"},
         )
     db.close()
 
 
-def test_concurrent_writers_from_two_processes_lose_nothing(tmp_path):
-    db_url = url(tmp_path)
-    ResultsDB(db_url).close()  # both writers start from an existing file
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    procs = [ctx.Process(target=_writer, args=(db_url, w, 200, barrier)) for w in range(2)]
+def _run_processes(target, args_of, n, timeout=120):
+    # fork: a worker starts at once (a spawned one imports SQLAlchemy and brainlike first); this
+    # process holds no connection to the test's database when it forks
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=target, args=(*args_of(w), barrier)) for w in range(n)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
+        p.join(timeout=timeout)
+    return [p.exitcode for p in procs]
+
+
+def test_concurrent_writers_from_two_processes_lose_nothing(db_url):
+    ResultsDB(db_url).close()  # both writers start from an existing database
+    assert _run_processes(_writer, lambda w: (db_url, w, 200), 2) == [0, 0]
     db = ResultsDB(db_url)
     assert db.count() == 400
     for w in range(2):
         rows = db.query(model=f"model{w}")
         assert sorted(r["layer"] for r in rows) == sorted(f"layer{i}" for i in range(200))
+        # every value as written: worker + i / 200, in the order it was written
+        assert [r["value"] for r in rows] == pytest.approx([w + i / 200 for i in range(200)])
     ids = [r["id"] for r in db.query()]
     assert len(set(ids)) == 400
     assert json.loads(json.dumps(db.query(limit=1)))  # rows are JSON-ready
+
+
+def _opener(db_url, worker, barrier):
+    barrier.wait()
+    with ResultsDB(db_url) as db:
+        db.add_score(model=f"m{worker}", benchmark="b", score=float(worker))
+
+
+def test_processes_opening_a_new_database_at_once_all_get_the_table(db_url):
+    # each creates the table if missing: the checks and CREATE TABLEs must not collide (a race:
+    # run it a few times, from no table each time)
+    engine = sa.create_engine(db_url)
+    for _ in range(4):
+        assert _run_processes(_opener, lambda w: (db_url, w), 4) == [0, 0, 0, 0]
+        with ResultsDB(db_url) as db:
+            assert sorted(r["value"] for r in db.query()) == [0.0, 1.0, 2.0, 3.0]
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE scores")
+    engine.dispose()

@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 import pytest
+import sqlalchemy as sa
 from rich.console import Console
 
 from brainlike.results import ResultsDB, leaderboard, render_table
@@ -32,8 +33,8 @@ ROWS = [
 
 
 @pytest.fixture
-def db(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'board.sqlite'}")
+def db(db_url):
+    db = ResultsDB(db_url)
     db.add_scores(
         dict(
             model=m,
@@ -191,8 +192,8 @@ def _row(model, value, *, digest=H1, metric="noise_corrected_predictivity", **kw
     )
 
 
-def test_two_recordings_with_one_name_are_two_benchmarks(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
+def test_two_recordings_with_one_name_are_two_benchmarks(db_url):
+    db = ResultsDB(db_url)
     db.add_scores([_row("a", 0.5), _row("b", 0.4), _row("a", 0.9, digest=H2)])
     board = leaderboard(db)
     assert [c.label for c in board.columns] == [
@@ -213,8 +214,8 @@ def test_two_recordings_with_one_name_are_two_benchmarks(tmp_path):
     assert len(leaderboard(db, benchmark="V4-session").columns) == 2
 
 
-def test_metrics_conventions_and_settings_are_never_averaged(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
+def test_metrics_conventions_and_settings_are_never_averaged(db_url):
+    db = ResultsDB(db_url)
     bs = {"ceiling": "internal consistency", "train_fraction": 0.9}
     db.add_scores(
         [
@@ -239,8 +240,8 @@ def test_metrics_conventions_and_settings_are_never_averaged(tmp_path):
     assert bs_board.ranked and [(r.rank, r.model) for r in bs_board.rows] == [(1, "a"), (2, "b")]
 
 
-def test_unknown_filters_list_what_is_there(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'r.sqlite'}")
+def test_unknown_filters_list_what_is_there(db_url):
+    db = ResultsDB(db_url)
     db.add_scores([_row("a", 0.5), _row("a", 0.9, digest=H2)])
     with pytest.raises(ValueError, match="V4-session@aaaaaaaa, V4-session@bbbbbbbb"):
         leaderboard(db, benchmark="IT-session")
@@ -277,15 +278,26 @@ INSERT INTO scores (created_at, model, benchmark, region, layer, metric, mapping
 """
 
 
-def test_an_old_database_migrates_on_open_and_keeps_its_rows_apart(tmp_path):
-    path = tmp_path / "old.sqlite"
-    con = sqlite3.connect(path)
-    con.executescript(OLD_SCHEMA)
-    con.close()
-    db = ResultsDB(f"sqlite:///{path}", create=False)
-    con = sqlite3.connect(path)
-    columns = {row[1] for row in con.execute("pragma table_info(scores)")}
-    con.close()
+def _write_old_database(url):
+    """The scores table of an old brainlike, in SQLite or PostgreSQL, with two rows."""
+    engine = sa.create_engine(url)
+    script = OLD_SCHEMA
+    if engine.dialect.name == "postgresql":  # what SQLAlchemy made of the same table there
+        script = script.replace("id INTEGER NOT NULL", "id SERIAL NOT NULL")
+        script = script.replace("DATETIME", "TIMESTAMP WITH TIME ZONE")
+    with engine.begin() as conn:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def test_an_old_database_migrates_on_open_and_keeps_its_rows_apart(db_url):
+    _write_old_database(db_url)
+    db = ResultsDB(db_url, create=False)
+    engine = sa.create_engine(db_url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("scores")}
+    engine.dispose()
     assert {"recording_hash", "variant"} <= columns
     old = db.query()
     assert [(r["model"], r["value"], r["recording_hash"]) for r in old] == [
@@ -295,7 +307,7 @@ def test_an_old_database_migrates_on_open_and_keeps_its_rows_apart(tmp_path):
     db.add_scores([_row("a", 0.5)])
     db.close()
     # reopening a migrated database changes nothing
-    again = ResultsDB(f"sqlite:///{path}")
+    again = ResultsDB(db_url)
     assert again.count() == 3
     board = leaderboard(again, metric="noise-corrected")
     # the unhashed rows are a benchmark of their own, never merged with the hashed one
@@ -319,8 +331,8 @@ def test_a_missing_database_file_is_an_error_and_is_not_created(tmp_path):
         ResultsDB(f"sqlite:///{empty}", create=False)
 
 
-def test_a_ceiled_cell_shows_the_ceiled_values_own_error(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'errors.sqlite'}")
+def test_a_ceiled_cell_shows_the_ceiled_values_own_error(db_url):
+    db = ResultsDB(db_url)
     db.add_score(
         model="m",
         benchmark="b",
@@ -336,8 +348,8 @@ def test_a_ceiled_cell_shows_the_ceiled_values_own_error(tmp_path):
     assert [(c.value, c.error) for c in ceiled.cells.values()] == [(0.8, 0.04)]
 
 
-def test_settings_that_read_alike_stay_in_separate_sets(tmp_path):
-    db = ResultsDB(f"sqlite:///{tmp_path / 'alike.sqlite'}")
+def test_settings_that_read_alike_stay_in_separate_sets(db_url):
+    db = ResultsDB(db_url)
     for variant, v in (('{"k": 1}', 0.4), ('{"k": "1"}', 0.6)):
         db.add_score(model="m", benchmark="b", region="IT", layer="l", metric="pls_r",
                      variant=variant, score={"value": v})  # fmt: skip
