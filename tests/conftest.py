@@ -17,6 +17,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs on a throwaway PostgreSQL server")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_results_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read or write the user's own results database: the default one
+    (``$XDG_DATA_HOME/brainlike/results.sqlite``) lives in a temporary folder, and
+    ``$BRAINLIKE_RESULTS`` is unset (a test that wants either sets it itself)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        mp.delenv("BRAINLIKE_RESULTS", raising=False)
+        yield
+
+
 def _unavailable(reason: str) -> None:
     # CI must run these tests: there a missing server is a failure, never a silent skip
     if IN_CI:
