@@ -404,6 +404,10 @@ class BrainlikeBrainModel:
             )
         bins = []
         for tb in time_bins:
+            if isinstance(tb, np.ndarray) and tb.dtype == object:
+                # Brain-Score's NeuralBenchmark passes assembly['time_bin'].values: 0-d object
+                # arrays holding a (start, end) tuple for a squeezed (single-bin) assembly
+                tb = tb.item() if tb.ndim == 0 else tuple(tb.tolist())
             pair = np.asarray(tb).ravel().tolist()
             if len(pair) != 2:
                 raise BrainScoreError(f"time bins must be (start, end) pairs; got {tb!r}")
