@@ -179,6 +179,20 @@ def main(out: Path) -> dict:
         ),
     }
 
+    # -- stimuli shown at 12 degrees to the 8-degree model: Brain-Score's place_on_screen writes
+    # shrunken copies (under $BRAINSCORE_HOME) into a new StimulusSet that look_at must read
+    wide = NeuralBenchmark(
+        identifier="brainlike.local.IT-pls-12deg",
+        assembly=neural,
+        similarity_metric=load_metric("pls"),
+        visual_degrees=12,
+        number_of_trials=1,
+        ceiling_func=lambda: ceiler(neural_rep),
+        parent="IT",
+        version=1,
+    )
+    facts["benchmark_12deg_ceiled"] = float(wide(model).values)
+
     # -- behaviour: probabilities on held-out stimuli, then passive again -------------------
     fitting = write_stimuli(out / "fitting", "fit", 10, seed=2)
     model.start_task(BrainModel.Task.probabilities, fitting)
