@@ -3,8 +3,10 @@
 :class:`BrainlikeBrainModel` follows the interface of ``brainscore_vision.model_interface.
 BrainModel``: ``identifier``, ``visual_degrees()``, ``start_task(task, fitting_stimuli)``,
 ``start_recording(recording_target, time_bins)`` and ``look_at(stimuli, number_of_trials=1)``.
-It is duck-typed, so benchmarks of ``brainscore_vision`` can call it, and it needs neither
-``brainscore_vision`` nor ``brainio`` itself: tasks and recording targets are accepted as the
+It is duck-typed, so benchmarks of ``brainscore_vision`` can call it (the slow test
+tests/integrations/test_brainscore_vision.py runs it through brainscore-vision's own ``pls``
+metric, ceiler and ``NeuralBenchmark``), and it needs neither ``brainscore_vision`` nor
+``brainio`` itself: tasks and recording targets are accepted as the
 plain strings of current ``brainscore_vision`` (``BrainModel.Task.passive == "passive"``,
 ``BrainModel.RecordingTarget.IT == "IT"``), as members of the ``Enum`` of older releases, or as
 the :attr:`BrainlikeBrainModel.Task` / :attr:`BrainlikeBrainModel.RecordingTarget` constants
@@ -27,7 +29,9 @@ Commitment (layers to regions)
 
 Recordings
     ``look_at`` after ``start_recording(region, time_bins)`` returns a presentation x neuroid x
-    time_bin assembly. brainlike models are static (feed-forward in time), so the same
+    time_bin assembly. Time bins are ``(start, end)`` pairs in ms: lists, arrays, or the object
+    arrays of tuples that ``NeuralBenchmark`` takes from an assembly's ``time_bin`` coordinate.
+    brainlike models are static (feed-forward in time), so the same
     features are repeated in every requested time bin (as Brain-Score's ``TemporalAligned``
     does for models without a time dimension). The time_bin dimension is kept even for a single
     bin. Neuroids are the flattened units of the committed layer (``C * H * W``, channel-major).
@@ -49,8 +53,9 @@ Behaviour
     ImageNet head, so ``start_task("label", "imagenet")`` or a bare list of label names is
     refused with an explanation (pass fitting stimuli instead).
 
-Scoring with Brain-Score (needs ``pip install brainscore-vision`` and network access for the
-benchmark data)::
+Scoring with Brain-Score (needs ``pip install "brainlike[brainscore]"`` on Python >= 3.11, which
+pins numpy < 2, scikit-learn < 1.6 and, through brainscore-core, xarray < 2022.6; and network
+access for the benchmark data)::
 
     from brainscore_vision import load_benchmark
     from brainlike.integrations.brainscore import make_brainscore_model
@@ -404,6 +409,10 @@ class BrainlikeBrainModel:
             )
         bins = []
         for tb in time_bins:
+            if isinstance(tb, np.ndarray) and tb.dtype == object:
+                # Brain-Score's NeuralBenchmark passes assembly['time_bin'].values: 0-d object
+                # arrays holding a (start, end) tuple for a squeezed (single-bin) assembly
+                tb = tb.item() if tb.ndim == 0 else tuple(tb.tolist())
             pair = np.asarray(tb).ravel().tolist()
             if len(pair) != 2:
                 raise BrainScoreError(f"time bins must be (start, end) pairs; got {tb!r}")

@@ -1,4 +1,4 @@
-"""The Brain-Score bridge against a stand-in StimulusSet (brainscore_vision is not installed)."""
+"""The Brain-Score bridge against a stand-in StimulusSet (the real one: test_brainscore_vision.py)."""
 
 from __future__ import annotations
 
@@ -121,6 +121,23 @@ def test_neuroids_match_committed_layer_width_and_time_bins(model, tmp_path):
     np.testing.assert_array_equal(out.values[..., 0], out.values[..., 2])  # static repeat
 
 
+def test_time_bins_as_neural_benchmark_passes_them(model):
+    # NeuralBenchmark passes assembly['time_bin'].values: for a squeezed single-bin assembly a
+    # list holding a 0-d object array with a (start, end) tuple, else an object array of tuples
+    single = np.empty((), dtype=object)
+    single[()] = (70, 170)
+    model.start_recording("IT", [single])
+    assert model.time_bins == [(70, 170)]
+    several = np.empty(2, dtype=object)
+    several[0], several[1] = (70, 120), (120, 170)
+    model.start_recording("IT", several)
+    assert model.time_bins == [(70, 120), (120, 170)]
+    model.start_recording("IT", np.array([[70, 170]]))
+    assert model.time_bins == [(70, 170)]
+    with pytest.raises(BrainScoreError, match="pairs"):
+        model.start_recording("IT", [np.array((70, 120, 170), dtype=object)])
+
+
 def test_enum_targets_and_list_of_paths(model, tmp_path):
     stimuli = make_stimuli(tmp_path / "c", n=2)
     legacy = enum.Enum("RecordingTarget", "V1 V2 V4 IT")  # brainscore < 2 used Enums
@@ -184,6 +201,9 @@ def test_uses_brainio_assembly_types_when_installed(model, tmp_path, monkeypatch
     fake.NeuroidAssembly, fake.BehavioralAssembly = NeuroidAssembly, BehavioralAssembly
     monkeypatch.setitem(sys.modules, "brainio", types.ModuleType("brainio"))
     monkeypatch.setitem(sys.modules, "brainio.assemblies", fake)
+    # where brainscore-vision is installed, its brainscore_core copy is looked up first
+    core = "brainscore_core.supported_data_standards.brainio.assemblies"
+    monkeypatch.setitem(sys.modules, core, fake)
     model.start_recording("IT", [(70, 170)])
     assert isinstance(model.look_at(make_stimuli(tmp_path / "g", n=1)), NeuroidAssembly)
 

@@ -340,7 +340,8 @@ def input_sums(layer: Any, call: LayerCall, pre: Tensor | None = None) -> Tensor
 # -- measuring a model -----------------------------------------------------------------------------
 def _seed(*parts: int) -> int:
     """One 63-bit seed from several integers (a seed per layer, stream and checkpoint)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+    # int() first: numpy < 2 has no uint64 >> Python int
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0]) >> 1
 
 
 _POST, _PRE, _SYNAPSES, _NOISE = 1, 2, 3, 4

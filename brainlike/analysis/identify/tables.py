@@ -135,7 +135,8 @@ def observables_dataset(table: Any) -> Any:
         for f, n, s in zip(t["fraction"], t["noise"], t["recording_seed"], strict=True)
     ]
     dims = ["recording", "layer", "checkpoint", "observable", "transform", "statistic"]
-    arr = t.set_index(dims)["value"].to_xarray()
+    # from_series, as pandas' to_xarray does: pandas 2 refuses to_xarray with xarray < 2022.12
+    arr = xr.DataArray.from_series(t.set_index(dims)["value"])
     ds = xr.Dataset({"value": arr})
     per_ck = t.drop_duplicates("checkpoint").set_index("checkpoint")
     ds = ds.assign_coords(
