@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from suite_summaries import mec_summary
 
 from brainlike.config import ConfigError, config_from_dict
 from brainlike.config.suite import load_suite
@@ -167,30 +168,8 @@ def test_summary_over_seeds_by_hand():
     assert rows[0]["mapping.pct_ceiling"] is None  # missing everywhere: None, not 0
 
 
-def _summary():
-    runs, dists = [], {}
-    for i, (core, target) in enumerate([("rnn", "gaussian"), ("ugrnn", "gaussian")]):
-        run = {"run": f"r{i}", "core": core, "target": target, "seed": 0, "parameters": 100 + i,
-               "decoding_error_cm": 10.0 * (i + 1), "grid.median": 0.1, "grid.frac_threshold": 0.25,
-               "grid.frac_null95": 0.5, "mapping.pct_ceiling": 40.0 + i,
-               "ablation.grid.targeted_minus_random": None if i else 1.5,
-               "ablation.grid.reason": "no unit scores above 0.3" if i else None}  # fmt: skip
-        runs.append(run)
-        dists[run["run"]] = {
-            s: {"scores": [-0.2, 0.1, 0.5], "null_quantiles": list(np.linspace(-1, 1, 101))}
-            for s in ("grid", "border")
-        }
-    return {
-        "suite": "mec-<b>x</b>", "cells": [["rnn", "gaussian"], ["ugrnn", "gaussian"]],
-        "seeds": [0], "overrides": {}, "runs": runs, "rows": summarise_mec(runs),
-        "distributions": dists, "thresholds": {"grid": 0.3, "border": 0.5},
-        "session": {"recording": None, "animals": 2, "minutes": 4.0, "seed": 0},
-        "analysis": {"layer": "g"}, "conventions": {"decoding_error_cm": "what it is"},
-    }  # fmt: skip
-
-
 def test_report_table_and_figures_from_the_summary(tmp_path):
-    summary = _summary()
+    summary = mec_summary("mec-<b>x</b>")
     columns, rows = mec_columns_table(summary)
     assert rows[0][columns.index("error cm")] == "10.0"
     assert rows[0][columns.index("% grid >thr")] == "25.0"

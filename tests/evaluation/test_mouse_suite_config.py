@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 import yaml
+from suite_summaries import mouse_summary
 
 from brainlike.config import ConfigError
 from brainlike.config.suite import load_suite
@@ -105,33 +106,8 @@ def test_summary_over_seeds_by_hand():
     assert rows[1]["x"] == 7.0 and rows[1]["x_sd"] is None
 
 
-def _summary():
-    areas = ["VISp", "VISl"]
-    rows, runs = [], []
-    for i, (model, objective, size) in enumerate(
-        [("dual", "simclr", 32), ("dual", "simclr", 64), ("single", "sup", 64)]
-    ):
-        row = {"model": model, "objective": objective, "resolution": size, "n_seeds": 1,
-               "parameters": 1000 * (i + 1), "headline": "test_acc", "headline_value": 0.5}  # fmt: skip
-        for a in [*areas, "median"]:
-            row[f"neuropixels.ridge.{a}"] = 10.0 * (i + 1)
-        row["transfer.position"] = 0.1 * (i + 1)
-        rows.append(row)
-        runs.append({**row, "seed": 0, "transfer.position.metric": "r", "run": f"r{i}"})
-    return {
-        "suite": "mouse-<b>test</b>", "areas": areas, "modalities": ["neuropixels"],
-        "mappings": ["ridge"], "transfer_tasks": ["position"],
-        "models": {"dual": {}, "single": {}}, "objectives": {"simclr": {}, "sup": {}},
-        "resolutions": [32, 64], "cells": [[r["model"], r["objective"], r["resolution"]] for r in rows],
-        "seeds": [0], "overrides": {}, "rows": rows, "runs": runs,
-        "benchmark": {"brain": "streamnet-six", "brain_seed": 0, "animals": 4, "neuroids": 40,
-                      "trials": 10, "modalities": ["neuropixels"]},
-        "conventions": {"pct_ceiling": "what it is"},
-    }  # fmt: skip
-
-
 def test_report_tables_and_figures_from_the_summary(tmp_path):
-    summary = _summary()
+    summary = mouse_summary("mouse-<b>test</b>")
     columns, rows = mouse_columns(summary)
     assert "neuropixels ridge median %" in columns and "transfer position" in columns
     assert rows[1][columns.index("neuropixels ridge median %")] == "20.0"
