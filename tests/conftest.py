@@ -28,6 +28,16 @@ def _no_user_results_database(tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield
 
 
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Figures a test draws (and inspects) are closed after it, so they don't pile up."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 def _unavailable(reason: str) -> None:
     # CI must run these tests: there a missing server is a failure, never a silent skip
     if IN_CI:
