@@ -159,17 +159,19 @@ def main(out: Path) -> dict:
     facts["ceiling"] = {"brainscore": float(bs_ceiling.values), "brainlike": bl_ceiling.value}
 
     # -- a NeuralBenchmark calls start_recording / look_at itself ---------------------------
-    benchmark = NeuralBenchmark(
-        identifier="brainlike.local.IT-pls",
-        assembly=neural,
-        similarity_metric=load_metric("pls"),
-        visual_degrees=8,
-        number_of_trials=1,
-        ceiling_func=lambda: ceiler(neural_rep),
-        parent="IT",
-        version=1,
-    )
-    bench = benchmark(model)
+    def neural_benchmark(degrees: int) -> NeuralBenchmark:
+        return NeuralBenchmark(
+            identifier=f"brainlike.local.IT-pls-{degrees}deg",
+            assembly=neural,
+            similarity_metric=load_metric("pls"),
+            visual_degrees=degrees,
+            number_of_trials=1,
+            ceiling_func=lambda: ceiler(neural_rep),
+            parent="IT",
+            version=1,
+        )
+
+    bench = neural_benchmark(8)(model)
     facts["benchmark"] = {
         "brainscore_ceiled": float(bench.values),
         "brainscore_raw": float(bench.raw.values),
@@ -181,17 +183,7 @@ def main(out: Path) -> dict:
 
     # -- stimuli shown at 12 degrees to the 8-degree model: Brain-Score's place_on_screen writes
     # shrunken copies (under $BRAINSCORE_HOME) into a new StimulusSet that look_at must read
-    wide = NeuralBenchmark(
-        identifier="brainlike.local.IT-pls-12deg",
-        assembly=neural,
-        similarity_metric=load_metric("pls"),
-        visual_degrees=12,
-        number_of_trials=1,
-        ceiling_func=lambda: ceiler(neural_rep),
-        parent="IT",
-        version=1,
-    )
-    facts["benchmark_12deg_ceiled"] = float(wide(model).values)
+    facts["benchmark_12deg_ceiled"] = float(neural_benchmark(12)(model).values)
 
     # -- behaviour: probabilities on held-out stimuli, then passive again -------------------
     fitting = write_stimuli(out / "fitting", "fit", 10, seed=2)
