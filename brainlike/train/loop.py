@@ -392,6 +392,18 @@ def _restore(state, run_dir, model, optimizer, scheduler, task, callbacks) -> No
             cb.load_state_dict(state[cb.state_key])
 
 
+def _held_out(task: Task, model: torch.nn.Module, accelerator: Any) -> dict[str, Any]:
+    """The held-out metrics: on several processes each evaluates its share and the shares are
+    added, where the task can split its held-out set (:meth:`Task.held_out_sums`); else every
+    process evaluates the whole set."""
+    if accelerator.num_processes > 1:
+        sums = task.held_out_sums(model)
+        if sums is not None:
+            totals = reduce_sums(accelerator, sums)
+            return {k: v / max(totals["n"], 1) for k, v in totals.items() if k != "n"}
+    return task.evaluate(model)
+
+
 def _run_epochs(
     run: RunState,
     model: torch.nn.Module,
@@ -462,10 +474,9 @@ def _run_epochs(
                     bar.update(bar_task, advance=1, info=running(sums, seen))
                     for cb in callbacks:
                         cb.on_batch_end(run, epoch, i)
-                # the epoch's sums over every process's share (the held-out set is evaluated
-                # whole by each process, with the same weights)
+                # the epoch's sums over every process's share
                 totals = reduce_sums(accelerator, {"seen": seen, **sums})
-                held_out = task.evaluate(run.model)
+                held_out = _held_out(task, run.model, accelerator)
                 row = {
                     "epoch": epoch + 1,
                     **{

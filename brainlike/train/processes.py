@@ -11,9 +11,12 @@ generated rather than loaded (path integration: trajectories drawn from (seed, s
 the whole batch on every process and trains on its own share (:meth:`Task.share_of
 <brainlike.train.tasks.base.Task.share_of>`).
 
-The loop sums each epoch's training metrics over the processes before writing them; the
-held-out metrics are computed by every process on the whole held-out set with the same
-weights, so they are the numbers of one process. Only the main process writes the run folder.
+The loop sums each epoch's training metrics over the processes before writing them. The
+held-out set is split too, where the task can split it (image classification: held-out batch
+i goes to process i mod N, :meth:`Task.held_out_sums <brainlike.train.tasks.base.Task.
+held_out_sums>`), and the shares' sums are added; other tasks (path integration's generated
+sequences) evaluate the whole set on every process, with the same weights. Either way each
+number covers the held-out set exactly once. Only the main process writes the run folder.
 
 What still differs from one process:
 

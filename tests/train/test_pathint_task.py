@@ -53,8 +53,8 @@ def test_loss_is_the_cross_entropy_plus_the_recurrent_l2():
     ) / (50 * 20)
     w = model.cell.recurrent.weight.detach()
     l2 = sum(float(w[i, j]) ** 2 for i in range(w.shape[0]) for j in range(w.shape[1]))
-    assert float(out.loss) == pytest.approx(float(ce), rel=1e-5)
-    assert float(out.total) == pytest.approx(float(ce) + 1e-4 * l2, rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(float(ce), rel=1e-5)
+    assert float(out.total.detach()) == pytest.approx(float(ce) + 1e-4 * l2, rel=1e-5)
     assert out.n == 50 and 0 < out.sums["error_cm"] / 50 < 300
     # Cartesian targets: squared error summed over x, y, averaged over sequences and steps
     a, b = torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[0.0, 4.0]]])

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIGITS = """\
 name: two-process-digits
 seed: 0
-data: {dataset: digits, input_size: 32, train_size: 128, test_size: 64}
+data: {dataset: digits, input_size: 32, train_size: 128, test_size: 360}  # 2 held-out batches
 model: {kind: convrnn, base: base6, width: 0.1, time_steps: 7, t_on: 7}
 train: {optimizer: sgd, lr: 0.05, momentum: 0.9, batch_size: 32, epochs: 2, device: cpu,
         threads: 1, snapshots_per_epoch: 0}
@@ -102,6 +102,26 @@ def test_batchnorm_note_counts_the_layers_and_the_share(tmp_path):
     assert batchnorm_note(net, cfg, 4).startswith(
         "note: 1 BatchNorm layers normalise each process's share of the batch (8 of 32 samples)"
     )
+
+
+def test_held_out_shares_add_up_to_the_whole_set(tmp_path):
+    # 360 held-out digits in batches of 256: process 0 of 2 takes batch 0 (256 images),
+    # process 1 batch 1 (104); the two shares' sums are the whole set's
+    from brainlike.train.build import build_model
+    from brainlike.train.tasks import make_task
+
+    cfg = _cfg(tmp_path, DIGITS)
+    torch.manual_seed(0)
+    tasks = [make_task(cfg) for _ in range(2)]
+    model = build_model(cfg, tasks[0].model_io, None, tasks[0].wrap_model)
+    for index, task in enumerate(tasks):
+        task.set_processes(index, 2)
+        task.bind(model, torch.device("cpu"))
+    a, b = (task.held_out_sums(model) for task in tasks)
+    assert (a["n"], b["n"]) == (256, 104)
+    whole = tasks[0].evaluate(model)  # every batch, whatever the process
+    assert (a["acc"] + b["acc"]) / 360 == whole["acc"]
+    assert (a["loss"] + b["loss"]) / 360 == pytest.approx(whole["loss"], rel=1e-12)
 
 
 def test_one_process_sums_and_errors_pass_through():

@@ -120,6 +120,13 @@ class Task:
         """Held-out metrics (at least ``loss``); ``observe(output, labels)`` sees every batch."""
         raise NotImplementedError
 
+    def held_out_sums(self, model: torch.nn.Module) -> dict[str, float] | None:
+        """This process's share of the held-out set, as sums: ``n`` (samples) and, for each
+        metric of :meth:`evaluate`, its sum over those samples. On several processes the loop
+        adds the shares and divides by ``n``, so each process evaluates 1/N of the set. None
+        (the default): every process evaluates the whole set with :meth:`evaluate`."""
+        return None
+
     def probe_batch(self) -> Any:
         """A fixed training batch for diagnostics (the same every epoch and after a resume)."""
         raise NotImplementedError(

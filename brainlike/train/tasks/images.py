@@ -108,6 +108,19 @@ class ImageClassification(Task):
             shuffle=False,
             num_workers=self.cfg.train.num_workers,
         )
+        # this process's held-out batches: batch i goes to process i mod N
+        batches = torch.utils.data.BatchSampler(
+            torch.utils.data.SequentialSampler(self.bundle.test),
+            self.test_loader.batch_size,
+            drop_last=False,
+        )
+        self.test_share_loader = torch.utils.data.DataLoader(
+            self.bundle.test,
+            batch_sampler=[
+                b for i, b in enumerate(batches) if i % self.num_processes == self.process_index
+            ],
+            num_workers=self.cfg.train.num_workers,
+        )
         self.terms = ObjectiveTerms(self.cfg, model)
 
     # -- an epoch -------------------------------------------------------------------------------
@@ -189,26 +202,39 @@ class ImageClassification(Task):
 
         return classification_loss(logits, y), logits.argmax(dim=1), y
 
-    @torch.no_grad()
     def evaluate(
         self, model: torch.nn.Module, observe: Callable[[Any, Tensor], None] | None = None
     ) -> dict[str, Any]:
         """Test loss and accuracy; ``observe(output, labels)`` sees every test batch."""
+        sums = self._sums(model, self.test_loader, observe)
+        return {k: sums[k] / max(sums["n"], 1) for k in ("loss", "acc")}
+
+    def held_out_sums(self, model: torch.nn.Module) -> dict[str, float]:
+        return self._sums(model, self.test_share_loader)
+
+    @torch.no_grad()
+    def _sums(
+        self,
+        model: torch.nn.Module,
+        loader: torch.utils.data.DataLoader,
+        observe: Callable[[Any, Tensor], None] | None = None,
+    ) -> dict[str, float]:
+        """Samples ``n``, summed loss and number correct over ``loader``'s batches."""
         was = model.training
         model.eval()
-        total, correct, loss_sum = 0, 0, 0.0
-        for x, y in self.test_loader:
+        sums = {"n": 0.0, "loss": 0.0, "acc": 0.0}
+        for x, y in loader:
             x, y = x.to(self.device), y.to(self.device)
             out = forward_all(model, x)
             loss, pred, labels = self._score_batch(out.logits, y)
             n = x.shape[0]
-            total += n
-            loss_sum += float(loss) * n
-            correct += int((pred == labels).sum())
+            sums["n"] += n
+            sums["loss"] += float(loss) * n
+            sums["acc"] += int((pred == labels).sum())
             if observe is not None:
                 observe(out, labels)
         model.train(was)
-        return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1)}
+        return sums
 
     def standard_callbacks(self, analyse: bool = True) -> list[Any]:
         from brainlike.train.callbacks.snapshots import GridSnapshots
