@@ -44,7 +44,8 @@ def test_loss_is_the_cross_entropy_plus_the_recurrent_l2():
     task.bind(model, torch.device("cpu"))
     out = task.step(model, 7, 0)
     inputs, init, pos = task.batch_of(7)
-    logits = model(inputs, init)
+    with torch.no_grad():
+        logits = model(inputs, init)
     targets = task.place_cells.targets(pos)
     ce = sum(
         -(targets[b, t] * (logits[b, t] - torch.logsumexp(logits[b, t], 0))).sum()
