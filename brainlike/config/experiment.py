@@ -27,6 +27,7 @@ from brainlike.config.observe import ObserveConfig
 from brainlike.config.reader import (
     ConfigError,
     StrictSection,
+    expand_user,
     read_mapping,
     shipped_configs_dir,
     shipped_path,
@@ -195,12 +196,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
 
     ``overrides`` maps dotted keys (``"train.epochs"``) to values applied before validation.
     """
-    try:
-        path = Path(path).expanduser()
-    except RuntimeError:  # ~name of a user that does not exist
-        raise ConfigError(
-            f"cannot expand {str(path)!r}: no such user; give the full path"
-        ) from None
+    path = expand_user(path)
     if not path.is_file():
         raise ConfigError(
             f"config file {path} does not exist; list the shipped recipes with `brainlike configs`"

@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 __all__ = [
     "ConfigError",
     "StrictSection",
+    "expand_user",
     "format_validation_error",
     "locate",
     "read_mapping",
@@ -49,10 +50,19 @@ def shipped_configs_dir() -> Path:
     return Path(__file__).parent.parent / "configs"
 
 
-def shipped_path(path: str | Path, folder: Path) -> Path:
+def expand_user(path: str | Path, error: type[ConfigError] = ConfigError) -> Path:
+    """``path`` with a leading ``~`` expanded; ``~name`` of a user that does not exist raises
+    ``error`` in one line (pathlib raises a bare RuntimeError)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise error(f"cannot expand {str(path)!r}: no such user; give the full path") from None
+
+
+def shipped_path(path: str | Path, folder: Path, error: type[ConfigError] = ConfigError) -> Path:
     """The file ``path`` names: itself when it is a file, else the shipped file of that name
     in ``folder`` (``name`` or ``name.yaml``) when there is one, else ``path`` (expanded)."""
-    p = Path(path).expanduser()
+    p = expand_user(path, error)
     if p.is_file():
         return p
     name = p.name if p.name.endswith(".yaml") else f"{p.name}.yaml"
@@ -86,12 +96,10 @@ def locate(
     Path
         An existing file.
     """
-    found = shipped_path(path, folder)
-    if not found.is_file():
+    found = shipped_path(path, folder, error)
+    if not found.is_file():  # then found is path itself, expanded
         names = ", ".join(sorted(q.stem for q in folder.glob("*.yaml"))) or "none"
-        raise error(
-            f"{noun} file {Path(path).expanduser()} does not exist; shipped {plural}: {names}"
-        )
+        raise error(f"{noun} file {found} does not exist; shipped {plural}: {names}")
     return found
 
 

@@ -126,6 +126,10 @@ def test_config_overrides(door, key, value):
 
 def test_config_path_of_unknown_user(door):
     """A path under ~name of a user that does not exist is a ConfigError (was pathlib's
-    RuntimeError)."""
-    out = check_door(door, lambda: load_config("~nosuchuser0/x.yaml"))
-    assert isinstance(out, ConfigError) and "no such user" in str(out)
+    RuntimeError) for an experiment, a suite and a search alike."""
+    from brainlike.config.search import load_search
+    from brainlike.config.suite import load_suite
+
+    for load in (load_config, load_suite, load_search):
+        out = check_door(door, lambda load=load: load("~nosuchuser0/x.yaml"))
+        assert isinstance(out, ConfigError) and "no such user" in str(out)
