@@ -315,7 +315,7 @@ class ResultsDB:
         echo: bool = False,
         create: bool = True,
     ):
-        self.url = engine_url(url) if url else engine_url(default_url())
+        self.url = engine_url(url or default_url())
         self.lock_timeout = float(lock_timeout)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "connect_args": server_connect_args(self.url)}
